@@ -1,0 +1,122 @@
+"""Safe file output: atomic writes that never replace the user's input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable
+
+from .errors import InputError
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (following links)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be inspected)
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _remove_quietly(path: str) -> None:
+    """Delete ``path`` if it exists, ignoring errors."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable, where the platform allows it."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _exists_message(target: str) -> str:
+    return f"{target} exists (use --force, or overwrite=True, to replace it)"
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> int:
+    """Write ``data`` to ``path`` atomically; return the number of bytes written.
+
+    The bytes go to a temporary file in the same directory, which is flushed, fsynced
+    and then renamed over ``path``, so ``path`` never holds a partial file; the
+    temporary file is removed on any failure. Refused with
+    :class:`~rdlab.errors.InputError` on argument ``"output"``: ``path`` exists and
+    ``overwrite`` is false, ``path`` is a directory or its directory does not exist, or
+    ``path`` is the same file as one of ``protect`` (the inputs; compared with
+    :func:`os.path.samefile`, so links count), even with ``overwrite``. When
+    ``path`` is a symbolic link and ``overwrite`` is true, the link is replaced by the
+    new file; its target is left alone.
+    """
+    target = os.fspath(path)
+    for guarded in protect:
+        if _same_file(target, os.fspath(guarded)):
+            raise InputError(
+                "output",
+                f"{target} is the input file {os.fspath(guarded)}; refusing to "
+                "overwrite an input (choose another output path)",
+            )
+    if os.path.isdir(target):
+        raise InputError("output", f"{target} is a directory")
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise InputError("output", f"directory {directory} does not exist")
+    if not overwrite and os.path.lexists(target):
+        raise InputError("output", _exists_message(target))
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    base = os.path.basename(target)
+    for _ in range(100):
+        temporary = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            handle = os.open(temporary, flags, 0o666)  # the umask applies, as for open()
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temporary file next to {target}")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if overwrite:
+            os.replace(temporary, target)
+        else:
+            _place_new(temporary, target)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    _fsync_directory(directory)
+    return len(data)
+
+
+def _place_new(temporary: str, target: str) -> None:
+    """Move ``temporary`` to ``target``, refusing if ``target`` appeared meanwhile.
+
+    A hard link fails if the target exists, so no file created since the caller's check
+    is ever clobbered; where hard links are not available, fall back to a rename.
+    """
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise InputError("output", _exists_message(target)) from None
+    except OSError:  # no hard links here (some file systems, platforms)
+        if os.path.lexists(target):
+            raise InputError("output", _exists_message(target)) from None
+        os.replace(temporary, target)
+        return
+    os.unlink(temporary)

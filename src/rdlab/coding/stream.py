@@ -1,0 +1,435 @@
+"""Range-coded streams: integers in, bytes out, on constriction's range coder.
+
+:class:`SymbolEncoder` and :class:`SymbolDecoder` wrap ``constriction``'s range coder
+(a queue: what is encoded first is decoded first), so several sections can share one
+stream: main symbols, then escaped values, then anything a codec adds. Decoding must
+call the same methods in the same order with the same model arguments.
+
+No Python runs per symbol: symbols are grouped per table (a stable sort by table
+index, which the decoder repeats from the indexes it knows) and each group goes to the
+native coder in one call.
+
+Integer tables are handed to constriction as weights ``f - 1`` with ``perfect=False``:
+its fast quantizer then reserves one unit per symbol and distributes the remaining
+``2**24 - n`` units with a scale factor of exactly 1.0, which reproduces ``f`` exactly
+(``tests/test_coding.py`` probes every CDF boundary to keep this true).
+
+Stream bytes are the coder's 32-bit words, little-endian.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import constriction
+import numpy as np
+
+from .._arrays import integer_array
+from ..errors import CorruptStreamError, InputError
+from .quantize import PRECISION, quantize_probabilities
+from .tables import FrequencyTables
+
+_model = constriction.stream.model
+_queue = constriction.stream.queue
+
+INT64_MIN = np.iinfo(np.int64).min
+INT64_MAX = np.iinfo(np.int64).max
+_CHUNK_BITS = 16
+_MAX_CLASS = 64  # bit lengths 0..64 of uint64 values
+
+
+def constriction_model(frequencies: np.ndarray) -> Any:
+    """A constriction categorical model whose 24-bit frequencies are exactly ``frequencies``.
+
+    A one-symbol table is certain and costs no bits: it is represented by ``None``,
+    which the coders skip (decoding answers zeros).
+    """
+    if int(frequencies.sum()) != 1 << PRECISION:
+        raise InputError("frequencies", f"must sum to 2**{PRECISION} for constriction's coders")
+    if frequencies.size == 1:
+        return None
+    return _model.Categorical((frequencies - 1).astype(np.float64), perfect=False)
+
+
+_MODEL_CACHE: weakref.WeakKeyDictionary[FrequencyTables, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _models(tables: FrequencyTables) -> list[Any]:
+    models = _MODEL_CACHE.get(tables)
+    if models is None:
+        shift = PRECISION - tables.precision  # exact rescaling to constriction's precision
+        models = [constriction_model(f << shift) for f in tables.frequencies]
+        _MODEL_CACHE[tables] = models
+    return models
+
+
+def _escape_class_tables() -> FrequencyTables:
+    classes = np.arange(_MAX_CLASS + 1, dtype=np.float64)
+    p = 2.0 ** (-0.5 * classes)
+    return FrequencyTables.from_probabilities(p / p.sum(), escape=False)
+
+
+_CLASS_TABLE = _escape_class_tables()
+
+
+def bit_length(values: np.ndarray) -> np.ndarray:
+    """Exact bit length of each uint64 value (0 for 0, 64 for values >= 2**63), int64."""
+    x = np.asarray(values, dtype=np.uint64).copy()
+    length = np.zeros(x.shape, dtype=np.int64)
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = x >= np.uint64(1 << shift)
+        x[big] >>= np.uint64(shift)
+        length[big] += shift
+    return length + (x > 0)
+
+
+def _prepare_groups(indexes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order of elements by table index, and the number of elements per table."""
+    small = indexes.astype(np.uint16 if count <= 1 << 16 else np.int64, copy=False)
+    order = np.argsort(small, kind="stable")
+    counts = np.bincount(indexes, minlength=count)
+    return order, counts
+
+
+def _check_indexes(indexes: Any, count: int, name: str = "indexes") -> np.ndarray:
+    idx = integer_array(indexes, name)
+    if idx.size and (idx.min() < 0 or idx.max() >= count):
+        raise InputError(name, f"must lie in [0, {count - 1}], got [{idx.min()}, {idx.max()}]")
+    return idx
+
+
+class SymbolEncoder:
+    """Appends sections of symbols to one range-coded stream."""
+
+    def __init__(self) -> None:
+        self._coder = _queue.RangeEncoder()
+
+    # -- primitives ------------------------------------------------------------
+    def _encode_model(self, symbols: np.ndarray, model: Any) -> None:
+        """Symbols in ``[0, n)`` of one constriction model (no checks: internal)."""
+        if symbols.size and model is not None:
+            self._coder.encode(np.ascontiguousarray(symbols, dtype=np.int32), model)
+
+    def encode_uniform_bits(self, values: np.ndarray, bits: np.ndarray) -> None:
+        """Each ``values[k] < 2**bits[k]`` (uint64, ``bits`` in 0..64) as raw bits."""
+        values = np.asarray(values).ravel()
+        bits = integer_array(bits, "bits").ravel()
+        if values.dtype.kind not in "iu" or (
+            values.dtype.kind == "i" and values.size and values.min() < 0
+        ):
+            raise InputError("values", "must be non-negative integers")
+        values = values.astype(np.uint64)
+        if bits.shape != values.shape:
+            raise InputError("bits", f"has {bits.size} entries for {values.size} values")
+        if bits.size and (bits.min() < 0 or bits.max() > 64):
+            raise InputError("bits", "must lie in [0, 64]")
+        with np.errstate(over="ignore"):
+            limit = np.where(
+                bits < 64, np.uint64(1) << np.minimum(bits, 63).astype(np.uint64), np.uint64(0)
+            )
+        if ((bits < 64) & (values >= limit)).any():
+            raise InputError("values", "hold a value that does not fit its bit width")
+        chunks, widths = _split_chunks(values, bits)
+        if chunks.size:
+            self._coder.encode(
+                chunks.astype(np.int32), _model.Uniform(), (np.int32(1) << widths.astype(np.int32))
+            )
+
+    # -- sections ----------------------------------------------------------------
+    def encode_values(self, values: Any, indexes: Any, tables: FrequencyTables) -> None:
+        """Integers ``values`` each with table ``tables[indexes]`` (same shapes).
+
+        Elements are coded grouped by table (stable order), so the decoder, knowing the
+        indexes, can regroup them. Values outside a table's range are sent as the escape
+        symbol; after all groups, each escaped value follows (in grouped order) as a side
+        bit and its distance to the range (any int64 works). Without escape they are
+        refused.
+        """
+        v = integer_array(values, "values").ravel()
+        idx = _check_indexes(indexes, len(tables)).ravel()
+        if v.shape != idx.shape:
+            raise InputError("indexes", f"has {idx.size} elements but values has {v.size}")
+        supports = tables.sizes - (1 if tables.escape else 0)
+        order, counts = _prepare_groups(idx, len(tables))
+        grouped = v[order]
+        models = _models(tables)
+        escaped_values, escaped_lo, escaped_hi = [], [], []
+        start = 0
+        for i in np.flatnonzero(counts):
+            end = start + int(counts[i])
+            group = grouped[start:end]
+            lo = int(tables.offsets[i])
+            hi = lo + int(supports[i]) - 1
+            if lo <= int(group.min()) and int(group.max()) <= hi:
+                symbols = (group - lo).astype(np.int32)
+            else:
+                outside = (group < lo) | (group > hi)
+                if not tables.escape:
+                    bad = int(group[outside][0])
+                    raise InputError(
+                        "values",
+                        f"value {bad} is outside its table [{lo}, {hi}] "
+                        "and the tables have no escape",
+                    )
+                with np.errstate(over="ignore"):
+                    symbols = np.where(outside, supports[i], group - lo).astype(np.int32)
+                escaped_values.append(group[outside])
+                escaped_lo.append(np.full(int(outside.sum()), lo, dtype=np.int64))
+                escaped_hi.append(np.full(int(outside.sum()), hi, dtype=np.int64))
+            self._encode_model(symbols, models[i])
+            start = end
+        if escaped_values:
+            self._encode_escapes(
+                np.concatenate(escaped_values),
+                np.concatenate(escaped_lo),
+                np.concatenate(escaped_hi),
+            )
+
+    def _encode_escapes(self, values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        above = values > hi
+        with np.errstate(over="ignore"):
+            distance = np.where(
+                above,
+                values.astype(np.uint64) - (hi + 1).astype(np.uint64),
+                (lo - 1).astype(np.uint64) - values.astype(np.uint64),
+            )
+        self.encode_uniform_bits(above.astype(np.uint64), np.ones(values.size, np.int64))
+        self.encode_nonnegative(distance)
+
+    def encode_nonnegative(self, values: Any) -> None:
+        """Unbounded non-negative integers (uint64) with an Elias-gamma-like code.
+
+        The bit length L (0..64) is coded with a fixed table (probability about
+        ``2**(-L/2)``), then the L - 1 bits below the leading one, raw.
+        """
+        u = np.asarray(values).ravel()
+        if u.dtype.kind == "i":
+            if u.size and u.min() < 0:
+                raise InputError("values", "must be >= 0")
+            u = u.astype(np.uint64)
+        elif u.dtype.kind != "u":
+            raise InputError("values", f"must be an integer array, got dtype {u.dtype}")
+        u = u.astype(np.uint64)
+        lengths = bit_length(u)
+        self._encode_model(lengths, _models(_CLASS_TABLE)[0])
+        mant_bits = np.maximum(lengths - 1, 0)
+        with np.errstate(over="ignore"):
+            mask = np.where(
+                mant_bits > 0,
+                (np.uint64(1) << mant_bits.astype(np.uint64)) - np.uint64(1),
+                np.uint64(0),
+            )
+        self.encode_uniform_bits(u & mask, mant_bits)
+
+    def encode_categorical(self, symbols: Any, frequencies: np.ndarray) -> None:
+        """Symbols with one integer table per symbol (``frequencies`` shape ``(N, n)``)."""
+        s = integer_array(symbols, "symbols").ravel()
+        if s.size and frequencies.shape[-1] > 1:
+            self._coder.encode(
+                s.astype(np.int32),
+                _model.Categorical(perfect=False),
+                (frequencies - 1).astype(np.float64),
+            )
+
+    # -- output --------------------------------------------------------------------
+    def num_bits(self) -> int:
+        """Bits written so far (whole 32-bit words)."""
+        return int(self._coder.num_bits())
+
+    def to_bytes(self) -> bytes:
+        """The stream: 32-bit words, little-endian."""
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class SymbolDecoder:
+    """Reads back what a :class:`SymbolEncoder` wrote, section by section."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        data = bytes(data)
+        if len(data) % 4:
+            raise CorruptStreamError(f"stream length {len(data)} is not a multiple of 4 bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._coder = _queue.RangeDecoder(words)
+
+    def _decode(self, *args: Any) -> np.ndarray:
+        try:
+            return np.asarray(self._coder.decode(*args), dtype=np.int64)
+        except Exception as exc:  # constriction reports invalid data as generic errors
+            raise CorruptStreamError(f"entropy-coded stream is invalid: {exc}") from None
+
+    def _decode_model(self, model: Any, count: int) -> np.ndarray:
+        """``count`` symbols of one constriction model."""
+        if count == 0 or model is None:
+            return np.zeros(int(count), dtype=np.int64)
+        return self._decode(model, int(count))
+
+    def decode_uniform_bits(self, bits: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`SymbolEncoder.encode_uniform_bits` (uint64)."""
+        bits = np.asarray(bits, dtype=np.int64).ravel()
+        n_chunks = (bits + _CHUNK_BITS - 1) // _CHUNK_BITS
+        widths = _chunk_widths(bits, n_chunks)
+        if widths.size == 0:
+            return np.zeros(bits.size, dtype=np.uint64)
+        chunks = self._decode(_model.Uniform(), np.int32(1) << widths.astype(np.int32))
+        if (chunks < 0).any() or (chunks >= (np.int64(1) << widths)).any():
+            raise CorruptStreamError("raw-bit section holds out-of-range chunks")
+        return _join_chunks(chunks.astype(np.uint64), n_chunks)
+
+    def decode_values(self, indexes: Any, tables: FrequencyTables) -> np.ndarray:
+        """Inverse of :meth:`SymbolEncoder.encode_values`: int64 values, shape of ``indexes``."""
+        idx_in = _check_indexes(indexes, len(tables))
+        idx = idx_in.ravel()
+        order, counts = _prepare_groups(idx, len(tables))
+        models = _models(tables)
+        supports = tables.sizes - (1 if tables.escape else 0)
+        grouped = np.empty(idx.size, dtype=np.int64)
+        escaped_at, escaped_lo, escaped_hi = [], [], []
+        start = 0
+        for i in np.flatnonzero(counts):
+            end = start + int(counts[i])
+            group = self._decode_model(models[i], end - start)
+            lo = int(tables.offsets[i])
+            if tables.escape:
+                outside = np.flatnonzero(group == supports[i])
+                if outside.size:
+                    escaped_at.append(start + outside)
+                    escaped_lo.append(np.full(outside.size, lo, dtype=np.int64))
+                    escaped_hi.append(np.full(outside.size, lo + int(supports[i]) - 1, np.int64))
+            grouped[start:end] = group + lo
+            start = end
+        if escaped_at:
+            at = np.concatenate(escaped_at)
+            grouped[at] = self._decode_escapes(
+                np.concatenate(escaped_lo), np.concatenate(escaped_hi)
+            )
+        values = np.empty(idx.size, dtype=np.int64)
+        values[order] = grouped
+        return values.reshape(idx_in.shape)
+
+    def _decode_escapes(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        above = self.decode_uniform_bits(np.ones(lo.size, np.int64)).astype(bool)
+        distance = self.decode_nonnegative(lo.size)
+        with np.errstate(over="ignore"):
+            room_above = np.uint64(INT64_MAX) - (hi + 1).astype(np.uint64)
+            room_below = (lo - 1).astype(np.uint64) - np.uint64(1 << 63)
+            if ((above & (distance > room_above)) | (~above & (distance > room_below))).any():
+                raise CorruptStreamError("escaped value does not fit int64")
+            return np.where(
+                above, (hi + 1).astype(np.uint64) + distance, (lo - 1).astype(np.uint64) - distance
+            ).view(np.int64)
+
+    def decode_nonnegative(self, count: int) -> np.ndarray:
+        """Inverse of :meth:`SymbolEncoder.encode_nonnegative` (uint64)."""
+        lengths = self._decode_model(_models(_CLASS_TABLE)[0], count)
+        mant_bits = np.maximum(lengths - 1, 0)
+        mantissa = self.decode_uniform_bits(mant_bits)
+        with np.errstate(over="ignore"):
+            lead = np.where(lengths > 0, np.uint64(1) << mant_bits.astype(np.uint64), np.uint64(0))
+        return lead | mantissa
+
+    def decode_categorical(self, frequencies: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`SymbolEncoder.encode_categorical`."""
+        if frequencies.shape[0] == 0 or frequencies.shape[-1] == 1:
+            return np.zeros(frequencies.shape[0], dtype=np.int64)
+        return self._decode(_model.Categorical(perfect=False), (frequencies - 1).astype(np.float64))
+
+
+def _chunk_widths(bits: np.ndarray, n_chunks: np.ndarray) -> np.ndarray:
+    """Widths of the 16-bit chunks of each field, low chunk first, fields in order."""
+    total = int(n_chunks.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    field = np.repeat(np.arange(bits.size), n_chunks)
+    first = np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+    k = np.arange(total) - first
+    return np.minimum(_CHUNK_BITS, bits[field] - _CHUNK_BITS * k)
+
+
+def _split_chunks(values: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_chunks = (bits + _CHUNK_BITS - 1) // _CHUNK_BITS
+    widths = _chunk_widths(bits, n_chunks)
+    if widths.size == 0:
+        return np.zeros(0, dtype=np.int64), widths
+    field = np.repeat(np.arange(bits.size), n_chunks)
+    first = np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+    shift = (_CHUNK_BITS * (np.arange(widths.size) - first)).astype(np.uint64)
+    chunks = (values[field] >> shift) & np.uint64((1 << _CHUNK_BITS) - 1)
+    return chunks.astype(np.int64), widths
+
+
+def _join_chunks(chunks: np.ndarray, n_chunks: np.ndarray) -> np.ndarray:
+    out = np.zeros(n_chunks.size, dtype=np.uint64)
+    has = n_chunks > 0
+    if not has.any():
+        return out
+    first = np.cumsum(n_chunks) - n_chunks
+    within = np.arange(chunks.size) - np.repeat(first, n_chunks)
+    shifted = chunks << (np.uint64(_CHUNK_BITS) * within.astype(np.uint64))
+    out[has] = np.bitwise_or.reduceat(shifted, first[has])
+    return out
+
+
+# ---------------------------------------------------------------------- one-call API
+def encode_values(values: Any, indexes: Any, tables: FrequencyTables) -> bytes:
+    """Entropy-code integer ``values``, element ``k`` with table ``indexes[k]``.
+
+    Args:
+        values: integer array (any shape), coded as int64.
+        indexes: integer array of the same shape, each in ``[0, len(tables))``.
+        tables: the integer tables (with escape, any int64 value round-trips).
+
+    Returns:
+        The stream (bytes). The decoder needs ``indexes`` and ``tables`` again.
+    """
+    encoder = SymbolEncoder()
+    encoder.encode_values(values, indexes, tables)
+    return encoder.to_bytes()
+
+
+def decode_values(data: bytes, indexes: Any, tables: FrequencyTables) -> np.ndarray:
+    """Inverse of :func:`encode_values`: int64 array with the shape of ``indexes``."""
+    return SymbolDecoder(data).decode_values(indexes, tables)
+
+
+def _categorical_frequencies(probabilities: Any, count: int, precision: int) -> np.ndarray:
+    """Integer tables at constriction's precision: shape ``(n,)`` (shared) or ``(count, n)``."""
+    freqs = quantize_probabilities(probabilities, precision)
+    if freqs.ndim == 2 and freqs.shape[0] != count:
+        raise InputError("probabilities", f"has {freqs.shape[0]} rows for {count} symbols")
+    return freqs << (PRECISION - precision)
+
+
+def encode_categorical(symbols: Any, probabilities: Any, precision: int = PRECISION) -> bytes:
+    """Entropy-code symbols in ``[0, n)`` with categorical probabilities.
+
+    Args:
+        symbols: integer array, any shape (flattened in C order).
+        probabilities: shape ``(n,)`` shared by all symbols, or ``(symbols.size, n)`` one
+            row per symbol; rows sum to one. Quantized to integers at ``precision`` bits
+            by :func:`~rdlab.coding.quantize.quantize_probabilities`.
+    """
+    s = integer_array(symbols, "symbols").ravel()
+    freqs = _categorical_frequencies(probabilities, s.size, precision)
+    n = freqs.shape[-1]
+    if s.size and (s.min() < 0 or s.max() >= n):
+        raise InputError("symbols", f"must lie in [0, {n - 1}], got [{s.min()}, {s.max()}]")
+    encoder = SymbolEncoder()
+    if freqs.ndim == 1:
+        encoder._encode_model(s, constriction_model(freqs))
+    else:
+        encoder.encode_categorical(s, freqs)
+    return encoder.to_bytes()
+
+
+def decode_categorical(
+    data: bytes, probabilities: Any, count: int, precision: int = PRECISION
+) -> np.ndarray:
+    """Inverse of :func:`encode_categorical`: ``count`` int64 symbols."""
+    if count < 0:
+        raise InputError("count", "must be >= 0")
+    freqs = _categorical_frequencies(probabilities, count, precision)
+    decoder = SymbolDecoder(data)
+    if freqs.ndim == 1:
+        return decoder._decode_model(constriction_model(freqs), count)
+    return decoder.decode_categorical(freqs)

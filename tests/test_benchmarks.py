@@ -1,0 +1,34 @@
+"""The benchmark scripts run on small inputs and report consistent numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_entropy_coding_benchmark_reports_rates_against_the_information_content():
+    bench = load_benchmark("entropy_coding")
+    result = bench.run(symbols=40_000, repeats=1, seed=3)
+    assert result["symbols"] >= 40_000
+    rdlab = result["rdlab"]
+    assert rdlab["encode_msym_per_s"] > 0 and rdlab["decode_msym_per_s"] > 0
+    # rdlab's 24-bit tables: the stream is within 0.5 % (+ one word) of -sum log2 P
+    assert (
+        0
+        <= rdlab["bytes"] * 8 - result["ideal_bytes"] * 8
+        <= result["ideal_bytes"] * 8 * 0.005 + 32
+    )
+    if result.get("compressai") is None:
+        pytest.skip("CompressAI (the peer) is not installed: pip install -e '.[bench]'")
+    assert set(result["targets_met"]) == {"encode_ratio", "decode_ratio", "overhead_percent"}
