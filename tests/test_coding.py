@@ -257,12 +257,20 @@ def _fixed_case():
     return values, idx
 
 
-def test_default_gaussian_tables_are_pinned():
-    # Any change of detmath, the table layout or the quantizer changes this digest; that
-    # would break files, so it must be a deliberate format change.
-    tables = location_scale_tables("gaussian", log_scale_table())
-    assert tables.sizes.sum() == 41926
-    assert tables.fingerprint() == PINNED_GAUSSIAN_FINGERPRINT
+@pytest.mark.parametrize(
+    ("family", "entries", "fingerprint"),
+    [
+        ("gaussian", 24500, "f0b1ed991c1a88b779a2dfa8ed00746852e8a9ceaeee5a03d475f575e46b13e1"),
+        ("laplace", 77548, "cb0d826ebd3b66363361312bcd45d29a2e6699dd3083e57322d5532752f7f872"),
+        ("logistic", 81968, "6b691946bcf306beb96ad121f13750eb1698865a42744138189fac52d9cea8ef"),
+    ],
+)
+def test_default_tables_are_pinned(family, entries, fingerprint):
+    # Any change of detmath, the table layout or the quantizer changes these digests; that
+    # breaks existing files, so it must be a deliberate, versioned format change.
+    tables = location_scale_tables(family, log_scale_table())
+    assert tables.sizes.sum() == entries
+    assert tables.fingerprint() == fingerprint
 
 
 def test_stream_bytes_are_pinned_and_independent_of_torch_threads():
@@ -350,5 +358,4 @@ def test_bit_length_is_exact_at_powers_of_two():
     assert bit_length(v).tolist() == [int(x).bit_length() for x in v.tolist()]
 
 
-PINNED_GAUSSIAN_FINGERPRINT = "TO-BE-PINNED"
-PINNED_STREAM_SHA256 = "TO-BE-PINNED"
+PINNED_STREAM_SHA256 = "f048306a2c07ba68f984b044723017824e78431ebd50794cfec16f4ea61569c1"

@@ -5,17 +5,20 @@ distributions on every machine.  ``libm`` (and therefore ``math``, ``np.exp``, `
 ``scipy.special``) does not promise the same last bit everywhere, so every function here
 is written with operations whose result IEEE-754 pins down exactly:
 
-* float64 ``+ - * /`` and ``np.sqrt`` (correctly rounded, one rounding per NumPy ufunc
-  call; NumPy never fuses a multiply and an add),
-* ``np.floor``, ``np.rint``, ``np.abs``, ``np.frexp``, ``np.ldexp`` (exact where used:
-  ``ldexp`` is only ever asked for a result in the normal range, and the one rounding
-  into the subnormal range is an ordinary IEEE multiplication by a power of two),
+* float64 ``+ - * /`` (correctly rounded, one rounding per NumPy ufunc call; NumPy never
+  fuses a multiply and an add),
+* ``np.floor``, ``np.ceil``, ``np.rint``, ``np.abs``, ``np.minimum``/``np.maximum``,
+  ``np.frexp``, ``np.ldexp`` (all exact where used: ``ldexp`` is only ever asked for a
+  result in the normal range, and the one rounding into the subnormal range is an
+  ordinary IEEE multiplication by a power of two),
 * comparisons, ``np.where``, indexing and integer arithmetic.
 
-No reduction (``np.sum`` and friends, whose order depends on array layout) is used, every
-polynomial is evaluated in one fixed Horner order, and every loop runs a fixed number of
-times, so an element's result depends on nothing but its own inputs: a whole array, any
-slice of it and each element computed as a scalar give the same bits.  The assumptions
+No reduction (``np.sum`` and friends, whose order depends on array layout) enters a
+result, every polynomial is evaluated in one fixed Horner order, and every loop runs over
+series terms or continued-fraction levels with a fixed count (the direct part of the zeta
+sums skips terms that no element of the call needs, which changes nothing), so an
+element's result depends on nothing but its own inputs: a whole array, any slice of it
+and each element computed as a scalar give the same bits.  The assumptions
 are binary64 arithmetic in round-to-nearest-even with subnormals enabled (the default on
 x86-64 SSE2/AVX and ARM64 NEON; not x87 80-bit arithmetic, not flush-to-zero mode).
 
@@ -30,6 +33,11 @@ same shape out, 0-d for a scalar): :func:`exp`, :func:`expm1`, :func:`log`, :fun
 :func:`laplace_cdf`, :func:`logistic_sf`, :func:`logistic_cdf`, :func:`zeta_partial_sum`,
 :func:`zeta_tail`.  The accuracies quoted in the docstrings were measured against
 50-digit ``mpmath`` references (and NumPy/SciPy) on dense grids.
+
+The survival functions (and erfc) are non-increasing on every grid the tests try (step
+2.5e-4 over [-45, 45] and step 1e-9 around the branch switches), which is what table
+building relies on.  Like any function that is not correctly rounded, a result can move
+the wrong way by one ulp between two *neighbouring* floats.
 """
 
 from __future__ import annotations
@@ -109,8 +117,8 @@ _ERF_C = tuple(
 #   erfc(y) = e^(-y^2) (2/sqrt(pi)) y / T_0,
 #   T_n = (2y^2 + 4n + 1) - (2n+1)(2n+2) / T_{n+1},
 # evaluated bottom-up from T_N = 2y^2 + 4N + 1.  Fixed depth per band of y, each chosen
-# so that the truncation error is < 2e-17 relative at the band's lower end (measured
-# with 50-digit arithmetic; the error falls fast as y grows).
+# so that the truncation error is < 1.1e-18 relative at the band's lower end (measured
+# with 60-digit arithmetic; the error falls fast as y grows).
 _ERFC_CF_BANDS = ((1.0, 120), (1.5, 56), (2.5, 26))
 
 # Euler-Maclaurin corrections: B_2k / (2k)! for k = 1..12 (Bernoulli numbers from the
@@ -227,9 +235,9 @@ def exp(x: ArrayLike) -> FloatArray:
     42-bit head (k * head exact) and a tail, r carried as an exact sum of two doubles;
     e^r - 1 by the degree-13 Taylor polynomial (truncation < 5e-18); then 2^k exactly.
 
-    Accuracy (measured): max relative error 1.9e-16 against a 50-digit reference and
-    2.2e-16 against ``np.exp`` over [-700, 700] (below one ulp; the result is the
-    correctly rounded one for the vast majority of inputs).
+    Accuracy (measured on 250k points in [-708, 709.7]): max relative error 1.24e-16
+    against a 50-digit reference (below 0.6 ulp) and 2.2e-16 against ``np.exp`` (the
+    two differ by at most one ulp).
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -244,7 +252,7 @@ def expm1(x: ArrayLike) -> FloatArray:
     ``nan`` -> nan).  Method: the reduction of :func:`exp`; for k != 0 the result is
     2^k (e^r - 1) + (2^k - 1), both parts exact, so a single rounding at the end.
 
-    Accuracy (measured): max relative error 2.3e-16 against a 50-digit reference on
+    Accuracy (measured): max relative error 1.7e-16 against a 50-digit reference on
     dense grids in [-40, 40] and logarithmic grids down to |x| = 1e-300.
     """
     xf, shape = _flat(x)
@@ -257,7 +265,7 @@ def expm1(x: ArrayLike) -> FloatArray:
         mid = np.ldexp(em1, ki) + (np.ldexp(np.ones_like(em1), ki) - 1.0)
         big = _scale2(1.0 + em1, k)
         out = np.where(k == 0.0, em1, np.where(k >= 1000.0, big, mid))
-        out = np.where(nan, np.nan, out)
+        out = np.where(nan | (xf == 0.0), xf, out)  # nan, and the sign of zero
     return _shaped(out, shape)
 
 
@@ -316,8 +324,8 @@ def log(x: ArrayLike) -> FloatArray:
     double-double and rounded once.
 
     Accuracy (measured): max relative error 1.2e-16 (about 0.5 ulp) against a 50-digit
-    reference over logarithmic grids covering the whole float64 range and dense grids
-    near 1; within ``4e-16 * max(1, |log x|)`` of ``np.log`` everywhere.
+    reference over logarithmic grids covering the whole float64 range (subnormals
+    included) and dense grids near 1; within ``2.1e-16 * max(1, |log x|)`` of ``np.log``.
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -334,7 +342,7 @@ def log1p(x: ArrayLike) -> FloatArray:
     Method: u = fl(1 + x) with the exact rounding error d (TwoSum), then
     log(1 + x) = log(u) + d/u (the neglected term is below (d/u)^2 / 2 < 2^-107).
 
-    Accuracy (measured): max relative error 2.2e-16 against a 50-digit reference on
+    Accuracy (measured): max relative error 1.3e-16 against a 50-digit reference on
     dense grids in (-1, 100] and logarithmic grids down to |x| = 1e-300.
     """
     xf, shape = _flat(x)
@@ -344,6 +352,7 @@ def log1p(x: ArrayLike) -> FloatArray:
         u, d = _two_sum(np.ones_like(xs), xs)
         hi, lo = _log_dd(u)
         out = _log_special(xf, hi + (lo + d / u), -1.0)
+        out = np.where(xf == 0.0, xf, out)  # keep the sign of zero
     return _shaped(out, shape)
 
 
@@ -354,7 +363,7 @@ def log2(x: ArrayLike) -> FloatArray:
     Method: log2(x) = e + log(m) / ln2 with log(m) as a double-double multiplied by
     1/ln2 as a double-double (Dekker product), then added to the exact integer e.
 
-    Accuracy (measured): max relative error 1.6e-16 against a 50-digit reference.
+    Accuracy (measured): max relative error 1.3e-16 against a 50-digit reference.
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -437,7 +446,7 @@ def erfc(x: ArrayLike) -> FloatArray:
     """Complementary error function, bit-reproducible.
 
     Domain: all float64; ``erfc(-inf) = 2``, ``erfc(inf) = 0``, ``nan -> nan``;
-    results below about 1e-308 are subnormal (rounded once), 0 beyond x = 27.3.
+    results below about 1e-308 are subnormal, 0 beyond about x = 27.3.
 
     Method: for |x| < 1, erfc = 1 - x P(x^2) (Taylor series of erf, 19 terms, last steps
     in double-double).  For |x| >= 1, the even contraction of Laplace's continued
@@ -446,9 +455,10 @@ def erfc(x: ArrayLike) -> FloatArray:
     a double-double (Veltkamp split) and fed to the exp kernel, so the error does not
     grow like x^2 eps.  Negative x: erfc(x) = 2 - erfc(-x).
 
-    Accuracy (measured, dense grid on [-6, 27] plus x up to 26.5): max relative error
-    4.6e-16 against a 50-digit reference and 9e-16 against ``scipy.special.erfc`` (whose
-    own error is of the same size) wherever erfc(x) > 1e-300.
+    Accuracy (measured on a dense grid in [-6, 27], wherever erfc(x) > 1e-300): max
+    relative error 5.3e-16 against a 50-digit reference.  Against
+    ``scipy.special.erfc`` the difference is at most 2.2e-15 for |x| <= 5 and 5.7e-14
+    beyond, which is scipy's own error (it grows like x^2 eps in the tail).
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -467,10 +477,11 @@ def normal_sf(x: ArrayLike) -> FloatArray:
     Equals erfc(x / sqrt(2)) / 2, but x / sqrt(2) is carried as a double-double and
     x^2 / 2 is formed exactly, so there is no argument-rounding error growing like
     x^2 eps in the tail.  Domain: all float64 (``-inf -> 1``, ``inf -> 0``, ``nan ->
-    nan``); subnormal below about 1e-308, 0 beyond x = 38.6.
+    nan``); subnormal below about 1e-308, 0 beyond about x = 38.5.
 
-    Accuracy (measured on a dense grid in [-9, 37.5]): max relative error 4.8e-16
-    against a 50-digit reference wherever the result is > 1e-300.
+    Accuracy (measured on a dense grid in [-9, 37.5]): max relative error 5.5e-16
+    against a 50-digit reference wherever the result is > 1e-300.  (``scipy.special.ndtr``
+    rounds x / sqrt(2) first and is off by up to 2.3e-13 in that range.)
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -495,8 +506,8 @@ def laplace_sf(x: ArrayLike) -> FloatArray:
 
     0.5 exp(-x) for x >= 0 and 1 - 0.5 exp(x) for x < 0 (both branches give 0.5 at 0).
     Domain: all float64 (``-inf -> 1``, ``inf -> 0``, ``nan -> nan``).
-    Accuracy: that of :func:`exp` (max relative error 1.9e-16 measured) for x >= 0;
-    below 2.2e-16 relative for x < 0.
+    Accuracy (measured on [-40, 690]): max relative error 1.6e-16 against a 50-digit
+    reference.
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -516,8 +527,8 @@ def logistic_sf(x: ArrayLike) -> FloatArray:
 
     Computed stably for both signs: e^-x / (1 + e^-x) for x >= 0, 1 / (1 + e^x) for
     x < 0.  Domain: all float64 (``-inf -> 1``, ``inf -> 0``, ``nan -> nan``).
-    Accuracy (measured): max relative error 4.4e-16 against a 50-digit reference on
-    [-40, 740].
+    Accuracy (measured on [-40, 690]): max relative error 2.9e-16 against a 50-digit
+    reference.
     """
     xf, shape = _flat(x)
     with np.errstate(all="ignore"):
@@ -538,10 +549,14 @@ def logistic_cdf(x: ArrayLike) -> FloatArray:
 # ---------------------------------------------------------------------------------------
 
 
-def _pow_neg(n: FloatArray, s: FloatArray) -> FloatArray:
-    """n^-s for finite n >= 1 and 1 < s <= 2**30: exp(-(s log n)) with the product
-    s log n carried as a double-double (relative error about 1e-16 * (1 + s/8))."""
+def _pow_neg(n: FloatArray, s: FloatArray, n_lo: FloatArray) -> FloatArray:
+    """(n + n_lo)^-s for finite n >= 1, |n_lo| <= ulp(n) and 1 < s <= 2**30.
+
+    exp(-(s log(n + n_lo))) with log(n + n_lo) = log(n) + n_lo / n (to 2^-107) and the
+    product with s carried as a double-double (relative error about 1e-16 * (1 + s/8)).
+    """
     hi, lo = _log_dd(n)
+    lo = lo + n_lo / n
     p, pe = _two_prod(s, hi)
     pe = pe + s * lo
     return _exp_dd(-p, -pe)
@@ -556,8 +571,16 @@ def _em_g(s: FloatArray, v: FloatArray) -> FloatArray:
     return (s * v) * acc
 
 
-def _zeta_core(s: FloatArray, a: FloatArray, count: FloatArray, b: FloatArray) -> FloatArray:
-    """sum_{n=a}^{a+count-1} n^-s; 1-D arrays of one length, b = a + count (may be inf)."""
+def _zeta_core(
+    s: FloatArray,
+    a: FloatArray,
+    a_lo: FloatArray,
+    count: FloatArray,
+    b: FloatArray,
+    b_lo: FloatArray,
+) -> FloatArray:
+    """sum_{n=A}^{B-1} n^-s with A = a + a_lo, B = b + b_lo (exact integers; b may be
+    inf) and count ~= B - A; 1-D arrays of one length."""
     direct = count <= float(_ZETA_DIRECT_MAX)
     start = s + _ZETA_EM_MARGIN
     head_em = np.minimum(np.maximum(np.ceil(start - a), 0.0), float(_ZETA_DIRECT_MAX))
@@ -566,23 +589,28 @@ def _zeta_core(s: FloatArray, a: FloatArray, count: FloatArray, b: FloatArray) -
     # direct part, smallest terms (largest n) first, compensated (TwoSum) accumulation
     acc = np.zeros_like(s)
     comp = np.zeros_like(s)
-    for j in range(_ZETA_DIRECT_MAX - 1, -1, -1):
+    # (iterations in which no element has a term are skipped; they would change nothing)
+    n_iter = int(head.max()) if head.size else 0
+    for j in range(n_iter - 1, -1, -1):
         sel = np.nonzero(head > float(j))[0]
-        acc[sel], err = _two_sum(acc[sel], _pow_neg(a[sel] + float(j), s[sel]))
+        n, n_lo = _two_sum(a[sel], np.full(sel.size, float(j)))
+        term = _pow_neg(n, s[sel], n_lo + a_lo[sel])
+        acc[sel], err = _two_sum(acc[sel], term)
         comp[sel] = comp[sel] + err
     acc = acc + comp
 
     # Euler-Maclaurin for [a + head, b) where more than _ZETA_DIRECT_MAX terms remain
     i_em = np.nonzero(~direct)[0]
     s_e = s[i_em]
-    a_e = a[i_em] + head[i_em]
+    a_e, a_e_lo = _two_sum(a[i_em], head[i_em])
+    a_e_lo = a_e_lo + a_lo[i_em]
     cnt = count[i_em] - head[i_em]
     b_e = b[i_em]
     inf_b = b_e == np.inf
     b_safe = np.where(inf_b, 1.0, b_e)
     sm1 = s_e - 1.0
-    fa = _pow_neg(a_e, s_e)
-    fb = np.where(inf_b, 0.0, _pow_neg(b_safe, s_e))
+    fa = _pow_neg(a_e, s_e, a_e_lo)
+    fb = np.where(inf_b, 0.0, _pow_neg(b_safe, s_e, np.where(inf_b, 0.0, b_lo[i_em])))
     ga = _em_g(s_e, 1.0 / a_e)
     gb = np.where(inf_b, 0.0, _em_g(s_e, 1.0 / b_safe))
     # integral a^(1-s) (1 - (b/a)^(1-s)) / (s-1), with (b/a)^(1-s) = exp(-(s-1) log1p(cnt/a))
@@ -617,6 +645,24 @@ def _int_like(arr: np.ndarray) -> bool:
     return arr.dtype.kind in "iub" or arr.dtype == object
 
 
+def _bound_parts(arr: np.ndarray) -> tuple[FloatArray, FloatArray]:
+    """A bound as hi + lo: hi = nearest float64, lo = exact integer remainder (0 for
+    float input)."""
+    try:
+        hi = arr.astype(np.float64)
+    except OverflowError:
+        raise InputError("a, b", "bounds must be below 2**1024") from None
+    if not _int_like(arr):
+        return hi, np.zeros_like(hi)
+    hi_int = np.asarray(np.frompyfunc(_to_int, 1, 1)(hi), dtype=object)
+    lo = np.asarray(arr.astype(object) - hi_int, dtype=object)
+    return hi, lo.astype(np.float64)
+
+
+def _to_int(v: float) -> int:
+    return int(v) if np.isfinite(v) else 0
+
+
 def _check_s(s: ArrayLike) -> FloatArray:
     sf = np.asarray(s, dtype=np.float64)
     if np.any(~(sf > 1.0)):
@@ -638,10 +684,9 @@ def zeta_partial_sum(s: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatArray:
     Domain: real s > 1 (float64), integers 1 <= a <= b (a == b gives 0).  The bounds
     may be Python ints (also 2**64 and beyond), NumPy integer arrays (int64, uint64), or
     integer-valued float64 (the way to pass large bounds as an array: 2**64 does not fit
-    int64).  With integer inputs the number of terms b - a is computed exactly; the
-    bounds themselves are then rounded to float64, which for n > 2**53 perturbs each
-    term by a relative 2**-53 * s at most.  ``s`` above 2**30 is treated as 2**30, which
-    gives the same float64 results.
+    int64).  Integer inputs are used exactly, also beyond 2**53 (each n is carried as
+    float64 + exact remainder); a float64 bound is the integer it represents.  ``s``
+    above 2**30 is treated as 2**30, which gives the same float64 results.
 
     Method: if b - a <= 64 the terms n^-s (computed as exp(-s log n) with s log n as a
     double-double) are summed one by one, smallest first, with compensated (TwoSum)
@@ -654,31 +699,32 @@ def zeta_partial_sum(s: ArrayLike, a: ArrayLike, b: ArrayLike) -> FloatArray:
     Euler-Maclaurin part is less than 65^-s < 1e-80 of the total.
 
     Accuracy (measured against 50-digit mpmath for s in {1.001, 1.01, 1.1, 1.5, 2, 3, 8}
-    and a < b over powers of two up to 2**64): max relative error 9e-16; within 2e-13
-    of ``scipy.special.zeta(s, a) - zeta(s, b)`` (scipy's difference itself cancels).
+    and all a < b among the powers of two 2**0 .. 2**64): max relative error 5.0e-16;
+    also below 4e-16 for s up to 30 with b - a in {1, 2, 10, 63..66, 100, 1000, 10**6,
+    2**40} and a up to 2**62 (references summed directly).  The difference
+    ``scipy.special.zeta(s, a) - zeta(s, b)`` agrees within 4.4e-13, its own rounding
+    error (it cancels: at s = 1.001, a = 2**20 both terms are ~1000, the difference 0.7).
     """
     sf = _check_s(s)
     a_in = np.asarray(a)
     b_in = np.asarray(b)
-    if _int_like(a_in) and _int_like(b_in):
-        count_in = np.asarray(b_in.astype(object) - a_in.astype(object))
-        af = a_in.astype(np.float64)
-        bf = b_in.astype(np.float64)
-        count = count_in.astype(np.float64)
-        if np.any(count_in.astype(object) < 0):
-            raise InputError("b", "must be >= a")
-    else:
-        af = a_in.astype(np.float64)
-        bf = b_in.astype(np.float64)
-        count = bf - af
-        if np.any(~(count >= 0.0)):
-            raise InputError("b", "must be >= a")
+    af, alo = _bound_parts(a_in)
+    bf, blo = _bound_parts(b_in)
     _check_bound("a", af)
     _check_bound("b", bf)
-    sb, ab, cb, bb = np.broadcast_arrays(sf, af, count, bf)
-    shape = sb.shape
+    if _int_like(a_in) and _int_like(b_in):
+        count_in = np.asarray(b_in.astype(object) - a_in.astype(object), dtype=object)
+        negative = count_in < 0
+        count = count_in.astype(np.float64)
+    else:
+        count = (bf - af) + (blo - alo)
+        negative = ~(count >= 0.0)
+    if np.any(negative):
+        raise InputError("b", "must be >= a")
+    parts = np.broadcast_arrays(sf, af, alo, count, bf, blo)
+    shape = parts[0].shape
     with np.errstate(all="ignore"):
-        out = _zeta_core(sb.reshape(-1), ab.reshape(-1), cb.reshape(-1), bb.reshape(-1))
+        out = _zeta_core(*(p.reshape(-1) for p in parts))
     return _shaped(out, shape)
 
 
@@ -689,17 +735,16 @@ def zeta_tail(s: ArrayLike, a: ArrayLike) -> FloatArray:
     float64), broadcast.  Same method as :func:`zeta_partial_sum` with b = infinity
     (the integral is a'^(1-s) / (s-1)).
 
-    Accuracy (measured against 50-digit mpmath and ``scipy.special.zeta`` for s in
-    {1.001, ..., 8} and a over powers of two up to 2**64): max relative error 8e-16.
+    Accuracy (measured against 50-digit mpmath for s in {1.001, 1.01, 1.1, 1.5, 2, 3, 8}
+    and a over the powers of two up to 2**64): max relative error 2.1e-16.
     """
     sf = _check_s(s)
-    af = np.asarray(a).astype(np.float64)
+    af, alo = _bound_parts(np.asarray(a))
     _check_bound("a", af)
-    sb, ab = np.broadcast_arrays(sf, af)
+    sb, ab, lb = np.broadcast_arrays(sf, af, alo)
     shape = sb.shape
     s1 = sb.reshape(-1)
-    a1 = ab.reshape(-1)
-    inf = np.full_like(a1, np.inf)
+    inf = np.full_like(s1, np.inf)
     with np.errstate(all="ignore"):
-        out = _zeta_core(s1, a1, inf, inf)
+        out = _zeta_core(s1, ab.reshape(-1), lb.reshape(-1), inf, inf, np.zeros_like(s1))
     return _shaped(out, shape)

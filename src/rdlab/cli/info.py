@@ -86,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
         f"rdlab codecs: {codecs}\n"
         f"classical codecs: {classical}\n"
         f"peers for benchmarks: {peers}\n"
-        f"torch: {report['torch']}"
+        f"torch: {_torch_line(report['torch'])}"
     )
     emit(report, args.json, text)
     return 0
+
+
+def _torch_line(torch_info: dict[str, Any]) -> str:
+    if "error" in torch_info:
+        return torch_info["error"]
+    return f"{torch_info['threads']} threads, CUDA {'yes' if torch_info['cuda'] else 'no'}"
