@@ -70,4 +70,4 @@ def test_bad_images_are_refused(bad):
         get_codec("lossless").encode(bad)
 
 
-PINNED_SAMPLE_SHA256 = "ef9f96342e367a47ca2e4a58fbf556f51cd77875eeeaac29afcef962431b780f"
+PINNED_SAMPLE_SHA256 = "18fcabeaee5082521984787447f84c845628dafcc50b9ba2ba157e6537280a46"

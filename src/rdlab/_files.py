@@ -120,3 +120,18 @@ def _place_new(temporary: str, target: str) -> None:
         os.replace(temporary, target)
         return
     os.unlink(temporary)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file at ``path``; a missing, unreadable or directory path is an
+    :class:`~rdlab.errors.InputError` on argument ``"input"``."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        raise InputError("input", f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise InputError("input", f"{source} is a directory") from None
+    except PermissionError:
+        raise InputError("input", f"{source}: permission denied") from None

@@ -102,7 +102,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import write_atomic
+from ._files import read_bytes, write_atomic
 from .errors import (
     BadMagicError,
     CorruptChunkError,
@@ -774,15 +774,7 @@ def read_rdl(
     subclass :func:`decode_rdl` raises, its message prefixed with the path.
     """
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as stream:
-            data = stream.read()
-    except FileNotFoundError:
-        raise InputError("input", f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise InputError("input", f"{source} is a directory") from None
-    except PermissionError:
-        raise InputError("input", f"{source}: permission denied") from None
+    data = read_bytes(source)
     try:
         return decode_rdl(data, codecs=codecs, expected_model_hash=expected_model_hash)
     except FormatError as exc:

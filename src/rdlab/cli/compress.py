@@ -11,25 +11,13 @@ import os
 import time
 from typing import Any
 
-from .._files import write_atomic
+from .._files import read_bytes, write_atomic
 from ..codecs import available_codecs, get_codec
 from ..codecs.registry import decode_bytes
 from ..container import decode_rdl
 from ..data.images import read_image, write_png
 from ..errors import InputError
 from ._output import emit, human_bytes, progress
-
-
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise InputError("input", f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError("input", f"{path} is a directory") from None
-    except PermissionError:
-        raise InputError("input", f"{path} cannot be read (permission denied)") from None
 
 
 def _outputs(args: argparse.Namespace, default: Any) -> list[str]:
@@ -125,7 +113,7 @@ class DecompressCommand:
         for source, output in progress(
             zip(args.inputs, outputs, strict=True), "decompressing", total=len(outputs)
         ):
-            data = _read_bytes(source)
+            data = read_bytes(source)
             header = decode_rdl(data, codecs=available_codecs())
             start = time.perf_counter()
             image = decode_bytes(data)

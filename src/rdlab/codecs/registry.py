@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from .._files import read_bytes
 from ..container import decode_rdl
 from ..errors import InputError, UnknownCodecError
 
@@ -66,12 +67,7 @@ def get_codec(name: str, **options: Any) -> Codec:
 
 def load(path: str | os.PathLike[str]) -> Any:
     """Decode an ``.rdl`` file with the codec named in its header."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise InputError("input", f"{os.fspath(path)!r} does not exist") from None
-    return decode_bytes(data)
+    return decode_bytes(read_bytes(path))
 
 
 def decode_bytes(data: bytes) -> Any:

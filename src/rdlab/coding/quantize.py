@@ -103,14 +103,3 @@ def quantize_probabilities(
         ranks = _ranks_descending(keys)
         freq -= (ranks < left[:, None]).astype(np.int64)
     return freq[0] if squeeze else freq
-
-
-def cumulative(frequencies: np.ndarray) -> np.ndarray:
-    """Cumulative table ``c`` with ``c[0] = 0`` and ``c[-1] = frequencies.sum()`` (int64)."""
-    return np.concatenate([[0], np.cumsum(frequencies, dtype=np.int64)])
-
-
-def information_content_bits(frequencies: np.ndarray, symbols: np.ndarray, precision: int) -> float:
-    """Ideal code length in bits of ``symbols`` under integer ``frequencies`` (one table)."""
-    f = np.asarray(frequencies, dtype=np.float64)[symbols]
-    return float(np.sum(precision - np.log2(f)))

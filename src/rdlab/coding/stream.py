@@ -19,6 +19,7 @@ Stream bytes are the coder's 32-bit words, little-endian.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -33,7 +34,6 @@ from .tables import FrequencyTables
 _model = constriction.stream.model
 _queue = constriction.stream.queue
 
-INT64_MIN = np.iinfo(np.int64).min
 INT64_MAX = np.iinfo(np.int64).max
 _CHUNK_BITS = 16
 _MAX_CLASS = 64  # bit lengths 0..64 of uint64 values
@@ -65,9 +65,13 @@ def _models(tables: FrequencyTables) -> list[Any]:
 
 
 def _escape_class_tables() -> FrequencyTables:
-    classes = np.arange(_MAX_CLASS + 1, dtype=np.float64)
-    p = 2.0 ** (-0.5 * classes)
-    return FrequencyTables.from_probabilities(p / p.sum(), escape=False)
+    """Bit-length classes 0..64 of escaped distances, probability ~ 2**-floor(L/2).
+
+    Powers of two and a correctly rounded sum keep the table identical everywhere.
+    """
+    classes = np.arange(_MAX_CLASS + 1)
+    p = np.ldexp(1.0, -(classes // 2))
+    return FrequencyTables.from_probabilities(p / math.fsum(p.tolist()), escape=False)
 
 
 _CLASS_TABLE = _escape_class_tables()

@@ -191,16 +191,30 @@ class FrequencyTables:
         """log2 of the coded probability of each symbol of table ``index`` (bits, <= 0)."""
         return np.log2(self.frequencies[index].astype(np.float64)) - self.precision
 
-    def information_content_bits(self, values: np.ndarray, indexes: np.ndarray) -> float:
-        """Bits the main symbols cost under these integer tables (escapes' payload excluded)."""
+    def information_content_bits(self, values: Any, indexes: Any) -> float:
+        """Bits the main symbols cost under these integer tables: ``-sum log2(f / 2**P)``.
+
+        Escaped values count the escape symbol only (their payload is coded after the
+        main symbols). The range coder's output exceeds this by at most a few words.
+        """
         v = integer_array(values, "values").ravel()
         idx = integer_array(indexes, "indexes").ravel()
+        if v.shape != idx.shape:
+            raise InputError("indexes", f"has {idx.size} elements but values has {v.size}")
         total = 0.0
         for i in np.unique(idx):
-            sel = v[idx == i] - self.offsets[i]
-            n = self.support_size(int(i))
-            sel = np.where((sel >= 0) & (sel < n), sel, n if self.escape else sel)
-            total += float(-self.log2_probabilities(int(i))[sel].sum())
+            table = int(i)
+            if not 0 <= table < len(self):
+                raise InputError("indexes", f"index {table} is not a table (have {len(self)})")
+            support = self.support_size(table)
+            symbols = v[idx == i] - self.offsets[table]
+            inside = (symbols >= 0) & (symbols < support)
+            if not self.escape and not inside.all():
+                raise InputError(
+                    "values", f"a value is outside table {table} and there is no escape"
+                )
+            symbols = np.where(inside, symbols, support)
+            total += float(-self.log2_probabilities(table)[symbols].sum())
         return total
 
 

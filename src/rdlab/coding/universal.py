@@ -21,6 +21,7 @@ Two forms:
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -126,10 +127,16 @@ class PositiveIntegerModel:
         return self.decode_from(SymbolDecoder(data), count)
 
 
-def _class_table(probabilities: np.ndarray) -> FrequencyTables:
+def normalized(masses: np.ndarray) -> np.ndarray:
+    """``masses / sum(masses)`` with an exactly rounded sum (``math.fsum``), so the result
+    is the same on every machine whatever the summation order of NumPy's reductions."""
+    return masses / math.fsum(masses.tolist())
+
+
+def _class_table(masses: np.ndarray) -> FrequencyTables:
     # no escape: every class 0..63 has its own symbol; classes are checked on the way in
     return FrequencyTables.from_probabilities(
-        probabilities / probabilities.sum(), escape=False, precision=PRECISION, tolerance=1e-9
+        normalized(masses), escape=False, precision=PRECISION, tolerance=1e-9
     )
 
 
@@ -199,7 +206,7 @@ def _zeta_tables(s: float) -> tuple[FrequencyTables, FrequencyTables, float]:
     lo = np.ldexp(1.0, levels)
     hi = np.ldexp(1.0, levels + 1)
     class_mass = np.asarray(detmath.zeta_partial_sum(s, lo, hi), dtype=np.float64)
-    total = float(np.sum(class_mass))
+    total = math.fsum(class_mass.tolist())
     sub = []
     for level in range(1, _CLASSES):
         h = min(level, _SUB_BITS)
@@ -207,7 +214,7 @@ def _zeta_tables(s: float) -> tuple[FrequencyTables, FrequencyTables, float]:
         width = np.ldexp(1.0, level - h)
         start = np.ldexp(1.0, level) + j * width
         mass = np.asarray(detmath.zeta_partial_sum(s, start, start + width), dtype=np.float64)
-        sub.append(mass / np.sum(mass))
+        sub.append(normalized(mass))
     sub_tables = FrequencyTables.from_probabilities(sub, escape=False, tolerance=1e-9)
     return _class_table(class_mass), sub_tables, total
 
