@@ -374,3 +374,35 @@ def test_bit_length_is_exact_at_powers_of_two():
 
 
 PINNED_STREAM_SHA256 = "767083da6716a9c329bcf0a0fe9801c3d8391cfd6ec5bfe61fb2f774238c2ebb"
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_bytes_do_not_depend_on_the_number_of_grouping_threads(monkeypatch, workers):
+    from rdlab.coding import stream
+
+    rng = np.random.default_rng(21)
+    coder = LocationScaleCoder()
+    scales = np.exp(rng.normal(0, 1.5, 30_001)).clip(0.11, 256)
+    idx = coder.scale_indexes(scales)
+    y = rng.normal(size=scales.size) * scales * 3  # some escapes too
+    monkeypatch.setattr(stream, "_PARALLEL_MIN", 1 << 30)  # one part
+    reference = coder.encode_latents(y, idx)
+    monkeypatch.setattr(stream, "_PARALLEL_MIN", 16)
+    monkeypatch.setattr(stream, "_WORKERS", workers)
+    monkeypatch.setattr(stream, "_POOL", None)
+    assert coder.encode_latents(y, idx) == reference
+    assert coder.encode(coder.quantize(y), idx) == reference
+    assert np.array_equal(coder.decode_latents(reference, idx), np.rint(y))
+    monkeypatch.setattr(stream, "_PARALLEL_MIN", 1 << 30)
+    assert np.array_equal(coder.decode(reference, idx), np.rint(y).astype(np.int64))
+
+
+def test_encode_latents_names_bad_latents():
+    coder = LocationScaleCoder()
+    idx = np.zeros(3, np.int64)
+    with pytest.raises(InputError, match="^y"):
+        coder.encode_latents(np.array([0.0, np.nan, 1.0]), idx)
+    with pytest.raises(InputError, match="^means"):
+        coder.encode_latents(np.zeros(3), idx, np.array([0.0, np.inf, 1.0]))
+    with pytest.raises(InputError, match="^indexes"):
+        coder.encode_latents(np.zeros(3), np.zeros(4, np.int64))

@@ -26,9 +26,16 @@ def to_numpy(value: Any, name: str) -> np.ndarray:
     return array
 
 
-def integer_array(value: Any, name: str) -> np.ndarray:
-    """An integer array as int64. Booleans, floats and unsigned values >= 2**63 are refused."""
+_NARROW = (np.int8, np.int16, np.int32, np.uint8, np.uint16)
+
+
+def integer_array(value: Any, name: str, *, narrow: bool = False) -> np.ndarray:
+    """An integer array as int64 (or, with ``narrow``, as given when its dtype is at most
+    32 bits wide and so fits int64 arithmetic anyway). Booleans, floats and unsigned
+    values >= 2**63 are refused."""
     array = to_numpy(value, name)
+    if narrow and array.dtype.type in _NARROW:
+        return array
     if array.size == 0 and array.dtype.kind == "f":  # an empty list reads as float64
         return array.astype(np.int64)
     if array.dtype.kind not in "iu":

@@ -63,16 +63,53 @@ class LocationScaleCoder:
         return np.minimum(idx, self.scales.size - 1).astype(np.int64)
 
     @staticmethod
-    def quantize(y: Any, means: Any = None) -> np.ndarray:
-        """Integer residuals ``rint(y - means)`` (round half to even), int64."""
-        yy = float_array(y, "y")
-        if means is not None:
-            mu = float_array(means, "means")
-            same_shape(yy, "y", mu, "means")
-            yy = yy - mu
-        if yy.size and np.abs(yy).max() >= 2.0**62:
+    def _rounded_residual(y: np.ndarray, means: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """``rint(y - means)`` as float64 and its largest magnitude; refuses NaN, inf and
+        magnitudes of 2**62 or more (naming the argument at fault)."""
+        residual = y if means is None else y - means
+        # one reduction checks finiteness (NaN and inf propagate) and range together
+        largest = float(np.abs(residual).max()) if residual.size else 0.0
+        if not largest < 2.0**62:
+            float_array(y, "y")
+            if means is not None:
+                float_array(means, "means")
             raise InputError("y", "holds values too large to quantize to int64")
-        return np.rint(yy).astype(np.int64)
+        return np.rint(residual, out=None if residual is y else residual), largest
+
+    @staticmethod
+    def _latent_arrays(y: Any, means: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        yy = float_array(y, "y", finite=False)
+        if means is None:
+            return yy, None
+        mu = float_array(means, "means", finite=False)
+        same_shape(yy, "y", mu, "means")
+        return yy, mu
+
+    @classmethod
+    def quantize(cls, y: Any, means: Any = None) -> np.ndarray:
+        """Integer residuals ``rint(y - means)`` (round half to even), int64."""
+        return cls._rounded_residual(*cls._latent_arrays(y, means))[0].astype(np.int64)
+
+    def encode_latents(self, y: Any, indexes: Any, means: Any = None) -> bytes:
+        """``encode(quantize(y, means), indexes)``, with the quantization done part by part
+        inside the coder's grouping threads (the same bytes, less time)."""
+        yy, mu = self._latent_arrays(y, means)
+        idx = integer_array(indexes, "indexes", narrow=True)
+        same_shape(yy, "y", idx, "indexes")
+        flat_y, flat_mu = yy.reshape(-1), None if mu is None else mu.reshape(-1)
+
+        def values(start: int, stop: int) -> np.ndarray:
+            part_mu = None if flat_mu is None else flat_mu[start:stop]
+            rounded, largest = self._rounded_residual(flat_y[start:stop], part_mu)
+            return rounded.astype(np.int32 if largest < 2.0**31 - 1 else np.int64)
+
+        encoder = SymbolEncoder()
+        encoder.encode_values_of_parts(values, idx, self.tables)
+        return encoder.to_bytes()
+
+    def decode_latents(self, data: bytes, indexes: Any, means: Any = None) -> np.ndarray:
+        """Inverse of :meth:`encode_latents`: the reconstruction ``y_hat`` (float64)."""
+        return self.dequantize(self.decode(data, indexes), means)
 
     @staticmethod
     def dequantize(symbols: Any, means: Any = None) -> np.ndarray:
@@ -87,8 +124,8 @@ class LocationScaleCoder:
     # -- coding ----------------------------------------------------------------
     def encode(self, symbols: Any, indexes: Any) -> bytes:
         """Integer residuals with their scale indexes (same shapes) to bytes."""
-        q = integer_array(symbols, "symbols")
-        idx = integer_array(indexes, "indexes")
+        q = integer_array(symbols, "symbols", narrow=True)
+        idx = integer_array(indexes, "indexes", narrow=True)
         same_shape(q, "symbols", idx, "indexes")
         encoder = SymbolEncoder()
         encoder.encode_values(q, idx, self.tables)

@@ -20,13 +20,17 @@ Stream bytes are the coder's 32-bit words, little-endian.
 from __future__ import annotations
 
 import math
+import os
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import constriction
 import numpy as np
 
-from .._arrays import integer_array
+from .._arrays import integer_array, to_numpy
 from ..errors import CorruptStreamError, InputError
 from .quantize import PRECISION, quantize_probabilities
 from .tables import FrequencyTables
@@ -88,19 +92,89 @@ def bit_length(values: np.ndarray) -> np.ndarray:
     return length + (x > 0)
 
 
-def _prepare_groups(indexes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable order of elements by table index, and the number of elements per table."""
-    small = indexes.astype(np.uint16 if count <= 1 << 16 else np.int64, copy=False)
-    order = np.argsort(small, kind="stable")
-    counts = np.bincount(indexes, minlength=count)
-    return order, counts
+_PARALLEL_MIN = 1 << 18  # elements below which grouping runs in one thread
+_WORKERS = max(1, min(2, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
 
 
-def _check_indexes(indexes: Any, count: int, name: str = "indexes") -> np.ndarray:
-    idx = integer_array(indexes, name)
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="rdlab-group")
+    return _POOL
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A contiguous slice ``start:stop`` of the elements, grouped by table (stable order).
+
+    ``order`` holds positions relative to ``start``; ``bounds[i]:bounds[i+1]`` is table
+    ``i``'s stretch of ``order`` (and of ``values``, the part's values in that order).
+    """
+
+    start: int
+    order: np.ndarray
+    bounds: np.ndarray
+    values: np.ndarray | None
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """int32 when the values fit (halves the memory traffic of gathers), else int64."""
+    if values.dtype == np.int32:
+        return values
+    if (
+        values.dtype == np.int64
+        and values.size
+        and not (values.min() >= -(2**31) and values.max() < 2**31)
+    ):
+        return values
+    return values.astype(np.int32)
+
+
+ValuesOfPart = Callable[[int, int], np.ndarray]
+
+
+def _group(
+    keys: np.ndarray, count: int, values: np.ndarray | ValuesOfPart | None = None
+) -> list[_Part]:
+    """Stable grouping of elements by table index, in contiguous parts.
+
+    The coding order is table-major and, inside a table, by position. Splitting the
+    elements into contiguous parts and grouping each part keeps that order (part 0's
+    elements of a table precede part 1's), so the stream does not depend on the number
+    of parts; parts are grouped in parallel threads (NumPy releases the GIL in sorts).
+    ``values`` is an array or a function giving the values of ``start:stop`` (so that
+    producing them, e.g. quantizing latents, runs in the parts' threads too).
+    """
+    parts = _WORKERS if keys.size >= _PARALLEL_MIN else 1
+    edges = [keys.size * k // parts for k in range(parts + 1)]
+
+    def work(k: int) -> _Part:
+        start, stop = edges[k], edges[k + 1]
+        part_keys = keys[start:stop]
+        order = np.argsort(part_keys, kind="stable")  # radix sort for 8- and 16-bit keys
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(part_keys, minlength=count))])
+        if values is None:
+            return _Part(start, order, bounds, None)
+        mine = values(start, stop) if callable(values) else values[start:stop]
+        return _Part(start, order, bounds, _narrow(mine)[order])
+
+    if parts == 1:
+        return [work(0)]
+    return list(_pool().map(work, range(parts)))
+
+
+def _table_counts(parts: list[_Part]) -> np.ndarray:
+    return sum(np.diff(p.bounds) for p in parts)
+
+
+def _table_keys(indexes: Any, count: int, name: str = "indexes") -> np.ndarray:
+    """Validated table indexes, flattened, in the narrowest unsigned dtype that holds them."""
+    idx = integer_array(indexes, name, narrow=True)
     if idx.size and (idx.min() < 0 or idx.max() >= count):
         raise InputError(name, f"must lie in [0, {count - 1}], got [{idx.min()}, {idx.max()}]")
-    return idx
+    key_type = np.uint8 if count <= 1 << 8 else np.uint16 if count <= 1 << 16 else np.int64
+    return idx.reshape(-1).astype(key_type, copy=False)
 
 
 class SymbolEncoder:
@@ -150,39 +224,50 @@ class SymbolEncoder:
         bit and its distance to the range (any int64 works). Without escape they are
         refused.
         """
-        v = integer_array(values, "values").ravel()
-        idx = _check_indexes(indexes, len(tables)).ravel()
+        v = integer_array(values, "values", narrow=True).reshape(-1)
+        idx = _table_keys(indexes, len(tables))
         if v.shape != idx.shape:
             raise InputError("indexes", f"has {idx.size} elements but values has {v.size}")
+        self._encode_parts(_group(idx, len(tables), v), tables)
+
+    def encode_values_of_parts(
+        self, values: ValuesOfPart, indexes: Any, tables: FrequencyTables
+    ) -> None:
+        """As :meth:`encode_values`, with ``values(start, stop)`` giving the integer values
+        of the flattened elements ``start:stop`` (called once per part, possibly from
+        worker threads; it may raise :class:`~rdlab.errors.InputError`)."""
+        self._encode_parts(_group(_table_keys(indexes, len(tables)), len(tables), values), tables)
+
+    def _encode_parts(self, parts: list[_Part], tables: FrequencyTables) -> None:
         supports = tables.sizes - (1 if tables.escape else 0)
-        order, counts = _prepare_groups(idx, len(tables))
-        grouped = v[order]
         models = _models(tables)
         escaped_values, escaped_lo, escaped_hi = [], [], []
-        start = 0
-        for i in np.flatnonzero(counts):
-            end = start + int(counts[i])
-            group = grouped[start:end]
+        for i in np.flatnonzero(_table_counts(parts)):
             lo = int(tables.offsets[i])
             hi = lo + int(supports[i]) - 1
-            if lo <= int(group.min()) and int(group.max()) <= hi:
-                symbols = (group - lo).astype(np.int32)
-            else:
-                outside = (group < lo) | (group > hi)
-                if not tables.escape:
-                    bad = int(group[outside][0])
-                    raise InputError(
-                        "values",
-                        f"value {bad} is outside its table [{lo}, {hi}] "
-                        "and the tables have no escape",
-                    )
-                with np.errstate(over="ignore"):
-                    symbols = np.where(outside, supports[i], group - lo).astype(np.int32)
-                escaped_values.append(group[outside])
-                escaped_lo.append(np.full(int(outside.sum()), lo, dtype=np.int64))
-                escaped_hi.append(np.full(int(outside.sum()), hi, dtype=np.int64))
-            self._encode_model(symbols, models[i])
-            start = end
+            for part in parts:
+                group = part.values[part.bounds[i] : part.bounds[i + 1]]
+                if group.size == 0:
+                    continue
+                if lo >= -(2**31) and hi < 2**31 and lo <= group.min() and group.max() <= hi:
+                    # inside [lo, hi]: group - lo lies in [0, support) and fits int32
+                    symbols = (group - group.dtype.type(lo)).astype(np.int32, copy=False)
+                else:
+                    group = group.astype(np.int64)
+                    outside = (group < lo) | (group > hi)
+                    if not tables.escape:
+                        bad = int(group[outside][0])
+                        raise InputError(
+                            "values",
+                            f"value {bad} is outside its table [{lo}, {hi}] "
+                            "and the tables have no escape",
+                        )
+                    with np.errstate(over="ignore"):
+                        symbols = np.where(outside, supports[i], group - lo).astype(np.int32)
+                    escaped_values.append(group[outside])
+                    escaped_lo.append(np.full(int(outside.sum()), lo, dtype=np.int64))
+                    escaped_hi.append(np.full(int(outside.sum()), hi, dtype=np.int64))
+                self._encode_model(symbols, models[i])
         if escaped_values:
             self._encode_escapes(
                 np.concatenate(escaped_values),
@@ -282,34 +367,41 @@ class SymbolDecoder:
 
     def decode_values(self, indexes: Any, tables: FrequencyTables) -> np.ndarray:
         """Inverse of :meth:`SymbolEncoder.encode_values`: int64 values, shape of ``indexes``."""
-        idx_in = _check_indexes(indexes, len(tables))
-        idx = idx_in.ravel()
-        order, counts = _prepare_groups(idx, len(tables))
+        shape = to_numpy(indexes, "indexes").shape
+        idx = _table_keys(indexes, len(tables))
+        parts = _group(idx, len(tables))
+        counts = _table_counts(parts)
         models = _models(tables)
         supports = tables.sizes - (1 if tables.escape else 0)
-        grouped = np.empty(idx.size, dtype=np.int64)
+        decoded: dict[int, np.ndarray] = {}
         escaped_at, escaped_lo, escaped_hi = [], [], []
-        start = 0
         for i in np.flatnonzero(counts):
-            end = start + int(counts[i])
-            group = self._decode_model(models[i], end - start)
+            group = self._decode_model(models[i], int(counts[i]))
             lo = int(tables.offsets[i])
             if tables.escape:
                 outside = np.flatnonzero(group == supports[i])
                 if outside.size:
-                    escaped_at.append(start + outside)
+                    escaped_at.append((i, outside))
                     escaped_lo.append(np.full(outside.size, lo, dtype=np.int64))
                     escaped_hi.append(np.full(outside.size, lo + int(supports[i]) - 1, np.int64))
-            grouped[start:end] = group + lo
-            start = end
+            decoded[i] = group + lo
         if escaped_at:
-            at = np.concatenate(escaped_at)
-            grouped[at] = self._decode_escapes(
-                np.concatenate(escaped_lo), np.concatenate(escaped_hi)
-            )
+            payload = self._decode_escapes(np.concatenate(escaped_lo), np.concatenate(escaped_hi))
+            used = 0
+            for i, outside in escaped_at:
+                decoded[i][outside] = payload[used : used + outside.size]
+                used += outside.size
         values = np.empty(idx.size, dtype=np.int64)
-        values[order] = grouped
-        return values.reshape(idx_in.shape)
+        taken = dict.fromkeys(decoded, 0)
+        for part in parts:
+            pieces = []
+            for i, group in decoded.items():
+                size = int(part.bounds[i + 1] - part.bounds[i])
+                pieces.append(group[taken[i] : taken[i] + size])
+                taken[i] += size
+            grouped = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+            values[part.start + part.order] = grouped
+        return values.reshape(shape)
 
     def _decode_escapes(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         above = self.decode_uniform_bits(np.ones(lo.size, np.int64)).astype(bool)
