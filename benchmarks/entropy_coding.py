@@ -5,7 +5,8 @@ Both code the same hyperprior-like latents (Gaussian with per-element mean and s
 
 - CompressAI: ``GaussianConditional.compress(y, indexes, means)`` / ``decompress``
   (its rANS coder with 16-bit tables, tail mass 1e-9);
-- rdlab: ``LocationScaleCoder.encode_latents(y, indexes, means)`` / ``decode_latents`` (constriction's range coder with 24-bit integer tables).
+- rdlab: ``LocationScaleCoder.encode_latents(y, indexes, means)`` / ``decode_latents``
+  (constriction's range coder with 24-bit integer tables).
 
 Scale indexes are computed once and shared. Runs alternate between the two coders so
 both see the same machine load. Reported: megasymbols per second (median of

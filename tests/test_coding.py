@@ -400,9 +400,9 @@ def test_bytes_do_not_depend_on_the_number_of_grouping_threads(monkeypatch, work
 def test_encode_latents_names_bad_latents():
     coder = LocationScaleCoder()
     idx = np.zeros(3, np.int64)
-    with pytest.raises(InputError, match="^y"):
+    with pytest.raises(InputError, match=r"^y"):
         coder.encode_latents(np.array([0.0, np.nan, 1.0]), idx)
-    with pytest.raises(InputError, match="^means"):
+    with pytest.raises(InputError, match=r"^means"):
         coder.encode_latents(np.zeros(3), idx, np.array([0.0, np.inf, 1.0]))
-    with pytest.raises(InputError, match="^indexes"):
+    with pytest.raises(InputError, match=r"^indexes"):
         coder.encode_latents(np.zeros(3), np.zeros(4, np.int64))
