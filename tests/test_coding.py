@@ -406,3 +406,20 @@ def test_encode_latents_names_bad_latents():
         coder.encode_latents(np.zeros(3), idx, np.array([0.0, np.inf, 1.0]))
     with pytest.raises(InputError, match=r"^indexes"):
         coder.encode_latents(np.zeros(3), np.zeros(4, np.int64))
+
+
+@pytest.mark.parametrize("precision", [8, 12, 16])
+def test_lower_precision_tables_code_exactly_their_frequencies(precision):
+    rng = np.random.default_rng(precision)
+    p = rng.dirichlet(np.ones(20))
+    tables = FrequencyTables.from_probabilities([p], escape=True, precision=precision)
+    values = rng.integers(-5, 25, 5000)
+    idx = np.zeros_like(values)
+    data = encode_values(values, idx, tables)
+    assert np.array_equal(decode_values(data, idx, tables), values)
+    inside = (values >= 0) & (values < 20)
+    bits = len(encode_values(values[inside], idx[inside], tables)) * 8
+    assert abs(bits - tables.information_content_bits(values[inside], idx[inside])) <= 64
+    symbols = rng.integers(0, 20, 3000)
+    data = encode_categorical(symbols, p, precision=precision)
+    assert np.array_equal(decode_categorical(data, p, symbols.size, precision=precision), symbols)

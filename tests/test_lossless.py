@@ -71,3 +71,14 @@ def test_bad_images_are_refused(bad):
 
 
 PINNED_SAMPLE_SHA256 = "18fcabeaee5082521984787447f84c845628dafcc50b9ba2ba157e6537280a46"
+
+
+def test_top_level_load_picks_the_codec_from_the_header(tmp_path):
+    import rdlab
+
+    image = read_image(sample_path())[:40, :50]
+    path = tmp_path / "t.rdl"
+    path.write_bytes(get_codec("lossless").encode(image))
+    assert np.array_equal(rdlab.load(path), image)
+    with pytest.raises(InputError):
+        rdlab.load(tmp_path / "missing.rdl")
