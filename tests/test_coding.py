@@ -423,3 +423,19 @@ def test_lower_precision_tables_code_exactly_their_frequencies(precision):
     symbols = rng.integers(0, 20, 3000)
     data = encode_categorical(symbols, p, precision=precision)
     assert np.array_equal(decode_categorical(data, p, symbols.size, precision=precision), symbols)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_coding_works_in_a_forked_child_after_the_parent_used_the_pool(monkeypatch):
+    import multiprocessing
+
+    from rdlab.coding import stream
+
+    monkeypatch.setattr(stream, "_PARALLEL_MIN", 16)
+    coder = LocationScaleCoder()
+    q = np.arange(-50, 50).repeat(10)
+    idx = np.arange(q.size) % 64
+    expected = coder.encode(q, idx)  # the parent's pool now has threads
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(coder.encode, (q, idx))
+        assert result.get(timeout=60) == expected

@@ -104,6 +104,16 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _forget_pool_after_fork() -> None:
+    # a forked child (e.g. a DataLoader worker) has no pool threads: start a new pool
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 @dataclass(frozen=True)
 class _Part:
     """A contiguous slice ``start:stop`` of the elements, grouped by table (stable order).
