@@ -45,14 +45,10 @@ def _ensure_builtin() -> None:
 
 
 def available_codecs() -> dict[str, tuple[str, ...]]:
-    """Registered codec names with the versions they decode."""
+    """Registered codec names with the versions they decode (the mapping
+    :func:`rdlab.container.decode_rdl` takes as ``codecs``)."""
     _ensure_builtin()
     return {name: versions for name, (_, versions) in sorted(_REGISTRY.items())}
-
-
-def codec_versions() -> dict[str, tuple[str, ...]]:
-    """Mapping for :func:`rdlab.container.decode_rdl`'s ``codecs`` argument."""
-    return available_codecs()
 
 
 def get_codec(name: str, **options: Any) -> Codec:
@@ -72,7 +68,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 def decode_bytes(data: bytes) -> Any:
     """Decode the bytes of an ``.rdl`` file with the codec named in its header."""
-    header = decode_rdl(data, codecs=codec_versions())
+    header = decode_rdl(data, codecs=available_codecs())
     try:
         codec = get_codec(header.codec)
     except InputError as exc:  # registered versions but no factory: should not happen

@@ -332,10 +332,6 @@ class SymbolEncoder:
             )
 
     # -- output --------------------------------------------------------------------
-    def num_bits(self) -> int:
-        """Bits written so far (whole 32-bit words)."""
-        return int(self._coder.num_bits())
-
     def to_bytes(self) -> bytes:
         """The stream: 32-bit words, little-endian."""
         return self._coder.get_compressed().astype("<u4").tobytes()
