@@ -34,7 +34,8 @@ def test_info_json_lists_dependencies_and_codecs(capsys):
     for name in ("torch", "numpy", "scipy", "constriction", "Pillow", "tqdm"):
         assert report["dependencies"][name], name
     assert "lossless" in report["codecs"]
-    assert set(report["classical_codecs"]) == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jpegxl"}
+    assert set(report["classical_codecs"]) == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jxl"}
+    assert report["classical_codecs"]["jpeg"] is True  # Pillow always has JPEG
 
 
 def test_demo_round_trips_exactly_and_beats_png(capsys, tmp_path):

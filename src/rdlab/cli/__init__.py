@@ -15,9 +15,9 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import compress, demo, info, inspect
+from . import bench, compress, demo, info, inspect
 
-COMMANDS = (info, inspect, compress.CompressCommand, compress.DecompressCommand, demo)
+COMMANDS = (info, inspect, compress.CompressCommand, compress.DecompressCommand, demo, bench)
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -29,24 +28,10 @@ def _version(distribution: str) -> str | None:
 
 
 def classical_codecs() -> dict[str, bool]:
-    """Which classical image codecs Pillow (and its plugins) can write here."""
-    from PIL import features
+    """Which classical image codecs can encode and decode here (probed with a real image)."""
+    from ..codecs.classical import available_classical_codecs
 
-    def pil(feature: str) -> bool:
-        try:
-            return bool(features.check(feature))
-        except (ValueError, KeyError):  # feature unknown to this Pillow
-            return False
-
-    return {
-        "jpeg": pil("jpg"),
-        "webp": pil("webp"),
-        "jpeg2000": pil("jpg_2000"),
-        "avif": pil("avif") or importlib.util.find_spec("pillow_avif") is not None,
-        "heic": importlib.util.find_spec("pillow_heif") is not None,
-        "jpegxl": importlib.util.find_spec("pillow_jxl") is not None
-        or importlib.util.find_spec("imagecodecs") is not None,
-    }
+    return dict(available_classical_codecs())
 
 
 def collect() -> dict[str, Any]:

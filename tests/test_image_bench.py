@@ -1,0 +1,199 @@
+"""The image R-D benchmark: evaluate_images, plots and ``rdlab bench images``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rdlab.cli import bench
+from rdlab.codecs import classical
+from rdlab.data import read_image, sample_path
+from rdlab.errors import InputError
+from rdlab.eval.image_bench import evaluate_images, load_rgb
+from rdlab.eval.plots import rd_plot
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Four points per codec so that the cubic (VCEG-M33) fit has what it needs.
+FEW = {
+    "jpeg": "jpeg=10,30,60,90",
+    "webp": "webp=10,40,70,92",
+    "jpeg2000": "jpeg2000=0.2,0.5,1.0,2.0",
+}
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    """2 small photos (one >= 161 px for MS-SSIM), 1 broken file, 1 greyscale image."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    photo = read_image(sample_path())  # 192 x 256
+    Image.fromarray(photo).save(folder / "a_photo.png")
+    Image.fromarray(photo[::2, ::2]).save(folder / "b_small.png")  # 96 x 128: no MS-SSIM
+    (folder / "c_broken.png").write_bytes(PNG_MAGIC + b"not really a png")
+    Image.fromarray(photo[:, :, 1]).save(folder / "d_grey.png")
+    return folder
+
+
+def _snapshot(folder):
+    return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir())
+
+
+def _bench(*argv):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    bench.add_parser(sub)
+    args = parser.parse_args(["bench", "images", *argv])
+    return args.run(args)
+
+
+def test_cli_writes_every_output_and_leaves_dir_alone(image_dir, tmp_path, capsys):
+    before = _snapshot(image_dir)
+    out = tmp_path / "out"
+    argv = [str(image_dir), "--codecs", "jpeg,webp,jp2", "--out", str(out)]
+    argv += [a for spec in FEW.values() for a in ("--qualities", spec)]
+    assert _bench(*argv, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert _snapshot(image_dir) == before
+    assert sorted(os.listdir(out)) == sorted(bench.OUTPUTS)
+    for name in ("rd_psnr.png", "rd_msssim.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+
+    assert summary["dataset"]["images"] == 3
+    assert [s["path"] for s in summary["skipped"]] == [str(image_dir / "c_broken.png")]
+    assert summary["anchor"] == "jpeg"
+    for metric in ("psnr", "ms_ssim_db"):
+        for method in ("pchip", "cubic"):
+            assert summary["bd"]["jpeg"][metric][method]["bd_rate"] == pytest.approx(0, abs=1e-9)
+            assert summary["bd"]["webp"][metric][method]["bd_rate"] is not None
+    assert summary["bd"]["jpeg"]["psnr"]["pchip"]["images"] == 3
+    assert summary["bd"]["jpeg"]["ms_ssim_db"]["pchip"]["images"] == 2  # small image: none
+    assert summary["codecs"]["jpeg"]["chroma"] == "4:4:4"
+    assert summary["versions"]["Pillow"]
+    assert [p["quality"] for p in summary["mean_curves"]["jpeg2000"]] == [0.2, 0.5, 1.0, 2.0]
+
+    per_image = json.loads((out / "per_image.json").read_text())
+    records = {r["file"]: r for r in per_image["images"]}
+    assert set(records) == {"a_photo.png", "b_small.png", "d_grey.png"}
+    assert records["d_grey.png"]["conversion"] == "grey replicated to RGB"
+    small = records["b_small.png"]["results"]["jpeg"]
+    assert all(p["ms_ssim"] is None and p["ms_ssim_db"] is None for p in small)
+    big = records["a_photo.png"]["results"]["webp"]
+    assert all(0 < p["ms_ssim"] < 1 for p in big)
+    for point in big:
+        assert point["bpp"] == pytest.approx(8 * point["bytes"] / (192 * 256))
+        assert point["payload_bytes"] <= point["bytes"]
+        assert point["encode_seconds"] >= 0 and point["decode_seconds"] >= 0
+    bpps = [p["bpp"] for p in big]
+    assert bpps == sorted(bpps)
+
+    table = (out / "bd_rate.md").read_text()
+    assert "| jpeg |" in table and "| webp |" in table and "| jpeg2000 |" in table
+    assert "c_broken.png" in table
+
+
+def test_existing_outputs_need_force_and_dir_is_refused(image_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(image_dir), "--codecs", "jpeg", "--out", str(out), "--qualities", FEW["jpeg"]]
+    assert _bench(*argv, "--limit", "1") == 0
+    text = capsys.readouterr().out
+    assert "BD-rate against jpeg" in text and "| jpeg |" in text
+    with pytest.raises(InputError, match="--force"):
+        _bench(*argv, "--limit", "1")
+    assert _bench(*argv, "--limit", "1", "--force") == 0
+    before = _snapshot(image_dir)
+    for bad_out in (image_dir, image_dir / "sub"):
+        with pytest.raises(InputError) as info:
+            _bench(str(image_dir), "--codecs", "jpeg", "--out", str(bad_out))
+        assert info.value.argument == "out"
+    assert _snapshot(image_dir) == before
+
+
+def test_unavailable_codec_is_reported_and_the_bench_continues(image_dir, tmp_path, monkeypatch):
+    classical._availability.cache_clear()
+    monkeypatch.setattr(classical, "_jxl_backend", lambda: None)
+    try:
+        result = evaluate_images(
+            image_dir,
+            ["jpeg", "jxl"],
+            qualities={"jpeg": [10, 30, 60, 90], "jxl": [20, 80]},
+            limit=1,
+        )
+    finally:
+        classical._availability.cache_clear()
+    assert "jxl" in result["unavailable"] and "pillow-jxl-plugin" in result["unavailable"]["jxl"]
+    assert result["codecs"]["jxl"]["available"] is False
+    assert set(result["mean_curves"]) == {"jpeg"}
+    assert result["dataset"]["images"] == 1
+    assert result["bd"]["jpeg"]["psnr"]["pchip"]["bd_rate"] == pytest.approx(0, abs=1e-9)
+
+
+def test_unknown_codec_is_an_input_error(image_dir):
+    with pytest.raises(InputError) as info:
+        evaluate_images(image_dir, ["jpeg", "gif"])
+    assert info.value.argument == "codecs"
+
+
+def test_anchor_is_added_and_progress_is_called(image_dir):
+    seen = []
+
+    def progress(items, description, total):
+        seen.append((description, total))
+        return items
+
+    result = evaluate_images(
+        image_dir, ["webp"], qualities={"jpeg": [20, 80], "webp": [20, 80]}, progress=progress
+    )
+    assert list(result["mean_curves"]) == ["jpeg", "webp"]
+    assert seen == [("benchmarking", 6)]  # 3 images x 2 codecs
+    # pchip works with 2 points; cubic needs 4 and is reported per image as a failure.
+    webp = result["bd"]["webp"]["psnr"]
+    assert webp["pchip"]["images"] == 3 and webp["pchip"]["bd_rate"] is not None
+    assert webp["cubic"]["images"] == 0 and webp["cubic"]["bd_rate"] is None
+    assert len(webp["cubic"]["failures"]) == 3
+
+
+def test_translucent_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 0  # fully transparent: white
+    rgba[0, 0, 3] = 255  # one opaque red-ish pixel
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    image, note = load_rgb(tmp_path / "t.png")
+    assert note == "translucent alpha composited on white"
+    assert image[0, 0].tolist() == [200, 0, 0]
+    assert image[1, 1].tolist() == [255, 255, 255]
+
+
+def test_rd_plot_is_png_bytes():
+    curves = {
+        "jpeg": [{"bpp": 0.5, "psnr": 30.0}, {"bpp": 1.0, "psnr": 34.0}],
+        "webp": [{"bpp": 0.4, "psnr": 31.0}, {"bpp": 0.9, "psnr": 35.0}],
+    }
+    data = rd_plot(curves, "psnr", dataset="toy", images=2, anchor="jpeg")
+    assert data.startswith(PNG_MAGIC)
+    with pytest.raises(InputError):
+        rd_plot(curves, "bogus")
+
+
+def test_a_codec_failing_on_one_image_drops_that_image_only(image_dir, monkeypatch):
+    real_encode = classical.WebpCodec.encode
+
+    def flaky(self, x):
+        if x.shape[0] < 150:  # the small image
+            raise RuntimeError("encoder crashed")
+        return real_encode(self, x)
+
+    monkeypatch.setattr(classical.WebpCodec, "encode", flaky)
+    result = evaluate_images(
+        image_dir, ["webp"], qualities={"jpeg": [20, 50, 80], "webp": [20, 50, 80]}
+    )
+    assert [f["codec"] for f in result["failures"]] == ["webp"]
+    assert "encoder crashed" in result["failures"][0]["error"]
+    assert result["dataset"]["images"] == 2  # the photo and the greyscale image remain
+    assert {r["file"] for r in result["images"]} == {"a_photo.png", "d_grey.png"}
+    assert result["bd"]["webp"]["psnr"]["pchip"]["images"] == 2
