@@ -22,7 +22,7 @@ import numbers
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import correlate1d
 
 from .._arrays import same_shape, to_numpy
 from ..errors import InputError
@@ -140,9 +140,14 @@ def _gaussian_window(taps: int = _WINDOW_TAPS, sigma: float = _WINDOW_SIGMA) -> 
 
 
 def _filter_valid(images: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Separable 'valid' filtering of ``(..., H, W)`` along the last two axes."""
-    rows = sliding_window_view(images, window.size, axis=-2) @ window
-    return sliding_window_view(rows, window.size, axis=-1) @ window
+    """Separable 'valid' filtering of ``(..., H, W)`` along the last two axes.
+
+    SciPy's 1-D correlation runs in C; the border samples it pads are cropped away, so
+    only positions where the whole window lies inside the image remain.
+    """
+    half = window.size // 2
+    rows = correlate1d(images, window, axis=-2, mode="constant")[..., half:-half, :]
+    return correlate1d(rows, window, axis=-1, mode="constant")[..., half:-half]
 
 
 def _ssim_terms(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
