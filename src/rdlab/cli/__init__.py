@@ -15,9 +15,17 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import bench, compress, demo, info, inspect
+from . import bench, compress, demo, info, inspect, rd
 
-COMMANDS = (info, inspect, compress.CompressCommand, compress.DecompressCommand, demo, bench)
+COMMANDS = (
+    info,
+    inspect,
+    compress.CompressCommand,
+    compress.DecompressCommand,
+    demo,
+    bench,
+    rd,
+)
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -1,0 +1,90 @@
+"""Rate-distortion theory: closed forms, the Shannon lower bound, Blahut–Arimoto,
+entropy-constrained quantizer baselines and lattice figures of merit.
+
+Units: rates in bits per dimension, distortion = MSE per dimension (unless a function
+says otherwise).
+"""
+
+from .blahut_arimoto import (
+    BAResult,
+    bin_samples,
+    blahut_arimoto,
+    blahut_arimoto_grid,
+    blahut_arimoto_grid_2d,
+    slopes_for_distortions,
+)
+from .closed_form import (
+    ar1_eigenvalues,
+    ar1_rd,
+    ar1_spectral_density,
+    binary_entropy,
+    binary_rd,
+    gaussian_differential_entropy,
+    gaussian_dr,
+    gaussian_rd,
+    gaussian_vector_rd,
+    laplace_differential_entropy,
+    reverse_water_filling,
+    shannon_lower_bound,
+    slb_gaussian,
+    slb_laplace,
+    slb_uniform,
+    uniform_differential_entropy,
+)
+from .lattice import (
+    KNOWN_G,
+    high_rate_gap_bits,
+    high_rate_gap_db,
+    nearest_point_a2,
+    nearest_point_dn,
+    nearest_point_integer,
+    normalized_second_moment,
+    normalized_second_moment_mc,
+)
+from .quantizers import (
+    QuantizerPoint,
+    ecsq,
+    ecsq_sweep,
+    ecvq,
+    ecvq_sweep,
+    uniform_scalar_quantizer,
+)
+
+__all__ = [
+    "KNOWN_G",
+    "BAResult",
+    "QuantizerPoint",
+    "ar1_eigenvalues",
+    "ar1_rd",
+    "ar1_spectral_density",
+    "bin_samples",
+    "binary_entropy",
+    "binary_rd",
+    "blahut_arimoto",
+    "blahut_arimoto_grid",
+    "blahut_arimoto_grid_2d",
+    "ecsq",
+    "ecsq_sweep",
+    "ecvq",
+    "ecvq_sweep",
+    "gaussian_differential_entropy",
+    "gaussian_dr",
+    "gaussian_rd",
+    "gaussian_vector_rd",
+    "high_rate_gap_bits",
+    "high_rate_gap_db",
+    "laplace_differential_entropy",
+    "nearest_point_a2",
+    "nearest_point_dn",
+    "nearest_point_integer",
+    "normalized_second_moment",
+    "normalized_second_moment_mc",
+    "reverse_water_filling",
+    "shannon_lower_bound",
+    "slb_gaussian",
+    "slb_laplace",
+    "slb_uniform",
+    "slopes_for_distortions",
+    "uniform_differential_entropy",
+    "uniform_scalar_quantizer",
+]
