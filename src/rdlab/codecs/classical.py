@@ -116,6 +116,7 @@ class _ClassicalCodec:
     quality_range: ClassVar[tuple[float, float]] = (0, 100)
     integer_quality: ClassVar[bool] = True
     extension: ClassVar[str]
+    pil_format: ClassVar[str | None] = None  # Pillow's format name, for the shared encode
 
     def __init__(self, quality: float | None = None) -> None:
         if quality is None:
@@ -130,8 +131,16 @@ class _ClassicalCodec:
         """The encoder options used for ``image`` (documented per class)."""
         raise NotImplementedError
 
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        """The array handed to the encoder (a codec without greyscale overrides this)."""
+        return image
+
     def encode(self, x: Any) -> bytes:
-        raise NotImplementedError
+        """The real file a user would store (``pil_format`` through Pillow)."""
+        if self.pil_format is None:
+            raise NotImplementedError
+        image = self._prepare(_check_image(x))
+        return _pil_encode(image, self.pil_format, **self.options(image))
 
     def decode(self, data: bytes) -> np.ndarray:
         return _pil_decode(bytes(data), self.name)
@@ -141,6 +150,7 @@ class JpegCodec(_ClassicalCodec):
     """JPEG via Pillow/libjpeg: ``quality`` 1..95, 4:4:4, optimized Huffman tables."""
 
     name = "jpeg"
+    pil_format = "JPEG"
     description = "JPEG (Pillow/libjpeg), 4:4:4, optimized Huffman"
     qualities = (5, 10, 20, 35, 50, 65, 80, 90)
     quality_range = (1, 95)
@@ -149,15 +159,12 @@ class JpegCodec(_ClassicalCodec):
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {"quality": self.quality, "subsampling": 0, "optimize": True}
 
-    def encode(self, x: Any) -> bytes:
-        image = _check_image(x)
-        return _pil_encode(image, "JPEG", **self.options(image))
-
 
 class WebpCodec(_ClassicalCodec):
     """Lossy WebP via Pillow/libwebp: ``quality`` 0..100, ``method=6``; always 4:2:0."""
 
     name = "webp"
+    pil_format = "WEBP"
     description = "WebP lossy (Pillow/libwebp), 4:2:0 (the only lossy WebP sampling)"
     qualities = (0, 10, 25, 45, 65, 80, 88, 93)
     extension = ".webp"
@@ -165,11 +172,10 @@ class WebpCodec(_ClassicalCodec):
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {"quality": self.quality, "method": 6, "lossless": False}
 
-    def encode(self, x: Any) -> bytes:
-        image = _check_image(x)
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 2:  # WebP has no greyscale mode
-            image = np.repeat(image[..., None], 3, axis=2)
-        return _pil_encode(image, "WEBP", **self.options(image))
+            return np.repeat(image[..., None], 3, axis=2)
+        return image
 
 
 class Jpeg2000Codec(_ClassicalCodec):
@@ -180,6 +186,7 @@ class Jpeg2000Codec(_ClassicalCodec):
     """
 
     name = "jpeg2000"
+    pil_format = "JPEG2000"
     description = "JPEG 2000 (Pillow/OpenJPEG, JP2), 9/7 + ICT, quality = target bpp"
     qualities = (0.08, 0.15, 0.25, 0.4, 0.6, 0.9, 1.4, 2.2)
     quality_range = (1e-3, 24.0)
@@ -195,15 +202,12 @@ class Jpeg2000Codec(_ClassicalCodec):
             "mct": 1 if channels == 3 else 0,
         }
 
-    def encode(self, x: Any) -> bytes:
-        image = _check_image(x)
-        return _pil_encode(image, "JPEG2000", **self.options(image))
-
 
 class AvifCodec(_ClassicalCodec):
     """AVIF via Pillow's own AVIF plugin (libavif): ``quality`` 0..100, 4:4:4, speed 6."""
 
     name = "avif"
+    pil_format = "AVIF"
     description = "AVIF (Pillow/libavif), 4:4:4, speed 6"
     qualities = (5, 20, 35, 50, 60, 70, 80, 88)
     extension = ".avif"
@@ -215,10 +219,6 @@ class AvifCodec(_ClassicalCodec):
             "speed": 6,
             "range": "full",
         }
-
-    def encode(self, x: Any) -> bytes:
-        image = _check_image(x)
-        return _pil_encode(image, "AVIF", **self.options(image))
 
 
 class HeicCodec(_ClassicalCodec):

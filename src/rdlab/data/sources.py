@@ -281,6 +281,28 @@ class BananaSource(Source):
         )
         return g1, g2, dens
 
+    def blahut_arimoto(
+        self, side: int, points: int, *, tol: float, max_iter: int
+    ) -> tuple[Any, int]:
+        """2-D BA on a ``side``² grid of the density at ``points`` slopes aimed at MSE/dim
+        from 0.01 to 0.9·variance (highest rate first, warm-started). Returns the
+        :class:`~rdlab.theory.blahut_arimoto.BAResult` and how many slopes stopped at the
+        ``max_iter`` cap instead of converging to ``tol``."""
+        g1, g2, dens = self.grid(side)
+        targets = np.geomspace(0.01, 0.9 * self.variance, points)
+        with warnings.catch_warnings(record=True) as capped:
+            warnings.simplefilter("always", RuntimeWarning)
+            res = blahut_arimoto_grid_2d(
+                dens,
+                g1,
+                g2,
+                slopes_for_distortions(targets)[::-1],
+                tol=tol,
+                max_iter=max_iter,
+                on_cap="warn",
+            )
+        return res, len(capped)
+
     def rate_distortion(
         self,
         distortions: Any,
@@ -290,27 +312,15 @@ class BananaSource(Source):
         tol: float = 1e-3,
         max_iter: int = 60,
     ) -> RDCurve:
-        """2-D BA on a ``side``² grid of the density at ``points`` slopes aimed at MSE/dim
-        from 0.01 to 0.9·variance, interpolated (monotone cubic in log D) to
-        ``distortions``. BA converges slowly on this source at low rates, so each slope is
-        capped at ``max_iter`` updates; ``rate_lower`` carries Blahut's certified lower
-        bound (loose at high rate, where it is set by the grid's empty corners)."""
+        """:meth:`blahut_arimoto` on a ``side``² grid at ``points`` slopes, interpolated
+        (monotone cubic in log D) to ``distortions``. BA converges slowly on this source
+        at low rates, so each slope is capped at ``max_iter`` updates; ``rate_lower``
+        carries Blahut's certified lower bound (loose at high rate, where it is set by the
+        grid's empty corners)."""
         d = _distortions(distortions)
         key = (self.sigma1, self.a, self.sigma2, side, points, tol, max_iter)
         if key not in self._cache:
-            g1, g2, dens = self.grid(side)
-            targets = np.geomspace(0.01, 0.9 * self.variance, points)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = blahut_arimoto_grid_2d(
-                    dens,
-                    g1,
-                    g2,
-                    slopes_for_distortions(targets)[::-1],
-                    tol=tol,
-                    max_iter=max_iter,
-                    on_cap="warn",
-                )
+            res, _capped = self.blahut_arimoto(side, points, tol=tol, max_iter=max_iter)
             order = np.argsort(res.distortion)
             self._cache[key] = (res.distortion[order], res.rate[order], res.rate_lower[order])
         dd, rr, ll = self._cache[key]

@@ -112,7 +112,17 @@ def _safe_log(v: np.ndarray) -> np.ndarray:
         return np.log(v)
 
 
-class _Dense:
+class _Operator:
+    """What the BA sweep needs of a kernel; subclasses give ``log_c`` and
+    ``expected_distortion`` (and may fuse the two)."""
+
+    def log_c_and_distortion(
+        self, w: np.ndarray, logq: np.ndarray, logz: np.ndarray, logp: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        return self.log_c(w), self.expected_distortion(logq, logz, logp)  # type: ignore[attr-defined]
+
+
+class _Dense(_Operator):
     """exp(−s·d) for a full (N, M) distortion matrix, rows shifted by their minimum."""
 
     def __init__(self, d: np.ndarray, dim: int) -> None:
@@ -146,11 +156,6 @@ class _Dense:
         if bad.any():
             out[bad] = logsumexp(w[:, None] - self.s * self.d[:, bad], axis=0)
         return out
-
-    def log_c_and_distortion(
-        self, w: np.ndarray, logq: np.ndarray, logz: np.ndarray, logp: np.ndarray
-    ) -> tuple[np.ndarray, float]:
-        return self.log_c(w), self.expected_distortion(logq, logz, logp)
 
     def expected_distortion(self, logq: np.ndarray, logz: np.ndarray, logp: np.ndarray) -> float:
         """Σ_x p(x) Σ_y Q(y|x)·d(x, y) (total per vector)."""
@@ -207,7 +212,7 @@ class _Grid1D(_Dense):
         return out, float(np.sum(qs * per_y))
 
 
-class _Separable2D:
+class _Separable2D(_Operator):
     """exp(−s·((x1−y1)² + (x2−y2)²)) = kx ⊗ ky on a product grid."""
 
     def __init__(self, gx: np.ndarray, gy: np.ndarray, rx: np.ndarray, ry: np.ndarray) -> None:
@@ -262,11 +267,6 @@ class _Separable2D:
         # c(y) that underflows (y far from all source mass) stays 0: q(y) = 0 is then exact
         # to double precision
         return self._log_two_sided(self.kx.T, w + self.shift, self.ky.T)
-
-    def log_c_and_distortion(
-        self, w: np.ndarray, logq: np.ndarray, logz: np.ndarray, logp: np.ndarray
-    ) -> tuple[np.ndarray, float]:
-        return self.log_c(w), self.expected_distortion(logq, logz, logp)
 
     def expected_distortion(self, logq: np.ndarray, logz: np.ndarray, logp: np.ndarray) -> float:
         qs, m = _shifted_exp(logq)
