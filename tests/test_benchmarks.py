@@ -32,3 +32,17 @@ def test_entropy_coding_benchmark_reports_rates_against_the_information_content(
     if result.get("compressai") is None:
         pytest.skip("CompressAI (the peer) is not installed: pip install -e '.[bench]'")
     assert set(result["targets_met"]) == {"encode_ratio", "decode_ratio", "overhead_percent"}
+
+
+def test_ltc_benchmark_row_reports_real_and_estimated_rates():
+    from rdlab.eval.ltc_experiment import LTCExperiment
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ltc.py"
+    spec = importlib.util.spec_from_file_location("ltc_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench._row(LTCExperiment(source="gaussian", lattice="a2", steps=5, test_items=200))
+    assert row["lattice"] == "A2" and row["roundtrip_exact"] is True
+    assert row["rate_file"] > row["rate_payload"] > 0
+    assert row["real_minus_mc_bits"] == row["rate_payload"] - row["rate_mc"]
+    assert set(bench.GAUSSIAN_TARGETS) == set(bench.LATTICE_DIMS)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.optimize import minimize
 
 from rdlab.errors import InputError, ModelError
+from rdlab.lattice import get_lattice
 from rdlab.theory import (
     KNOWN_G,
     ar1_eigenvalues,
@@ -24,9 +26,6 @@ from rdlab.theory import (
     gaussian_vector_rd,
     high_rate_gap_bits,
     high_rate_gap_db,
-    nearest_point_a2,
-    nearest_point_dn,
-    nearest_point_integer,
     normalized_second_moment,
     normalized_second_moment_mc,
     reverse_water_filling,
@@ -239,28 +238,25 @@ def test_ecvq_beats_ecsq_on_a_correlated_gaussian_at_equal_rate():
 # --- lattices -----------------------------------------------------------------------------
 
 
+def _numpy_nearest(name: str):
+    """rdlab.lattice's torch decoder as the numpy callable normalized_second_moment_mc takes."""
+    lattice = get_lattice(name)
+    return lattice, lambda x: lattice.nearest(torch.from_numpy(x)).numpy()
+
+
 def test_normalized_second_moment_of_z_and_a2_by_monte_carlo():
-    g_z = normalized_second_moment_mc(nearest_point_integer, np.eye(1), 400_000, seed=1)
+    z, nearest_z = _numpy_nearest("z")
+    g_z = normalized_second_moment_mc(nearest_z, z.generator.numpy(), 400_000, seed=1)
     assert abs(g_z / KNOWN_G["Z"] - 1) < 0.005
-    basis = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-    g_a2 = normalized_second_moment_mc(nearest_point_a2, basis, 400_000, seed=2)
+    a2, nearest_a2 = _numpy_nearest("a2")
+    g_a2 = normalized_second_moment_mc(nearest_a2, a2.generator.numpy(), 400_000, seed=2)
     assert abs(g_a2 / KNOWN_G["A2"] - 1) < 0.005
     assert np.isclose(KNOWN_G["A2"], 0.0801875, atol=1e-7)
 
 
-def test_a2_nearest_point_is_exact_against_brute_force():
-    basis = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-    x = np.random.default_rng(3).uniform(-3, 3, size=(2000, 2))
-    ij = np.stack(np.meshgrid(np.arange(-6, 7), np.arange(-6, 7)), -1).reshape(-1, 2)
-    pts = ij @ basis
-    brute = pts[np.argmin(np.sum((x[:, None] - pts[None]) ** 2, -1), axis=1)]
-    fast = nearest_point_a2(x)
-    assert np.allclose(np.sum((x - fast) ** 2, 1), np.sum((x - brute) ** 2, 1))
-
-
 def test_d4_monte_carlo_and_gaps():
-    basis = np.array([[2, 0, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1]], dtype=float)
-    g_d4 = normalized_second_moment_mc(nearest_point_dn, basis, 200_000, seed=4)
+    d4, nearest_d4 = _numpy_nearest("d4")
+    g_d4 = normalized_second_moment_mc(nearest_d4, d4.generator.numpy(), 200_000, seed=4)
     assert abs(g_d4 / KNOWN_G["D4"] - 1) < 0.01
     assert np.isclose(high_rate_gap_db(1 / 12), 1.5329, atol=1e-3)
     assert np.isclose(high_rate_gap_bits(1 / 12), 0.2546, atol=1e-3)

@@ -15,7 +15,7 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import bench, compress, demo, info, inspect, rd
+from . import bench, compress, demo, info, inspect, ltc, rd
 
 COMMANDS = (
     info,
@@ -25,6 +25,7 @@ COMMANDS = (
     demo,
     bench,
     rd,
+    ltc,
 )
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -28,6 +28,16 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
     yield from tqdm(items, desc=description, total=total, leave=False, file=sys.stderr)
 
 
+def progress_bar(total: int, description: str) -> Any:
+    """A tqdm bar on stderr (call ``.update(n)``, ``.close()``) when stderr is a terminal,
+    else None."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, leave=False, file=sys.stderr)
+
+
 def human_bytes(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):

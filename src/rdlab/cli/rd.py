@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 
 from .._files import write_atomic
-from ..data import sources as src
+from ..data.sources import SOURCES, make_source
 from ..errors import InputError
 from ..theory import ecsq, ecvq
 from ._output import emit
 
-SOURCES = ("gaussian", "laplace", "banana", "ar1")
 TRAIN_SAMPLES = 20_000
 
 
@@ -35,21 +34,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
     parser.set_defaults(run=run)
-
-
-def make_source(name: str, dim: int | None, rho: float) -> src.Source:
-    """The source named on the command line."""
-    if name == "gaussian":
-        return src.GaussianSource(1.0, dim or 1)
-    if name == "laplace":
-        return src.LaplaceSource(2**-0.5, dim or 1)
-    if name == "banana":
-        if dim not in (None, 2):
-            raise InputError("--dim", "the banana source is 2-D")
-        return src.BananaSource()
-    if name == "ar1":
-        return src.AR1Source(rho, 1.0, dim or 2)
-    raise InputError("source", f"must be one of {', '.join(SOURCES)}, got {name!r}")
 
 
 def _curve(d: np.ndarray, r: np.ndarray, variance: float) -> list[dict[str, float]]:
@@ -125,6 +109,8 @@ def render_png(report: dict[str, Any]) -> bytes:
     ax = fig.add_subplot(1, 1, 1)
     styles = {"rd": ("-", "R(D)"), "slb": ("--", "Shannon lower bound"), "ecsq": ("o-", "ECSQ")}
     styles["ecvq"] = ("s-", "ECVQ")
+    styles["ltc_mc"] = ("D-", "LTC (Monte-Carlo rate)")
+    styles["ltc_real"] = ("x--", "LTC (real bitstream)")
     for key, curve in report["curves"].items():
         d = [p["distortion"] for p in curve["points"]]
         r = [p["rate"] for p in curve["points"]]
@@ -139,7 +125,7 @@ def render_png(report: dict[str, Any]) -> bytes:
     ax.set_xscale("log")
     ax.set_xlabel("distortion D (MSE per dimension, log scale)")
     ax.set_ylabel("rate R (bits per dimension)")
-    ax.set_title(f"rate-distortion of {report['source']}")
+    ax.set_title(report.get("title") or f"rate-distortion of {report['source']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -11,6 +11,9 @@ Reference values (Conway & Sloane, "Sphere Packings, Lattices and Groups", 3rd e
 Springer 1999, Ch. 2 Table 2.3; and "Voronoi regions of lattices, second moments of
 polytopes, and quantization", IEEE Trans. Inf. Theory 28(2):211–226, 1982): see
 :data:`KNOWN_G`.
+
+The exact nearest-point algorithms themselves (Z^n, A_n, D_n, D_n*, E8, BW16, Leech) live
+in :mod:`rdlab.lattice` (torch); this module stays numpy-only.
 """
 
 from __future__ import annotations
@@ -27,9 +30,6 @@ __all__ = [
     "KNOWN_G",
     "high_rate_gap_bits",
     "high_rate_gap_db",
-    "nearest_point_a2",
-    "nearest_point_dn",
-    "nearest_point_integer",
     "normalized_second_moment",
     "normalized_second_moment_mc",
 ]
@@ -92,42 +92,3 @@ def high_rate_gap_db(g: Any) -> np.ndarray:
 def high_rate_gap_bits(g: Any) -> np.ndarray:
     """½·log2(2πe·G) bits per dimension (1.53 dB ↔ 0.254 bit for Z)."""
     return 0.5 * np.log2(_TWO_PI_E * float_array(g, "g"))
-
-
-def nearest_point_integer(x: Any) -> np.ndarray:
-    """Nearest point of Z^n (componentwise rounding)."""
-    return np.rint(float_array(x, "x"))
-
-
-def nearest_point_a2(x: Any) -> np.ndarray:
-    """Exact nearest point of the hexagonal lattice A2 with basis (1, 0), (½, √3/2).
-
-    A2 is the union of the rectangular lattice Z × √3·Z and its translate by (½, √3/2);
-    round to each coset and keep the closer candidate."""
-    p = float_array(x, "x")
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise InputError("x", f"must be an (N, 2) array, got shape {p.shape}")
-    scale = np.array([1.0, np.sqrt(3.0)])
-    shift = np.array([0.5, np.sqrt(3.0) / 2])
-    a = np.rint(p / scale) * scale
-    b = np.rint((p - shift) / scale) * scale + shift
-    closer = np.sum((p - a) ** 2, axis=1) <= np.sum((p - b) ** 2, axis=1)
-    return np.where(closer[:, None], a, b)
-
-
-def nearest_point_dn(x: Any) -> np.ndarray:
-    """Nearest point of D_n (integer vectors with an even sum; Conway & Sloane 1982
-    algorithm): round, and if the sum is odd re-round the worst coordinate the other way."""
-    p = float_array(x, "x")
-    if p.ndim != 2 or p.shape[1] < 2:
-        raise InputError("x", f"must be an (N, n) array with n >= 2, got shape {p.shape}")
-    f = np.rint(p)
-    odd = (np.sum(f, axis=1) % 2) != 0
-    delta = p - f
-    worst = np.argmax(np.abs(delta), axis=1)
-    rows = np.nonzero(odd)[0]
-    cols = worst[rows]
-    step = np.where(delta[rows, cols] >= 0, 1.0, -1.0)
-    g = f.copy()
-    g[rows, cols] += step
-    return g
