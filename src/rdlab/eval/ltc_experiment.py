@@ -78,13 +78,26 @@ def _setup(args: LTCExperiment) -> tuple[src.Source, Any, bool]:
     return source, lattice.unit_volume(), block
 
 
-def _lams(args: LTCExperiment, variance: float, g: float) -> list[float]:
-    """λ (bits per unit MSE per dim) aimed at rates by the high-rate relation
-    D ≈ variance·2πe·G·2^(−2R) (shaped for a Gaussian), λ = 1/(2·ln2·D)."""
+def _reference(source: src.Source, laplace_slb: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The reference curve (D ascending, R) in MSE/dim and bits/dim: the source's R(D)
+    (closed form or Blahut–Arimoto) or, for the Laplace source, the Shannon lower bound."""
+    grid = source.variance * np.geomspace(2.0**-24, 0.999, 400)
+    curve = source.shannon_lower_bound(grid) if laplace_slb else source.rate_distortion(grid)
+    return grid, np.asarray(curve.rate, dtype=np.float64)
+
+
+def _targets(args: LTCExperiment, source: src.Source, g: float) -> list[tuple[float, float]]:
+    """(λ, initial analysis gain) per point. λ is in bits per unit of MSE per dimension.
+
+    A target rate R is reached by the high-rate relation for lattice quantization: the
+    model's MSE is ≈ 2πe·G·D_ref(R), so λ = s(D_ref(R)) / (2πe·G), with s = −dR/dD the
+    reference curve's slope, and the unit-volume lattice is used with analysis gain
+    1/sqrt(2πe·D_ref(R)) (cell of second moment G/gain² = the target MSE). A given λ
+    starts from the Gaussian high-rate gain sqrt(2·ln2·λ·G)."""
     if args.lam is not None:
         if not (args.lam > 0 and math.isfinite(args.lam)):
             raise InputError("--lam", "must be a positive number")
-        return [float(args.lam)]
+        return [(float(args.lam), math.sqrt(2 * math.log(2) * args.lam * g))]
     if args.sweep is not None:
         if not 1 <= args.sweep <= 20:
             raise InputError("--sweep", "must be in [1, 20]")
@@ -94,17 +107,23 @@ def _lams(args: LTCExperiment, variance: float, g: float) -> list[float]:
         if not 0.05 <= rate <= 8:
             raise InputError("--rate", "must be in [0.05, 8] bits/dim")
         rates = np.array([rate])
-    d = variance * 2 * math.pi * math.e * g * 2.0 ** (-2 * rates)
-    return [float(v) for v in 1.0 / (2 * math.log(2) * d)]
+    d, r = _reference(source, args.source == "laplace")
+    logd, order = np.log(d), np.argsort(r)
+    out = []
+    for rate in rates:
+        d0 = float(np.exp(np.interp(rate, r[order], logd[order])))
+        # slope by a centred difference in log D (bits per unit MSE per dim)
+        lo, hi = np.interp(np.log(d0 * 0.95), logd, r), np.interp(np.log(d0 * 1.05), logd, r)
+        slope = float(lo - hi) / (0.1 * d0)
+        out.append((slope / (2 * math.pi * math.e * g), 1.0 / math.sqrt(2 * math.pi * math.e * d0)))
+    return out
 
 
 def _distortion_at(source: src.Source, rate: float, laplace_slb: bool) -> float:
     """D of the reference curve at ``rate`` (bits/dim): R(D) or, for Laplace, the SLB."""
-    grid = source.variance * np.geomspace(2.0**-24, 0.999, 400)
-    curve = source.shannon_lower_bound(grid) if laplace_slb else source.rate_distortion(grid)
-    r = np.asarray(curve.rate)
+    d, r = _reference(source, laplace_slb)
     order = np.argsort(r)
-    return float(np.exp(np.interp(rate, r[order], np.log(grid[order]))))
+    return float(np.exp(np.interp(rate, r[order], np.log(d[order]))))
 
 
 def _sampler(source: src.Source, block: bool, n: int):
@@ -128,7 +147,7 @@ def run_experiment(args: LTCExperiment, bar: Any = None) -> dict[str, Any]:
             raise InputError(f"--{name.replace('_', '-')}", "must be >= 1")
     source, lattice, block = _setup(args)
     g = lattice.known_G or 1.0 / 12.0
-    lams = _lams(args, source.variance, g)
+    targets = _targets(args, source, g)
     sample = _sampler(source, block, lattice.dim)
     item_dims = source.dim * (lattice.dim if block else 1)
     count = max(64, TEST_DIMS // item_dims) if args.test_items is None else args.test_items
@@ -138,8 +157,7 @@ def run_experiment(args: LTCExperiment, bar: Any = None) -> dict[str, Any]:
     laplace = args.source == "laplace"
     points: list[dict[str, Any]] = []
     if True:
-        for i, lam in enumerate(lams):
-            gain = math.sqrt(2 * math.log(2) * lam * g)  # the high-rate optimum for Z^n/Λ
+        for i, (lam, gain) in enumerate(targets):
             model = LTCModel(
                 source.dim,
                 lattice,

@@ -77,7 +77,7 @@ class LTCModel(nn.Module):
         block: bool = False,
         latent_dim: int | None = None,
         hidden: int = 64,
-        components: int = 3,
+        components: int = 5,
         mc_samples: int = 64,
         init_gain: float = 1.0,
         seed: int = 0,

@@ -3,8 +3,11 @@
 The loss is R + λ·D with R the quasi-MC cell likelihood rate in bits per source
 dimension and D the MSE per source dimension. The rate is taken at the noisy latent
 (y + u, u uniform over the Voronoi cell); the synthesis sees either the same noisy
-latent (``proxy="noise"``) or the nearest lattice point with a straight-through gradient
-(``proxy="mixed"``, the default: it matches what the decoder sees at test time).
+latent (``proxy="noise"``, the default) or the nearest lattice point with a
+straight-through gradient (``proxy="mixed"``). Measured at 1.75 bits/dim on the unit
+Gaussian (800 steps): noise gives D4 1.118 dB and E8 0.862 dB from R(D), mixed 1.192
+and 0.896 dB; and in one dimension with a 64-wide MLP, mixed training drifts to a worse
+encoder (2.95 dB instead of 1.49 dB), so noise is the default.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def train_ltc(
     steps: int = 2000,
     batch: int = 512,
     lr: float = 2e-3,
-    proxy: str = "mixed",
+    proxy: str = "noise",
     mc_samples: int = 32,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
