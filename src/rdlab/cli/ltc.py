@@ -122,7 +122,7 @@ def render(report: dict[str, Any], args: argparse.Namespace) -> bytes:
             "kind": key,
             "points": [{"distortion": p["mse"], "rate": p[rate_key]} for p in report["points"]],
         }
-    base["curves"]["ltc_mc"]["kind"] = f"LTC {report['lattice']} (Monte-Carlo rate)"
-    base["curves"]["ltc_real"]["kind"] = f"LTC {report['lattice']} (real bitstream)"
+    base["curves"]["ltc_mc"]["kind"] = f"{report['lattice']}, {report['layout']}"
+    base["curves"]["ltc_real"]["kind"] = f"{report['lattice']}, whole .rdl file"
     base["title"] = f"LTC {report['lattice']} on {report['source']}"
     return rd.render_png(base)
