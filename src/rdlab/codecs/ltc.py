@@ -45,7 +45,9 @@ class LTCCodec:
     """Codec around a trained :class:`~rdlab.nn.ltc.LTCModel`.
 
     ``dither_seed``: None for plain nearest-point quantization, else the seed of the
-    subtractive dither (stored in the file; the decoder regenerates the dither)."""
+    subtractive dither (stored in the file; the decoder regenerates the dither). The
+    codec runs the model in float64: it converts ``model`` in place (``.double()``) and
+    puts it in eval mode."""
 
     name = NAME
     version = VERSION
@@ -60,7 +62,8 @@ class LTCCodec:
         )
 
     # -- helpers ---------------------------------------------------------------------
-    def _channels(self, items: int) -> np.ndarray:
+    def channels_for(self, items: int) -> np.ndarray:
+        """Density channel of every coordinate of the (items·L, n) coded vectors."""
         ch = self.model.channels.numpy()
         return np.broadcast_to(ch[None], (items, *ch.shape)).reshape(-1, ch.shape[-1])
 
@@ -106,7 +109,7 @@ class LTCCodec:
         k, dither = self.quantize(arr)
         items = arr.shape[0]
         shift = None if dither is None else -dither
-        payload = encode_lattice_points(k, self.lattice_model, self._channels(items), shift)
+        payload = encode_lattice_points(k, self.lattice_model, self.channels_for(items), shift)
         meta = {
             "items": items,
             "item_shape": list(self.model.item_shape),
@@ -132,7 +135,7 @@ class LTCCodec:
             f.chunk(_TAG),
             count,
             self.lattice_model,
-            self._channels(items),
+            self.channels_for(items),
             None if seed is None else -self._dither(seed, count),
         )
         return k, self._dither(seed, count), items

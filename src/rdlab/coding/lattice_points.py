@@ -230,6 +230,14 @@ class _Conditionals:
         self.logw = self.logw + model.density.log_pdf(ch, x[:, None] + u)
 
 
+def _symbols(kj: np.ndarray, a0: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Table symbols of coefficients ``kj`` (candidate index, or ``width`` = escape) and
+    the escape mask."""
+    offset = kj - a0
+    escaped = (offset < 0) | (offset >= width)
+    return np.where(escaped, width, offset), escaped
+
+
 def _zigzag(v: np.ndarray) -> np.ndarray:
     return np.where(v >= 0, 2 * v.astype(np.uint64), 2 * (-(v + 1)).astype(np.uint64) + 1)
 
@@ -262,9 +270,8 @@ def encode_lattice_points(
     for j in range(model.dim):
         a0, freq = walk.tables(j)
         width = freq.shape[1] - 1
-        sym = k[:, j] - a0
-        escaped = (sym < 0) | (sym >= width)
-        enc.encode_categorical(np.where(escaped, width, sym), freq)
+        sym, escaped = _symbols(k[:, j], a0, width)
+        enc.encode_categorical(sym, freq)
         if escaped.any():
             enc.encode_nonnegative(_zigzag(k[escaped, j] - a0[escaped]))
         walk.advance(j, k[:, j])
@@ -311,8 +318,7 @@ def lattice_point_bits(
     for j in range(model.dim):
         a0, freq = walk.tables(j)
         width = freq.shape[1] - 1
-        sym = np.clip(k[:, j] - a0, 0, width)
-        sym = np.where((k[:, j] - a0 < 0) | (k[:, j] - a0 >= width), width, sym)
+        sym, _escaped = _symbols(k[:, j], a0, width)
         bits += PRECISION - np.log2(freq[rows, sym].astype(np.float64))
         walk.advance(j, k[:, j])
     return bits
