@@ -37,12 +37,34 @@ def test_entropy_coding_benchmark_reports_rates_against_the_information_content(
 def test_ltc_benchmark_row_reports_real_and_estimated_rates():
     from rdlab.eval.ltc_experiment import LTCExperiment
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ltc.py"
-    spec = importlib.util.spec_from_file_location("ltc_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("ltc")
     row = bench._row(LTCExperiment(source="gaussian", lattice="a2", steps=5, test_items=200))
     assert row["lattice"] == "A2" and row["roundtrip_exact"] is True
     assert row["rate_file"] > row["rate_payload"] > 0
     assert row["real_minus_mc_bits"] == row["rate_payload"] - row["rate_mc"]
     assert set(bench.GAUSSIAN_TARGETS) == set(bench.LATTICE_DIMS)
+
+
+def test_lattice_benchmark_runs_on_small_inputs():
+    bench = load_benchmark("lattice")
+    result = bench.run(batch=512, leech_batch=128, naive_batch=16, repeats=1)
+    assert set(result["vectors_per_s"]) == {"Z^8", "A2", "D4", "E8", "BW16", "Leech"}
+    for rates in result["vectors_per_s"].values():
+        assert set(rates) == {"float32", "float64"} and all(r > 0 for r in rates.values())
+    # the coset decoder beats the naive all-coset decoder even on tiny batches
+    assert result["leech_naive_vectors_per_s"] > 0 and result["leech_speedup"] > 1
+    assert set(result["targets_met"]) == set(result["targets"]) == {"E8", "BW16", "Leech"}
+    assert result["torch_threads"] >= 1 and "platform" in result
+
+
+def test_blahut_arimoto_benchmark_runs_on_small_inputs():
+    bench = load_benchmark("blahut_arimoto")
+    result = bench.run(points=4, gaussian_grid=512, banana_side=32, banana_max_iter=10)
+    assert result["gaussian"]["max_deviation_bits"] < 0.01
+    assert set(result["targets_met"]) == set(result["targets"]) | {"banana_converged"}
+    banana = result["banana"]
+    # converged means: no slope at the cap and every certified gap below 0.001 bit
+    assert result["targets_met"]["banana_converged"] == (
+        banana["slopes_at_iteration_cap"] == 0 and banana["max_certified_gap_bits"] < 1e-3
+    )
+    assert banana["seconds"] > 0

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -413,20 +411,3 @@ def test_chunked_batches_equal_one_by_one(name, monkeypatch):
     assert torch.equal(single, whole[:40])
     # leading batch dimensions are kept
     assert torch.equal(lattice.nearest(x.view(3, 100, -1)), whole.view(3, 100, -1))
-
-
-# -- benchmark -------------------------------------------------------------------------
-
-
-def test_lattice_benchmark_runs_on_small_inputs():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lattice.py"
-    spec = importlib.util.spec_from_file_location("bench_lattice", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    result = bench.run(batch=512, leech_batch=128, naive_batch=16, repeats=1)
-    assert set(result["vectors_per_s"]) == {"Z^8", "A2", "D4", "E8", "BW16", "Leech"}
-    for rates in result["vectors_per_s"].values():
-        assert set(rates) == {"float32", "float64"} and all(r > 0 for r in rates.values())
-    assert result["leech_naive_vectors_per_s"] > 0 and result["leech_speedup"] > 0
-    assert set(result["targets_met"]) == set(result["targets"]) == {"E8", "BW16", "Leech"}
-    assert result["torch_threads"] >= 1 and "platform" in result

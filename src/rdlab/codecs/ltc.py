@@ -75,7 +75,10 @@ class LTCCodec:
     def quantize(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Lattice coefficients (N·L, n) int64 of the items x (N, *item_shape), and the
         dither used (or None)."""
-        xt = torch.from_numpy(float_array(x, "x")).double()
+        arr = float_array(x, "x")
+        if not np.isfinite(arr).all():
+            raise InputError("x", "contains NaN or infinite values")
+        xt = torch.from_numpy(arr).double()
         self.model.check_items(xt)
         with torch.no_grad():
             v = self.model.to_vectors(self.model.analysis(xt))
@@ -104,10 +107,11 @@ class LTCCodec:
     # -- codec protocol ----------------------------------------------------------------
     def encode(self, x: Any) -> bytes:
         arr = float_array(x, "x")
-        if not np.isfinite(arr).all():
-            raise InputError("x", "contains NaN or infinite values")
         k, dither = self.quantize(arr)
-        items = arr.shape[0]
+        return self.encode_coefficients(k, dither, arr.shape[0])
+
+    def encode_coefficients(self, k: np.ndarray, dither: np.ndarray | None, items: int) -> bytes:
+        """The ``.rdl`` file of coefficients from :meth:`quantize` of ``items`` items."""
         shift = None if dither is None else -dither
         payload = encode_lattice_points(k, self.lattice_model, self.channels_for(items), shift)
         meta = {

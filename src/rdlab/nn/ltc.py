@@ -135,16 +135,17 @@ class LTCModel(nn.Module):
     def forward(
         self, x: torch.Tensor, proxy: str = "noise", mc_samples: int | None = 32
     ) -> dict[str, torch.Tensor]:
-        """Training pass: proxy ``"noise"`` (dither over the cell) or ``"ste"``.
-        Returns x_hat and ``bits`` per item (log2 cell mass, quasi-MC)."""
+        """Training pass. ``proxy``: ``"noise"`` (rate and synthesis at y + u, u uniform
+        over the cell), ``"mixed"`` (rate at y + u, synthesis at the nearest point with a
+        straight-through gradient) or ``"ste"`` (both at the nearest point, straight
+        through). Returns ``x_hat`` and ``bits`` per item (log2 cell mass, quasi-MC with
+        ``mc_samples`` random cell samples, or the fixed ones when None)."""
         self.check_items(x)
+        if proxy not in ("noise", "mixed", "ste"):
+            raise InputError("proxy", f"must be 'noise', 'mixed' or 'ste', got {proxy!r}")
         v = self.to_vectors(self.analysis(x))
-        if proxy == "noise":
-            vq = self.quantizer.noise(v)
-        elif proxy == "ste":
-            vq = self.quantizer.quantize(v, straight_through=True)
-        else:
-            raise InputError("proxy", f"must be 'noise' or 'ste', got {proxy!r}")
-        ll = self.quantizer.log2_likelihood(vq, self.log_density, samples=mc_samples)
-        x_hat = self.synthesis(self.from_vectors(vq))
+        hard = None if proxy == "noise" else self.quantizer.quantize(v, straight_through=True)
+        rated = hard if proxy == "ste" else self.quantizer.noise(v)
+        ll = self.quantizer.log2_likelihood(rated, self.log_density, samples=mc_samples)
+        x_hat = self.synthesis(self.from_vectors(rated if hard is None else hard))
         return {"x_hat": x_hat, "bits": -ll.sum(dim=-1)}
