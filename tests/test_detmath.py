@@ -778,3 +778,30 @@ def test_output_types_and_shapes():
         assert out.shape == (1, 3) and out.dtype == np.float64
         assert fn(np.array([], dtype=np.float32)).shape == (0,)
     assert isinstance(dm.zeta_partial_sum(2.0, 1, 10), np.ndarray)
+
+
+def test_normal_ppf_against_high_precision_and_inverse_of_cdf():
+    import mpmath
+
+    mpmath.mp.dps = 40
+    ps = np.concatenate([np.logspace(-300, np.log10(0.5), 120), np.linspace(0.01, 0.99, 99)])
+    z = dm.normal_ppf(ps)
+    worst = 0.0
+    for p, v in zip(ps, z, strict=True):
+        tail = mpmath.mpf(float(p)) if p <= 0.5 else mpmath.mpf(1) - mpmath.mpf(float(p))
+        ref = mpmath.findroot(lambda x, t=tail: mpmath.ncdf(x) - t, float(-abs(v)) or 0.0)
+        ref = ref if p <= 0.5 else -ref
+        if ref != 0:
+            worst = max(worst, float(abs((mpmath.mpf(float(v)) - ref) / ref)))
+    assert worst < 2e-15
+    # a quantile followed by the CDF returns the probability (to the CDF's accuracy)
+    p = np.linspace(1e-4, 1 - 1e-4, 1001)
+    assert np.max(np.abs(dm.normal_cdf(dm.normal_ppf(p)) - p) / np.minimum(p, 1 - p)) < 1e-13
+    # special values, symmetry, element-wise determinism
+    assert dm.normal_ppf([0.0, 1.0, 0.5]).tolist() == [-np.inf, np.inf, 0.0]
+    assert np.isnan(dm.normal_ppf([np.nan, -0.1, 1.1])).all()
+    upper = np.linspace(0.5, 1.0, 257)[:-1]
+    assert np.array_equal(dm.normal_ppf(upper), -dm.normal_ppf(1.0 - upper))
+    assert np.array_equal(dm.normal_isf([1e-300, 0.25]), -dm.normal_ppf([1e-300, 0.25]))
+    x = np.random.default_rng(0).random(300)
+    assert all(bits(dm.normal_ppf(x[i])) == bits(dm.normal_ppf(x)[i]) for i in range(300))

@@ -29,7 +29,8 @@ constants are hex literals, each the correctly rounded value derived with :mod:`
 
 Public functions (all vectorised; scalars and array-likes in, float64 ndarray of the
 same shape out, 0-d for a scalar): :func:`exp`, :func:`expm1`, :func:`log`, :func:`log1p`,
-:func:`log2`, :func:`erfc`, :func:`normal_sf`, :func:`normal_cdf`, :func:`laplace_sf`,
+:func:`log2`, :func:`erfc`, :func:`normal_sf`, :func:`normal_cdf`, :func:`normal_ppf`,
+:func:`normal_isf`, :func:`laplace_sf`,
 :func:`laplace_cdf`, :func:`logistic_sf`, :func:`logistic_cdf`, :func:`zeta_partial_sum`,
 :func:`zeta_tail`.  The accuracies quoted in the docstrings were measured against
 50-digit ``mpmath`` references (and NumPy/SciPy) on dense grids.
@@ -62,6 +63,8 @@ __all__ = [
     "logistic_cdf",
     "logistic_sf",
     "normal_cdf",
+    "normal_isf",
+    "normal_ppf",
     "normal_sf",
     "zeta_partial_sum",
     "zeta_tail",
@@ -499,6 +502,92 @@ def normal_sf(x: ArrayLike) -> FloatArray:
 def normal_cdf(x: ArrayLike) -> FloatArray:
     """P(Z <= x) for Z ~ N(0, 1); exactly ``normal_sf(-x)`` (same accuracy)."""
     return normal_sf(-np.asarray(x, dtype=np.float64))
+
+
+# Wichura's algorithm AS 241 (PPND16), Applied Statistics 37(3):477-484, 1988: rational
+# approximations of the normal quantile with relative error about 1e-16.  Coefficients
+# as published, lowest degree first; each polynomial is evaluated by Horner's rule.
+_PPF_CENTRAL_NUM = (
+    3.3871328727963666080e0, 1.3314166789178437745e2, 1.9715909503065514427e3,
+    1.3731693765509461125e4, 4.5921953931549871457e4, 6.7265770927008700853e4,
+    3.3430575583588128105e4, 2.5090809287301226727e3,
+)  # fmt: skip
+_PPF_CENTRAL_DEN = (
+    1.0, 4.2313330701600911252e1, 6.8718700749205790830e2, 5.3941960214247511077e3,
+    2.1213794301586595867e4, 3.9307895800092710610e4, 2.8729085735721942674e4,
+    5.2264952788528545610e3,
+)  # fmt: skip
+_PPF_NEAR_NUM = (
+    1.42343711074968357734e0, 4.63033784615654529590e0, 5.76949722146069140550e0,
+    3.64784832476320460504e0, 1.27045825245236838258e0, 2.41780725177450611770e-1,
+    2.27238449892691845833e-2, 7.74545014278341407640e-4,
+)  # fmt: skip
+_PPF_NEAR_DEN = (
+    1.0, 2.05319162663775882187e0, 1.67638483018380384940e0, 6.89767334985100004550e-1,
+    1.48103976427480074590e-1, 1.51986665636164571966e-2, 5.47593808499534494600e-4,
+    1.05075007164441684324e-9,
+)  # fmt: skip
+_PPF_FAR_NUM = (
+    6.65790464350110377720e0, 5.46378491116411436990e0, 1.78482653991729133580e0,
+    2.96560571828504891230e-1, 2.65321895265761230930e-2, 1.24266094738807843860e-3,
+    2.71155556874348757815e-5, 2.01033439929228813265e-7,
+)  # fmt: skip
+_PPF_FAR_DEN = (
+    1.0, 5.99832206555887937690e-1, 1.36929880922735805310e-1, 1.48753612908506148525e-2,
+    7.86869131145613259100e-4, 1.84631831751005468180e-5, 1.42151175831644588870e-7,
+    2.04426310338993978564e-15,
+)  # fmt: skip
+
+
+def _horner(coefficients: tuple[float, ...], r: FloatArray) -> FloatArray:
+    out = np.full_like(r, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        out = out * r + c
+    return out
+
+
+def _ppf_lower(p: FloatArray) -> FloatArray:
+    """The quantile for 0 < p <= 1/2, computed from p itself (no 1 - p cancellation)."""
+    q = p - 0.5  # exact for p in [1/4, 1/2] (Sterbenz), and only used where |q| <= 0.425
+    r = 0.180625 - q * q
+    out = q * _horner(_PPF_CENTRAL_NUM, r) / _horner(_PPF_CENTRAL_DEN, r)
+    tail = np.abs(q) > 0.425  # the tails (15 % of uniform input) need the logarithm
+    if tail.any():
+        t = np.sqrt(-log(p[tail]))
+        near = _horner(_PPF_NEAR_NUM, t - 1.6) / _horner(_PPF_NEAR_DEN, t - 1.6)
+        far = _horner(_PPF_FAR_NUM, t - 5.0) / _horner(_PPF_FAR_DEN, t - 5.0)
+        out[tail] = -np.where(t <= 5.0, near, far)
+    return out
+
+
+def normal_ppf(p: ArrayLike) -> FloatArray:
+    """The standard normal quantile Phi^-1(p), bit-reproducible.
+
+    Wichura's AS 241 (three rational approximations in p - 1/2 or sqrt(-log p)), with
+    the logarithm from :func:`log` and IEEE square roots.  For p > 1/2 the result is
+    ``-normal_ppf(1 - p)`` evaluated on ``1 - p`` (exact there), so
+    ``normal_ppf(p) == -normal_ppf(1 - p)`` bit for bit for p >= 1/2; to reach far into
+    the upper tail pass the tail probability to :func:`normal_isf` instead of ``1 - tiny``.
+    Domain: [0, 1] (0 -> -inf, 1 -> inf, anything else or nan -> nan).
+    Accuracy (measured against a 50-digit reference on log-spaced p in [1e-300, 1/2]
+    and a uniform grid): relative error below 1e-15.
+    """
+    pf, shape = _flat(p)
+    with np.errstate(all="ignore"):
+        upper = pf > 0.5
+        lower_p = np.where(upper, 1.0 - pf, pf)
+        inside = (lower_p > 0.0) & (lower_p <= 0.5)
+        z = _ppf_lower(np.where(inside, lower_p, 0.25))
+        z = np.where(upper, -z, z)
+        z = np.where(pf == 0.0, -np.inf, np.where(pf == 1.0, np.inf, z))
+        bad = np.isnan(pf) | (pf < 0.0) | (pf > 1.0)
+        out = np.where(bad, np.nan, z)
+    return _shaped(out, shape)
+
+
+def normal_isf(q: ArrayLike) -> FloatArray:
+    """The upper-tail quantile: x with P(Z > x) = q; exactly ``-normal_ppf(q)``."""
+    return _shaped(-_flat(normal_ppf(q))[0], np.shape(np.asarray(q)))
 
 
 def laplace_sf(x: ArrayLike) -> FloatArray:
