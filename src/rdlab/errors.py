@@ -72,3 +72,7 @@ class TrailingDataError(FormatError):
 
 class CorruptStreamError(FormatError):
     """An entropy-coded stream cannot be decoded with the given model and parameters."""
+
+
+class StepLimitError(RdlabError):
+    """A sampler or search ran into its step limit (raised instead of running forever)."""
