@@ -15,7 +15,7 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import bench, compress, demo, info, inspect, ltc, rd
+from . import bench, compress, demo, info, inspect, ltc, rd, rec
 
 COMMANDS = (
     info,
@@ -26,6 +26,7 @@ COMMANDS = (
     bench,
     rd,
     ltc,
+    rec,
 )
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

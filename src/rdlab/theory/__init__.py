@@ -46,6 +46,7 @@ from .quantizers import (
     ecvq_sweep,
     uniform_scalar_quantizer,
 )
+from .rec import bb_gprs_steps_bound, global_steps, gprs_bound, kl_log_bound, pfr_bound
 
 __all__ = [
     "KNOWN_G",
@@ -54,6 +55,7 @@ __all__ = [
     "ar1_eigenvalues",
     "ar1_rd",
     "ar1_spectral_density",
+    "bb_gprs_steps_bound",
     "bin_samples",
     "binary_entropy",
     "binary_rd",
@@ -68,11 +70,15 @@ __all__ = [
     "gaussian_dr",
     "gaussian_rd",
     "gaussian_vector_rd",
+    "global_steps",
+    "gprs_bound",
     "high_rate_gap_bits",
     "high_rate_gap_db",
+    "kl_log_bound",
     "laplace_differential_entropy",
     "normalized_second_moment",
     "normalized_second_moment_mc",
+    "pfr_bound",
     "reverse_water_filling",
     "shannon_lower_bound",
     "slb_gaussian",
