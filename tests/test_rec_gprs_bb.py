@@ -122,7 +122,11 @@ def test_decode_reproduces_sample_bit_for_bit(kl: float) -> None:
         out = gb.decode(bare, proposal, seed, block=block)
         assert out.dtype == np.float64 and out.shape == (1,)
         assert out.tobytes() == msg.sample.tobytes()
-        assert msg.bits == pytest.approx(IndexCode.delta().bits([msg.steps])[0] + msg.steps - 1)
+        assert msg.bits == pytest.approx(batch.bits()[i])
+        # directions cost -log2 of the chosen side's P-mass fraction: below one bit each
+        # on average, never more than the 24-bit table floor allows
+        raw = IndexCode.delta().bits([msg.steps])[0] + msg.steps - 1
+        assert msg.bits <= raw + 24 * (msg.steps - 1)
         assert msg.index.bit_length() == msg.steps
 
 
@@ -131,7 +135,8 @@ def test_many_seeds_decode_exactly_and_with_other_codes() -> None:
     res = gb.encode_many(target, P, 5, np.arange(150))
     for block in range(150):
         code = IndexCode.zeta(kl_bits(target, P)) if block % 2 else IndexCode.delta()
-        msg = gb._message(int(res.depths[block]), res.path(block), res.samples[block], code)
+        depth, path = int(res.depths[block]), res.path(block)
+        msg = gb._message(depth, path, res.samples[block], code, res.fractions[block])
         assert gb.decode(msg, P, 5, block=block).tobytes() == msg.sample.tobytes()
 
 
@@ -147,11 +152,11 @@ def test_narrow_intervals_keep_replaying_exactly() -> None:
     rows = np.random.default_rng(3).random((200, 4)) * 0.999 + 5e-4
     idx = np.arange(4)
     for d in range(200):
-        y, ok = walk.sample(idx, rows[d])
+        y, ok, _ = walk.sample(idx, rows[d])
         assert ok.all() and (y > walk.lo).all() and (y < walk.hi).all()
         right = rows[d] < 0.5
         for k, w in enumerate(single):
-            yk, _ = w.sample(np.zeros(1, dtype=np.int64), rows[d, k : k + 1])
+            yk, _, _ = w.sample(np.zeros(1, dtype=np.int64), rows[d, k : k + 1])
             assert yk.tobytes() == y[k : k + 1].tobytes()
             w.shrink(np.zeros(1, dtype=np.int64), yk, right[k : k + 1])
         walk.shrink(idx, y, right)
@@ -179,7 +184,7 @@ def test_pinned_vector() -> None:
     msg = gb.encode(Gaussian(0.5, 0.1), P, 2024, block=3)
     assert (msg.steps, msg.index) == (4, 14)  # path: right, right, left
     assert float(msg.sample[0]).hex() == "0x1.1c7c086ad7338p-1"
-    assert msg.data.hex() == "00309da8"
+    assert msg.data.hex() == "911942a7"
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -216,7 +221,7 @@ def test_step_limit_raises_instead_of_hanging() -> None:
 
 def test_corrupt_messages_are_refused_quickly() -> None:
     msg = gb.encode(Gaussian(0.3, 0.02), P, 4)
-    huge = gb._message(1, np.zeros(0, np.uint8), 0.0, IndexCode.delta())
+    huge = gb._message(1, np.zeros(0, np.uint8), 0.0, IndexCode.delta(), np.zeros(0))
     encoder_bytes = SymbolEncoder()
     IndexCode.delta().encode_into(encoder_bytes, [2**40])  # a depth no payload can hold
     bad_depth = replace(huge, data=encoder_bytes.to_bytes())
