@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,16 @@ def test_blahut_arimoto_benchmark_runs_on_small_inputs():
         banana["slopes_at_iteration_cap"] == 0 and banana["max_certified_gap_bits"] < 1e-3
     )
     assert banana["seconds"] > 0
+
+
+def test_rec_benchmark_runs_on_small_inputs():
+    bench = load_benchmark("rec")
+    result = bench.run(blocks=32, peer_blocks=1, repeats=1, seeds=10, problems=100)
+    for name in ("dims_16", "dims_32"):
+        row = result["blockwise"][name]
+        assert row["encode_blocks_per_s"] > 0 and row["decode_blocks_per_s"] > 0
+    for row in result["bb_gprs"].values():
+        # steps grow linearly in KL: far below global GPRS's 2^D_inf candidates at 16 bits
+        assert row["mean_depth"] <= row["depth_bound"]
+        assert row["mean_bits"] < row["kl_bits"] + math.log2(row["kl_bits"] + 2) + 3 + 1
+    assert result["bb_gprs"]["kl_16"]["steps_saved_over_global"] > 1000

@@ -68,7 +68,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--max-candidates",
         type=int,
-        default=1 << 23,
+        default=1 << 25,
         help="work budget per point (candidates x dims); exact global samplers get fewer "
         "runs at high D_inf and are skipped (and listed) beyond it",
     )

@@ -75,7 +75,7 @@ class RecBenchConfig:
     samplers: Sequence[str] = ("pfr", "gprs", "gprs-bb", "orc", "mrc")
     runs: int = 64
     min_runs: int = 4
-    max_candidates: int = 1 << 23
+    max_candidates: int = 1 << 25
     seed: int = 0
     mean_fraction: float = 0.25
     extra_candidate_bits: int = 2

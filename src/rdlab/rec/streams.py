@@ -13,7 +13,9 @@ Layouts (rows of :func:`rdlab.rng.open_uniform_rows`, 0-based row = candidate - 
 - branch-and-bound GPRS: row d - 1 has 2 words for the tree node at depth d (the
   arrival-time increment and the position of the sample inside the node's interval);
 - blockwise diagonal-Gaussian coding: a shared pool of candidate rows (stream
-  ``rec/pool``) and per-block streams for signed permutations and arrival times.
+  ``rec/pool``, Philox block 0), block b's signed permutation in row b of stream
+  ``rec/block-map`` (Philox block 0, so runs of consecutive blocks are one call), and
+  block b's arrival times in stream ``rec/block-times``, Philox block b.
 """
 
 from __future__ import annotations
