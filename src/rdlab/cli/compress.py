@@ -7,16 +7,20 @@ progress bar runs on a terminal.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from typing import Any
+
+import numpy as np
 
 from .._files import read_bytes, write_atomic
 from ..codecs import available_codecs, get_codec
 from ..codecs.registry import decode_bytes
 from ..container import decode_rdl
-from ..data.images import read_image, write_png
+from ..data.images import read_image, sample_path, write_png
 from ..errors import InputError
+from ..eval.metrics import psnr
 from ._output import emit, human_bytes, progress
 
 
@@ -40,25 +44,57 @@ class CompressCommand:
         parser = sub.add_parser("compress", help="compress images into .rdl files")
         parser.add_argument(
             "inputs",
-            nargs="+",
+            nargs="*",
             metavar="input",
-            help="image file(s): PNG, JPEG, ...; 8-bit greyscale or RGB",
+            help="image file(s): PNG, JPEG, ...; 8-bit greyscale or RGB (opaque alpha is dropped)",
         )
         parser.add_argument(
             "-o", "--output", help="output path for a single input (default: INPUT.rdl)"
         )
         parser.add_argument(
-            "--codec",
-            default="lossless",
-            help=f"codec name (available: {', '.join(available_codecs())})",
+            "--sample",
+            action="store_true",
+            help="compress the bundled sample photo (chelsea, 256x192) instead of inputs",
         )
+        parser.add_argument(
+            "--codec",
+            default="hyperprior",
+            help=f"codec name (default: hyperprior; available: {', '.join(available_codecs())})",
+        )
+        rate = parser.add_mutually_exclusive_group()
+        rate.add_argument(
+            "-q",
+            "--quality",
+            type=float,
+            help="learned codec rate, 1 (smallest) .. 6 (best), fractional allowed; default 4",
+        )
+        rate.add_argument(
+            "--target-bpp", type=float, help="learned codec: aim at this many bits per pixel"
+        )
+        rate.add_argument("--lmbda", type=float, help="learned codec: rate-distortion trade-off λ")
+        parser.add_argument(
+            "--model", help="learned codec: bundled model name or .safetensors path"
+        )
+        parser.add_argument(
+            "--tile", type=int, help="learned codec: tile side in px for large images (memory)"
+        )
+        parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
         parser.set_defaults(run=CompressCommand.run)
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
-        codec = get_codec(args.codec)
+        if args.sample:
+            if args.inputs:
+                raise InputError("input", "give either --sample or input files, not both")
+            args.inputs = [sample_path()]
+            if not args.output:
+                args.output = "chelsea.rdl"
+        if not args.inputs:
+            raise InputError("input", "no input image (give a file, or --sample)")
+        _set_threads(args.threads)
+        codec = get_codec(args.codec, **_codec_options(args))
         outputs = _outputs(args, lambda path: f"{path}.rdl")
         reports, lines = [], []
         for source, output in progress(
@@ -70,6 +106,8 @@ class CompressCommand:
             seconds = time.perf_counter() - start
             size = write_atomic(output, data, overwrite=args.force, protect=args.inputs)
             pixels = image.shape[0] * image.shape[1]
+            decoded = codec.decode(data)  # the file decodes: and the quality it gives
+            quality = psnr(image, decoded)
             reports.append(
                 {
                     "input": source,
@@ -78,18 +116,48 @@ class CompressCommand:
                     "codec_version": codec.version,
                     "height": image.shape[0],
                     "width": image.shape[1],
+                    "channels": 1 if image.ndim == 2 else 3,
                     "bytes": size,
                     "bits_per_pixel": 8 * size / pixels,
+                    "psnr_db": quality if math.isfinite(quality) else None,
+                    "lossless": bool(np.array_equal(decoded, image)),
                     "input_bytes": os.path.getsize(source),
                     "encode_seconds": seconds,
                 }
             )
+            shown = "lossless" if not math.isfinite(quality) else f"PSNR {quality:.2f} dB"
             lines.append(
-                f"{source} -> {output}: {human_bytes(size)}, {8 * size / pixels:.3f} bpp "
-                f"({codec.name} v{codec.version}, {seconds:.2f} s)"
+                f"{source} -> {output}: {human_bytes(size)}, {8 * size / pixels:.3f} bpp, "
+                f"{shown} ({codec.name} v{codec.version}, {seconds:.2f} s)"
             )
         _finish(reports, args.json, lines)
         return 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise InputError("threads", f"must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword options of the codec from the command line (learned codecs only)."""
+    learned = {
+        "quality": args.quality,
+        "target_bpp": args.target_bpp,
+        "lmbda": args.lmbda,
+        "model": args.model,
+        "tile": args.tile,
+    }
+    given = {k: v for k, v in learned.items() if v is not None}
+    if given and args.codec.lower() != "hyperprior":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InputError("codec", f"{names} apply to the hyperprior codec, not {args.codec!r}")
+    return given
 
 
 class DecompressCommand:
@@ -102,6 +170,8 @@ class DecompressCommand:
             "--output",
             help="output PNG path for a single input (default: INPUT without .rdl, or INPUT.png)",
         )
+        parser.add_argument("--compare", metavar="IMAGE", help="print the PSNR against this image")
+        parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
         parser.set_defaults(run=DecompressCommand.run)
@@ -109,6 +179,8 @@ class DecompressCommand:
     @staticmethod
     def run(args: argparse.Namespace) -> int:
         outputs = _outputs(args, _default_image_name)
+        _set_threads(args.threads)
+        reference = read_image(args.compare) if args.compare else None
         reports, lines = [], []
         for source, output in progress(
             zip(args.inputs, outputs, strict=True), "decompressing", total=len(outputs)
@@ -119,6 +191,15 @@ class DecompressCommand:
             image = decode_bytes(data)
             seconds = time.perf_counter() - start
             size = write_png(output, image, overwrite=args.force, protect=tuple(args.inputs))
+            extra = ""
+            if reference is not None:
+                if reference.shape != image.shape:
+                    raise InputError(
+                        "compare",
+                        f"{args.compare} is {reference.shape}, the decoded image {image.shape}",
+                    )
+                value = psnr(reference, image)
+                extra = ", lossless" if not math.isfinite(value) else f", PSNR {value:.2f} dB"
             reports.append(
                 {
                     "input": source,
@@ -129,10 +210,15 @@ class DecompressCommand:
                     "width": int(image.shape[1]),
                     "bytes": size,
                     "decode_seconds": seconds,
+                    "bits_per_pixel": 8 * len(data) / (image.shape[0] * image.shape[1]),
                 }
             )
+            if reference is not None:
+                value = psnr(reference, image)
+                reports[-1]["psnr_db"] = value if math.isfinite(value) else None
             lines.append(
-                f"{source} -> {output}: {image.shape[1]}x{image.shape[0]} "
+                f"{source} -> {output}: {image.shape[1]}x{image.shape[0]}, "
+                f"{8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp{extra} "
                 f"({header.codec} v{header.codec_version}, {seconds:.2f} s)"
             )
         _finish(reports, args.json, lines)

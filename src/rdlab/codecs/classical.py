@@ -294,6 +294,31 @@ class JxlCodec(_ClassicalCodec):
         raise CodecUnavailableError(_UNAVAILABLE_HINT["jxl"])
 
 
+class RdlabCodec(_ClassicalCodec):
+    """rdlab's learned hyperprior codec, bundled default model: ``quality`` 1..6 (fractional ok).
+
+    Not a classical codec: listed here so that the image benchmark sweeps it like the
+    others. The file size counted is the whole ``.rdl`` file (header included).
+    """
+
+    name = "rdlab"
+    description = "rdlab learned hyperprior (default model)"
+    qualities = (1.0, 1.7, 2.4, 3.1, 3.9, 4.6, 5.3, 6.0)
+    quality_range = (1.0, 6.0)
+    integer_quality = False
+    extension = ".rdl"
+
+    def encode(self, x: Any) -> bytes:
+        from .hyperprior import HyperpriorImageCodec
+
+        return HyperpriorImageCodec(quality=self.quality).encode(_check_image(x))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        from .hyperprior import HyperpriorImageCodec
+
+        return HyperpriorImageCodec().decode(bytes(data))
+
+
 def _jxl_backend() -> str | None:
     if importlib.util.find_spec("pillow_jxl") is not None:
         return "pillow_jxl"
@@ -310,6 +335,7 @@ CODECS: dict[str, type[_ClassicalCodec]] = {
     "avif": AvifCodec,
     "heic": HeicCodec,
     "jxl": JxlCodec,
+    "rdlab": RdlabCodec,
 }
 ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpegxl": "jxl", "jpg": "jpeg", "heif": "heic"}
 _UNAVAILABLE_HINT = {
@@ -320,6 +346,7 @@ _UNAVAILABLE_HINT = {
     "heic": "pillow-heif is not installed, or its libheif has no x265 HEVC encoder "
     "(pip install pillow-heif)",
     "jxl": "neither pillow-jxl-plugin nor imagecodecs is installed (pip install pillow-jxl-plugin)",
+    "rdlab": "the bundled learned model could not be loaded (reinstall rdlab)",
 }
 
 

@@ -42,6 +42,8 @@ def register_codec(name: str, factory: Callable[..., Codec], versions: tuple[str
 def _ensure_builtin() -> None:
     if "lossless" not in _REGISTRY:
         from . import lossless  # noqa: F401  (registers itself)
+    if "hyperprior" not in _REGISTRY:
+        from . import hyperprior  # noqa: F401  (registers itself)
 
 
 def available_codecs() -> dict[str, tuple[str, ...]]:

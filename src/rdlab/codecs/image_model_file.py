@@ -1,0 +1,229 @@
+"""Model files of the hyperprior image codec: export from a trained model, load by name.
+
+A model file is one safetensors file holding everything the codec needs and nothing it
+does not:
+
+* float weights of the analysis/synthesis transforms, the hyper-analysis, the mean
+  branch and the gains (large tensors as float16, to keep the file small; the codec
+  computes in float32);
+* the **scale branch in integers** (:class:`~rdlab.nn.integer_net.IntegerScaleNet`),
+  the only network whose output selects entropy tables;
+* the **hyper-latent tables as integer frequencies** (tabulated once from the learned
+  density at export, never recomputed at decode time);
+* metadata: the model config and a model card (training command, data, steps, time).
+
+The SHA-256 of the file's bytes is the model hash written into every ``.rdl`` file, so
+decoding with other weights is refused instead of producing garbage. Bundled models live
+in ``rdlab/models/NAME.safetensors``; ``load_image_model`` also takes a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._files import write_atomic
+from ..coding.tables import FrequencyTables, log_scale_table, quantize_probabilities
+from ..container import model_hash
+from ..errors import InputError, ModelError
+from ..nn.image_model import HyperpriorImageModel, ImageModelConfig
+from ..nn.integer_net import IntegerScaleNet
+
+__all__ = [
+    "FORMAT",
+    "ImageCodecModel",
+    "bundled_image_models",
+    "export_image_model",
+    "load_image_model",
+]
+
+FORMAT = "rdlab-hyperprior-1"
+_SCALE_PREFIX = "scale_net."
+_FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
+_HALF_MIN_SIZE = 4096  # float tensors with at least this many entries are stored as float16
+Z_PRECISION = 16
+
+
+@dataclass(frozen=True)
+class ImageCodecModel:
+    """A loaded model: the float network (eval mode), the integer scale branch, the
+    hyper-latent tables, the scale table, its name, hash and card."""
+
+    name: str
+    net: HyperpriorImageModel
+    scale_net: IntegerScaleNet
+    z_tables: FrequencyTables
+    scale_table: np.ndarray
+    hash: bytes
+    card: dict[str, Any]
+
+    @property
+    def levels(self) -> int:
+        return self.net.config.levels
+
+
+def bundled_image_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    root = files("rdlab") / "models"
+    try:
+        names = [p.name for p in root.iterdir()]
+    except FileNotFoundError:
+        return []
+    return sorted(n[: -len(".safetensors")] for n in names if n.endswith(".safetensors"))
+
+
+def _model_path(name: str) -> Path:
+    candidate = Path(name)
+    if candidate.suffix == ".safetensors" or os.sep in name:
+        if not candidate.is_file():
+            raise InputError("model", f"{name} does not exist")
+        return candidate
+    path = Path(str(files("rdlab") / "models" / f"{name}.safetensors"))
+    if not path.is_file():
+        known = ", ".join(bundled_image_models()) or "none"
+        raise InputError(
+            "model", f"unknown model {name!r} (bundled: {known}; or give a .safetensors path)"
+        )
+    return path
+
+
+@torch.no_grad()
+def z_frequency_tables(net: HyperpriorImageModel, precision: int = Z_PRECISION) -> FrequencyTables:
+    """Integer tables (with escape) of the hyper-latent's per-channel densities."""
+    offsets, masses = net.z_density.integer_tables()
+    rows = []
+    for row in masses:
+        used = row[: int(np.max(np.nonzero(row)[0])) + 1] if row.any() else row[:1]
+        p = np.append(used, max(0.0, 1.0 - float(used.sum())))
+        p = p / p.sum()
+        rows.append(quantize_probabilities(p, precision, name="z masses"))
+    return FrequencyTables(tuple(rows), offsets, True, precision, {"kind": "hyperprior-z"})
+
+
+def export_image_model(
+    net: HyperpriorImageModel,
+    path: str | os.PathLike[str],
+    calibration: torch.Tensor,
+    card: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> bytes:
+    """Write ``net`` as a model file; returns its hash (SHA-256 of the bytes).
+
+    Args:
+        net: a trained model.
+        calibration: images ``(B, 3, H, W)`` in [0, 1] (H, W multiples of 64) from the
+            training distribution; their quantized hyper-latents at every rate level set
+            the fixed-point ranges of the integer scale branch.
+        card: JSON-ready model card (training command, data, steps, time, ...).
+    """
+    from safetensors.numpy import save
+
+    net = net.float().cpu().eval()
+    with torch.no_grad():
+        zs = []
+        for t in range(net.config.levels):
+            tt = torch.full((calibration.shape[0],), float(t))
+            zs.append(torch.round(net.h_a(net.analyze(calibration, tt))))
+        z_cal = torch.cat(zs)
+    scale_net = IntegerScaleNet.from_module(net.h_s_scales, z_cal)
+    tables = z_frequency_tables(net)
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in net.state_dict().items():
+        if not key.startswith(_FLOAT_PREFIXES):
+            continue
+        array = value.detach().cpu().numpy()
+        arrays[key] = array.astype(np.float16 if array.size >= _HALF_MIN_SIZE else np.float32)
+    for key, value in scale_net.to_arrays().items():
+        arrays[_SCALE_PREFIX + key] = np.ascontiguousarray(value)
+    width = max(f.size for f in tables.frequencies)
+    freq = np.zeros((len(tables), width), dtype=np.int32)
+    for i, f in enumerate(tables.frequencies):
+        freq[i, : f.size] = f
+    arrays["z_tables.frequencies"] = freq
+    arrays["z_tables.sizes"] = tables.sizes.astype(np.int32)
+    arrays["z_tables.offsets"] = tables.offsets.astype(np.int64)
+    metadata = {
+        "format": FORMAT,
+        "config": json.dumps(net.config.to_dict()),
+        "card": json.dumps(card or {}),
+    }
+    data = save(arrays, metadata=metadata)
+    write_atomic(path, data, overwrite=overwrite)
+    load_image_model.cache_clear()
+    return model_hash(data)
+
+
+def _tables_from_arrays(arrays: dict[str, np.ndarray]) -> FrequencyTables:
+    freq, sizes, offsets = (arrays[f"z_tables.{k}"] for k in ("frequencies", "sizes", "offsets"))
+    if freq.ndim != 2 or sizes.shape != (freq.shape[0],) or offsets.shape != (freq.shape[0],):
+        raise ModelError("model file: z tables have inconsistent shapes")
+    rows = tuple(freq[i, : int(sizes[i])].astype(np.int64) for i in range(freq.shape[0]))
+    try:
+        return FrequencyTables(
+            rows, offsets.astype(np.int64), True, Z_PRECISION, {"kind": "hyperprior-z"}
+        )
+    except InputError as exc:
+        raise ModelError(f"model file: bad z tables ({exc})") from None
+
+
+@lru_cache(maxsize=4)
+def load_image_model(name: str = "default") -> ImageCodecModel:
+    """A bundled model by name (``"default"``) or a model file by path (cached)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = _model_path(name)
+    data = path.read_bytes()
+    try:
+        arrays = load(data)
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable model file ({exc})") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a {FORMAT} model file")
+    try:
+        config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
+        card = json.loads(metadata.get("card", "{}"))
+        net = HyperpriorImageModel(config)
+        state = {
+            k: torch.from_numpy(v.astype(np.float32))
+            for k, v in arrays.items()
+            if k.startswith(_FLOAT_PREFIXES)
+        }
+        missing = [k for k in net.state_dict() if k.startswith(_FLOAT_PREFIXES) and k not in state]
+        if missing:
+            raise ModelError(f"{path}: missing weights {missing[:3]}")
+        net.load_state_dict(state, strict=False)
+        scale_net = IntegerScaleNet.from_arrays(
+            {k[len(_SCALE_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_SCALE_PREFIX)}
+        )
+        tables = _tables_from_arrays(arrays)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: inconsistent model file ({exc})") from None
+    if len(tables) != config.channels:
+        raise ModelError(f"{path}: {len(tables)} z tables for {config.channels} channels")
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    stem = path.name[: -len(".safetensors")] if path.name.endswith(".safetensors") else path.name
+    return ImageCodecModel(
+        name=stem,
+        net=net,
+        scale_net=scale_net,
+        z_tables=tables,
+        scale_table=log_scale_table(),
+        hash=model_hash(data),
+        card=card,
+    )

@@ -1,0 +1,184 @@
+"""The hyperprior image model: GDN transforms, mean-scale Gaussian conditional, gain units.
+
+Architecture (Ballé et al. 2018; Minnen et al. 2018 without the serial context model),
+with ``N`` transform channels and ``M`` latent channels:
+
+* analysis ``g_a``: 4 × (5×5 conv, stride 2), GDN between; image ``(B, 3, H, W)`` in
+  [0, 1] → latent ``y`` ``(B, M, H/16, W/16)``;
+* synthesis ``g_s``: the mirror image with transposed convolutions and IGDN;
+* hyper-analysis ``h_a``: ``y`` → hyper-latent ``z`` ``(B, N, H/64, W/64)``;
+* hyper-synthesis, two branches on the quantized ``ẑ``: **means** (float) and
+  **scales**. Only the scales select entropy tables, so only the scale branch is run in
+  exact integer arithmetic at coding time (:mod:`rdlab.nn.integer_net`); a mean that
+  differs in its last bit between machines moves a reconstruction by that bit, never the
+  decoding of a symbol;
+* **variable rate** through gain units (Cui et al. 2021): a rate parameter ``t`` in
+  ``[0, K-1]`` picks per-channel log-gains ``a(t)`` and inverse log-gains ``b(t)``,
+  linearly interpolated between the K trained levels; the latent is coded as
+  ``y·exp(a(t))`` and fed back to the synthesis as ``ŷ·exp(b(t))``. Level ``k`` is trained
+  with ``λ_k`` (loss ``λ·255²·MSE + bits per pixel``); in between, ``log λ`` is
+  interpolated too.
+
+Training proxies: additive uniform noise for both rates, straight-through rounding of
+``y - μ`` into the synthesis and of ``z`` into the hyper-synthesis ("mixed" quantization,
+Minnen and Singh 2020), so the decoder is trained on what it will see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .entropy_models import FactorizedDensity, gaussian_bin_likelihood
+from .gdn import GDN, IGDN
+
+__all__ = ["DEFAULT_LAMBDAS", "HyperpriorImageModel", "ImageModelConfig", "ste_round"]
+
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+"""Rate-distortion trade-offs of the trained levels (distortion: MSE on [0, 1] × 255²)."""
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """``round(x)`` forward, identity gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+@dataclass(frozen=True)
+class ImageModelConfig:
+    """Shape of a hyperprior image model (stored in the model file).
+
+    Attributes:
+        channels: N, channels of the transforms and of the hyper-latent.
+        latent_channels: M, channels of the latent.
+        lambdas: λ of each trained rate level, increasing (more rate).
+    """
+
+    channels: int = 128
+    latent_channels: int = 192
+    lambdas: tuple[float, ...] = field(default=DEFAULT_LAMBDAS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "lambdas": list(self.lambdas)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageModelConfig:
+        return cls(
+            channels=int(data["channels"]),
+            latent_channels=int(data["latent_channels"]),
+            lambdas=tuple(float(v) for v in data["lambdas"]),
+        )
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+
+def _conv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+
+
+def _deconv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(
+        cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1
+    )
+
+
+def hyper_synthesis_branch(n: int, m: int, activation: type[nn.Module]) -> nn.Sequential:
+    """``ẑ (B, N, h, w)`` → ``(B, M, 4h, 4w)``: two stride-2 transposed convs, a 3×3 conv."""
+    return nn.Sequential(
+        _deconv(n, n), activation(), _deconv(n, n), activation(), _conv(n, m, 3, 1)
+    )
+
+
+class HyperpriorImageModel(nn.Module):
+    """Mean-scale hyperprior with gain units; see the module docstring."""
+
+    def __init__(self, config: ImageModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or ImageModelConfig()
+        n, m = config.channels, config.latent_channels
+        self.g_a = nn.Sequential(
+            _conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m)
+        )
+        self.g_s = nn.Sequential(
+            _deconv(m, n), IGDN(n), _deconv(n, n), IGDN(n), _deconv(n, n), IGDN(n), _deconv(n, 3)
+        )
+        self.h_a = nn.Sequential(
+            _conv(m, n, 3, 1), nn.LeakyReLU(), _conv(n, n), nn.LeakyReLU(), _conv(n, n)
+        )
+        self.h_s_means = hyper_synthesis_branch(n, m, nn.LeakyReLU)
+        self.h_s_scales = hyper_synthesis_branch(n, m, nn.ReLU)
+        self.z_density = FactorizedDensity(n)
+        log_lam = torch.log(torch.tensor(config.lambdas, dtype=torch.float32))
+        # high-rate theory: step ∝ 1/sqrt(λ), so the gain starts at sqrt(λ / λ_mid)
+        init = 0.5 * (log_lam - log_lam.mean())
+        self.log_gain = nn.Parameter(init[:, None].repeat(1, m))
+        self.log_inv_gain = nn.Parameter(-init[:, None].repeat(1, m))
+        self.register_buffer("log_lambdas", log_lam, persistent=False)
+
+    # -- the rate parameter --------------------------------------------------------
+    def _interpolate(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Rows of ``table`` (K, ...) linearly interpolated at ``t`` (B,) in [0, K-1]."""
+        k = table.shape[0]
+        t = t.clamp(0, k - 1)
+        low = torch.clamp(torch.floor(t), max=k - 2).long() if k > 1 else torch.zeros_like(t).long()
+        frac = (t - low).view(-1, *([1] * (table.dim() - 1)))
+        if k == 1:
+            return table[low]
+        return table[low] * (1 - frac) + table[low + 1] * frac
+
+    def lambdas_at(self, t: torch.Tensor) -> torch.Tensor:
+        """λ at rate parameters ``t`` (B,): geometric interpolation between levels."""
+        return torch.exp(self._interpolate(self.log_lambdas.to(t.device), t))
+
+    def gains(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(gain, inverse_gain)``, each ``(B, M, 1, 1)``, at rate parameters ``t`` (B,)."""
+        a = self._interpolate(self.log_gain, t)
+        b = self._interpolate(self.log_inv_gain, t)
+        return torch.exp(a)[:, :, None, None], torch.exp(b)[:, :, None, None]
+
+    # -- pieces used by the codec ------------------------------------------------------
+    def analyze(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Gained latent ``y·g(t)`` of images ``x`` (B, 3, H, W) in [0, 1]; H, W multiples of 64."""
+        gain, _ = self.gains(t)
+        return self.g_a(x) * gain
+
+    def synthesize(self, y_hat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Reconstruction (B, 3, H, W), unclamped, from the quantized gained latent."""
+        _, inv_gain = self.gains(t)
+        return self.g_s(y_hat * inv_gain)
+
+    # -- training ----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass on images ``x`` (B, 3, H, W) in [0, 1] at rate parameters ``t`` (B,).
+
+        Returns ``x_hat`` (B, 3, H, W), ``bits_y`` and ``bits_z`` (B,) (noisy-proxy
+        information content in bits per image), and ``lmbda`` (B,).
+        """
+        y = self.analyze(x, t)
+        z = self.h_a(y)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        bits_z = -torch.log2(self.z_density.likelihood(z_noisy)).sum(dim=(1, 2, 3))
+        z_hat = ste_round(z)
+        means = self.h_s_means(z_hat)
+        scales = self.h_s_scales(z_hat)
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        bits_y = -torch.log2(gaussian_bin_likelihood(y_noisy, means, scales)).sum(dim=(1, 2, 3))
+        y_hat = ste_round(y - means) + means
+        x_hat = self.synthesize(y_hat, t)
+        return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z, "lmbda": self.lambdas_at(t)}
+
+    def rate_parameter_of_lambda(self, lmbda: float) -> float:
+        """The rate parameter ``t`` whose interpolated λ equals ``lmbda`` (clamped)."""
+        log_lam = [math.log(v) for v in self.config.lambdas]
+        target = math.log(lmbda)
+        if len(log_lam) == 1 or target <= log_lam[0]:
+            return 0.0
+        for i in range(len(log_lam) - 1):
+            if target <= log_lam[i + 1]:
+                return i + (target - log_lam[i]) / (log_lam[i + 1] - log_lam[i])
+        return float(len(log_lam) - 1)

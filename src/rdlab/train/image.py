@@ -1,0 +1,397 @@
+"""Training the hyperprior image model: random crops, loss λ·D + R, checkpoints, resume.
+
+The loss per image is ``λ(t)·255²·MSE + bits per pixel`` (or ``λ(t)·c·(1 - MS-SSIM) +
+bpp`` with ``distortion="ms-ssim"``), at a rate parameter ``t`` drawn uniformly from
+``[0, K-1]`` per image, so one model learns every rate. Optimizer: Adam; the learning
+rate is held, then decays by 10× over the last ``decay_fraction`` of the steps.
+
+Runs on CPU or CUDA (``device``); several GPUs through ``torchrun`` (data-parallel,
+one process per GPU; rank 0 alone writes checkpoints and logs). Training that outlasts
+one sitting continues from its checkpoint (``resume=True``): model, optimizer, step and
+random state are restored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from .._files import write_atomic
+from ..errors import InputError
+from ..nn.image_model import DEFAULT_LAMBDAS, HyperpriorImageModel, ImageModelConfig
+
+__all__ = ["CropSampler", "ImageTrainConfig", "load_image_folder", "train_image_model"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
+
+
+@dataclass
+class ImageTrainConfig:
+    """Everything that defines a training run (saved in checkpoints and the model card)."""
+
+    data: str = ""
+    out: str = "rdlab-train"
+    steps: int = 100_000
+    batch: int = 16
+    crop: int = 256
+    lr: float = 1e-4
+    decay_fraction: float = 0.15
+    channels: int = 128
+    latent_channels: int = 192
+    lambdas: tuple[float, ...] = field(default=DEFAULT_LAMBDAS)
+    distortion: str = "mse"
+    device: str = "cpu"
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    max_minutes: float | None = None
+    clip_grad: float = 1.0
+    scale_augment: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "lambdas": list(self.lambdas)}
+
+
+def load_image_folder(folder: str | os.PathLike[str], min_side: int) -> list[np.ndarray]:
+    """All 8-bit images in ``folder`` as ``(H, W, 3)`` uint8 (greyscale repeated).
+
+    Images whose short side is under ``min_side`` are skipped; an empty result is an error.
+    """
+    from PIL import Image
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError("data", f"{root} is not a folder")
+    images = []
+    for path in sorted(root.iterdir()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        if min(array.shape[:2]) >= min_side:
+            images.append(array)
+    if not images:
+        raise InputError("data", f"{root} holds no image with a side of at least {min_side} px")
+    return images
+
+
+class CropSampler:
+    """Random square crops (with random down-scaling and flips) from images in memory.
+
+    Images live on ``device`` as uint8; a crop is drawn from an image picked with
+    probability proportional to its pixel count, optionally down-scaled by a factor in
+    ``[1 - scale_augment, 1]`` (area-averaging, which keeps the statistics of a photo),
+    and flipped left-right with probability 1/2. Returns float ``(B, 3, crop, crop)`` in [0, 1].
+    """
+
+    def __init__(
+        self,
+        images: list[np.ndarray],
+        crop: int,
+        device: torch.device,
+        seed: int,
+        scale_augment: float = 0.5,
+    ) -> None:
+        self.images = [
+            torch.from_numpy(im).permute(2, 0, 1).contiguous().to(device) for im in images
+        ]
+        areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+        self.weights = areas / areas.sum()
+        self.crop = crop
+        self.device = device
+        self.scale_augment = scale_augment
+        self.rng = np.random.default_rng(seed)
+
+    def state(self) -> dict[str, Any]:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+    def sample(self, batch: int) -> torch.Tensor:
+        crops = []
+        for i in self.rng.choice(len(self.images), size=batch, p=self.weights):
+            image = self.images[int(i)]
+            h, w = image.shape[1:]
+            scale = 1.0 - self.rng.uniform(0.0, self.scale_augment)
+            size = min(round(self.crop / scale), h, w)
+            top = int(self.rng.integers(0, h - size + 1))
+            left = int(self.rng.integers(0, w - size + 1))
+            patch = image[:, top : top + size, left : left + size].float()[None] / 255.0
+            if size != self.crop:
+                patch = functional.interpolate(patch, size=(self.crop, self.crop), mode="area")
+            if self.rng.random() < 0.5:
+                patch = patch.flip(-1)
+            crops.append(patch)
+        return torch.cat(crops).clamp_(0.0, 1.0)
+
+
+def _learning_rate(config: ImageTrainConfig, step: int) -> float:
+    start_decay = int(config.steps * (1 - config.decay_fraction))
+    if step < start_decay:
+        return config.lr
+    frac = (step - start_decay) / max(1, config.steps - start_decay)
+    return config.lr * 10.0 ** (-frac)
+
+
+def _distortion(
+    x: torch.Tensor, x_hat: torch.Tensor, kind: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss term per image scaled like MSE·255², MSE per image on [0, 1])``."""
+    mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
+    if kind == "mse":
+        return mse * 255.0**2, mse
+    from ..eval.torch_msssim import ms_ssim
+
+    # scaled so λ has about the same meaning at mid rates (MS-SSIM 0.97 ~ PSNR 32 dB)
+    return 8000.0 * (1.0 - ms_ssim(x_hat.clamp(0, 1), x)), mse
+
+
+def _checkpoint_path(out: Path) -> Path:
+    return out / "checkpoint.pt"
+
+
+def _save_checkpoint(
+    out: Path,
+    model: HyperpriorImageModel,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    config: ImageTrainConfig,
+    sampler: CropSampler,
+    seconds: float,
+) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_config": model.config.to_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "train_config": config.to_dict(),
+            "sampler": sampler.state(),
+            "torch_rng": torch.get_rng_state(),
+            "seconds": seconds,
+        },
+        buffer,
+    )
+    write_atomic(_checkpoint_path(out), buffer.getvalue(), overwrite=True)
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)``; starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), world
+
+
+def train_image_model(
+    config: ImageTrainConfig, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or continue training) a hyperprior image model; returns a summary dict.
+
+    Writes ``config.out``/``checkpoint.pt`` (every ``checkpoint_every`` steps and at the
+    end), ``log.jsonl`` and ``log.csv`` (every ``log_every`` steps: step, seconds, loss,
+    bpp, PSNR, learning rate).
+    """
+    rank, world = _distributed()
+    if config.device.startswith("cuda") and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed + rank)
+    model_config = ImageModelConfig(config.channels, config.latent_channels, tuple(config.lambdas))
+    model = HyperpriorImageModel(model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    images = load_image_folder(config.data, min_side=config.crop)
+    sampler = CropSampler(
+        images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
+    )
+    step, seconds_before = 0, 0.0
+    checkpoint = _checkpoint_path(out)
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        seconds_before = float(state.get("seconds", 0.0))
+        if world == 1:
+            sampler.set_state(state["sampler"])
+            torch.set_rng_state(state["torch_rng"])
+    train_model: torch.nn.Module = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    levels = model_config.levels
+    log_rows: list[dict[str, Any]] = []
+    running: dict[str, float] = {}
+    started = time.perf_counter()
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=config.steps, initial=step, desc="training", unit="step", dynamic_ncols=True
+        )
+    last_step = first_step = step
+    for step in range(first_step, config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, step)
+        x = sampler.sample(config.batch)
+        t = torch.rand(config.batch, device=device) * (levels - 1)
+        result = train_model(x, t)
+        pixels = x.shape[2] * x.shape[3]
+        bpp = (result["bits_y"] + result["bits_z"]) / pixels
+        dist_term, mse = _distortion(x, result["x_hat"], config.distortion)
+        loss = (result["lmbda"] * dist_term + bpp).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+        optimizer.step()
+        last_step = step + 1
+        with torch.no_grad():
+            psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+            for key, value in (("loss", loss), ("bpp", bpp.mean()), ("psnr", psnr)):
+                running[key] = 0.98 * running.get(key, float(value)) + 0.02 * float(value)
+        if bar is not None:
+            bar.update(1)
+            if last_step % 10 == 0:
+                bar.set_postfix(bpp=f"{running['bpp']:.3f}", psnr=f"{running['psnr']:.2f}")
+        elapsed = seconds_before + time.perf_counter() - started
+        if rank == 0 and last_step % config.log_every == 0:
+            row = {
+                "step": last_step,
+                "seconds": round(elapsed, 1),
+                "lr": _learning_rate(config, step),
+            }
+            row.update({k: round(v, 5) for k, v in running.items()})
+            log_rows.append(row)
+            with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(row) + "\n")
+            new_csv = not (out / "log.csv").exists()
+            with open(out / "log.csv", "a", newline="", encoding="utf-8") as log:
+                writer = csv.DictWriter(log, fieldnames=list(row))
+                if new_csv:
+                    writer.writeheader()
+                writer.writerow(row)
+        out_of_time = (
+            config.max_minutes is not None
+            and (time.perf_counter() - started) > 60 * config.max_minutes
+        )
+        if rank == 0 and (last_step % config.checkpoint_every == 0 or out_of_time):
+            _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
+        if out_of_time:
+            break
+        if not math.isfinite(loss.item()):
+            raise RuntimeError(f"training diverged at step {last_step} (loss {float(loss)})")
+    elapsed = seconds_before + time.perf_counter() - started
+    if rank == 0:
+        _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
+    if bar is not None:
+        bar.close()
+    return {
+        "step": last_step,
+        "steps": config.steps,
+        "seconds": round(elapsed, 1),
+        "finished": last_step >= config.steps,
+        **{k: round(v, 4) for k, v in running.items()},
+        "checkpoint": str(checkpoint),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rdlab.train.image``: the same options as ``rdlab train image``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    summary = train_image_model(config_from_args(args), resume=args.resume)
+    print(json.dumps(summary))
+    return 0
+
+
+def add_arguments(parser: Any) -> None:
+    defaults = ImageTrainConfig()
+    parser.add_argument("data", help="folder of training images")
+    parser.add_argument("--out", default=defaults.out, help="run folder (checkpoint, logs)")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--crop", type=int, default=defaults.crop)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--channels", type=int, default=defaults.channels, help="N")
+    parser.add_argument("--latent-channels", type=int, default=defaults.latent_channels, help="M")
+    parser.add_argument(
+        "--lambdas",
+        default=",".join(str(v) for v in defaults.lambdas),
+        help="comma-separated λ of the rate levels (MSE on [0,1] × 255²)",
+    )
+    parser.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every)
+    parser.add_argument(
+        "--max-minutes", type=float, default=None, help="stop (and checkpoint) after this long"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+
+def config_from_args(args: Any) -> ImageTrainConfig:
+    try:
+        lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
+    except ValueError:
+        raise InputError(
+            "lambdas", f"expected comma-separated numbers, got {args.lambdas!r}"
+        ) from None
+    if any(not (v > 0) for v in lambdas) or list(lambdas) != sorted(lambdas):
+        raise InputError("lambdas", "must be positive and increasing")
+    if args.steps < 1 or args.batch < 1 or args.crop < 64 or args.crop % 64:
+        raise InputError("steps/batch/crop", "need steps >= 1, batch >= 1, crop a multiple of 64")
+    return ImageTrainConfig(
+        data=args.data,
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        crop=args.crop,
+        lr=args.lr,
+        channels=args.channels,
+        latent_channels=args.latent_channels,
+        lambdas=lambdas,
+        distortion=args.distortion,
+        device=args.device,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        max_minutes=args.max_minutes,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
