@@ -15,7 +15,7 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import bench, compress, demo, info, inspect, ltc, rd, rec
+from . import bench, compress, demo, info, inspect, ltc, rd, rec, train
 
 COMMANDS = (
     info,
@@ -27,6 +27,7 @@ COMMANDS = (
     rd,
     ltc,
     rec,
+    train,
 )
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -171,6 +171,9 @@ class DecompressCommand:
             help="output PNG path for a single input (default: INPUT without .rdl, or INPUT.png)",
         )
         parser.add_argument("--compare", metavar="IMAGE", help="print the PSNR against this image")
+        parser.add_argument(
+            "--model", help="learned codec: model file (.safetensors) if not a bundled model"
+        )
         parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -188,7 +191,10 @@ class DecompressCommand:
             data = read_bytes(source)
             header = decode_rdl(data, codecs=available_codecs())
             start = time.perf_counter()
-            image = decode_bytes(data)
+            if args.model and header.codec == "hyperprior":
+                image = get_codec("hyperprior", model=args.model).decode(data)
+            else:
+                image = decode_bytes(data)
             seconds = time.perf_counter() - start
             size = write_png(output, image, overwrite=args.force, protect=tuple(args.inputs))
             extra = ""

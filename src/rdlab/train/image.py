@@ -77,7 +77,7 @@ def load_image_folder(folder: str | os.PathLike[str], min_side: int) -> list[np.
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            array = np.array(image.convert("RGB"), dtype=np.uint8)
         if min(array.shape[:2]) >= min_side:
             images.append(array)
     if not images:
@@ -322,6 +322,65 @@ def train_image_model(
         "finished": last_step >= config.steps,
         **{k: round(v, 4) for k, v in running.items()},
         "checkpoint": str(checkpoint),
+    }
+
+
+def calibration_crops(
+    folder: str | os.PathLike[str], crops: int = 16, size: int = 256, seed: int = 0
+) -> torch.Tensor:
+    """``crops`` random ``size``² crops ``(crops, 3, size, size)`` in [0, 1] from a folder."""
+    images = load_image_folder(folder, min_side=size)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.integers(0, len(images), size=crops):
+        image = images[int(i)]
+        h, w = image.shape[:2]
+        top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        out.append(torch.from_numpy(image[top : top + size, left : left + size].copy()))
+    return torch.stack(out).permute(0, 3, 1, 2).float() / 255.0
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    calibration: str | os.PathLike[str],
+    crops: int = 16,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write the model file of a training checkpoint; returns ``{output, bytes, hash, card}``.
+
+    The model card records the training configuration, steps and seconds from the
+    checkpoint and the calibration folder.
+    """
+    from ..codecs.image_model_file import export_image_model
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputError("checkpoint", f"{path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        model = HyperpriorImageModel(ImageModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, OSError, ValueError) as exc:
+        raise InputError("checkpoint", f"{path} is not an image-model checkpoint ({exc})") from None
+    train_config = state.get("train_config", {})
+    card = {
+        "architecture": "mean-scale hyperprior, GDN, gain units "
+        f"(N={model.config.channels}, M={model.config.latent_channels}, "
+        f"{model.config.levels} levels)",
+        "steps": int(state.get("step", 0)),
+        "seconds": round(float(state.get("seconds", 0.0)), 1),
+        "train_config": train_config,
+        "calibration": f"{crops} random 256x256 crops of {calibration} (seed 0), all levels",
+    }
+    digest = export_image_model(
+        model, output, calibration_crops(calibration, crops), card, overwrite=overwrite
+    )
+    return {
+        "output": str(output),
+        "bytes": Path(output).stat().st_size,
+        "hash": digest.hex(),
+        "card": card,
     }
 
 
