@@ -266,13 +266,15 @@ class HyperpriorImageCodec:
             model_name = str(meta["model"])
         except (KeyError, TypeError, ValueError):
             raise CorruptStreamError("hyperprior file: metadata is incomplete") from None
-        model = self.model if self._model is not None or model_name == self.model_name else None
-        if model is None:
+        if self.model_name != "default" or model_name == "default":
+            model = self.model  # the model asked for; the hash check below decides
+        else:
             try:
                 model = load_image_model(model_name)
             except InputError:
                 raise ModelError(
-                    f"this file needs model {model_name!r}, which is not installed"
+                    f"this file needs model {model_name!r}, which is not bundled; "
+                    "give its file with --model"
                 ) from None
         if file.model_hash != model.hash:
             raise ModelError(
@@ -290,7 +292,6 @@ class HyperpriorImageCodec:
             or wz != -(-width // ALIGN)
         ):
             raise CorruptStreamError("hyperprior file: metadata out of range")
-        self._model = model
         channel_index = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
         z_int = SymbolDecoder(file.chunk("HYPR")).decode_values(channel_index, model.z_tables)
         if np.abs(z_int).max(initial=0) > 2**15:
