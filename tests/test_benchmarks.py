@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -82,3 +83,27 @@ def test_rec_benchmark_runs_on_small_inputs():
         assert row["mean_depth"] <= row["depth_bound"]
         assert row["mean_bits"] < row["kl_bits"] + math.log2(row["kl_bits"] + 2) + 3 + 1
     assert result["bb_gprs"]["kl_16"]["steps_saved_over_global"] > 1000
+
+
+def test_image_codec_benchmark_runs_on_small_inputs(capsys):
+    bench = load_benchmark("image_codec")
+    assert bench.main(["--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rdlab = result["rdlab"]
+    for key in ("encode_s", "decode_s"):
+        assert math.isfinite(rdlab[key]) and rdlab[key] > 0
+    assert 0 < rdlab["bpp"] < 24 and rdlab["psnr"] > 20
+    assert rdlab["bytes"] * 8 == pytest.approx(rdlab["bpp"] * 256 * 192)
+    memory = result["memory"]
+    assert memory["encode_peak_mib"] > 0 and memory["decode_peak_mib"] > 0
+    assert memory["encode_s"] > 0 and memory["decode_s"] > 0
+    assert "memory_peak_mib" in result["meets_targets"]
+    peer = result["compressai"]
+    if "unavailable" in peer:
+        assert "ratios" not in result
+        return  # the peer is optional: pip install -e '.[bench]'
+    for key in ("encode_s", "decode_s"):
+        assert math.isfinite(peer[key]) and peer[key] > 0
+    assert result["ratios"]["encode"] == pytest.approx(rdlab["encode_s"] / peer["encode_s"])
+    assert result["ratios"]["decode"] == pytest.approx(rdlab["decode_s"] / peer["decode_s"])
+    assert set(result["meets_targets"]) == set(result["targets"])

@@ -34,7 +34,16 @@ def test_info_json_lists_dependencies_and_codecs(capsys):
     for name in ("torch", "numpy", "scipy", "constriction", "Pillow", "tqdm"):
         assert report["dependencies"][name], name
     assert "lossless" in report["codecs"]
-    assert set(report["classical_codecs"]) == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jxl"}
+    assert "hyperprior" in report["codecs"]
+    assert set(report["classical_codecs"]) == {
+        "jpeg",
+        "webp",
+        "jpeg2000",
+        "avif",
+        "heic",
+        "jxl",
+        "rdlab",
+    }
     assert report["classical_codecs"]["jpeg"] is True  # Pillow always has JPEG
 
 
@@ -54,8 +63,11 @@ def test_demo_round_trips_exactly_and_beats_png(capsys, tmp_path):
 
 def test_compress_decompress_round_trip(capsys, tmp_path):
     rdl, png = tmp_path / "x.rdl", tmp_path / "x.png"
-    code, out, _ = run_cli(capsys, "compress", sample_path(), "-o", str(rdl), "--json")
+    code, out, _ = run_cli(
+        capsys, "compress", sample_path(), "-o", str(rdl), "--codec", "lossless", "--json"
+    )
     assert code == 0 and json.loads(out)["bytes"] == rdl.stat().st_size
+    assert json.loads(out)["lossless"] is True and json.loads(out)["psnr_db"] is None
     code, out, _ = run_cli(capsys, "decompress", str(rdl), "-o", str(png), "--json")
     assert code == 0
     assert np.array_equal(read_image(png), read_image(sample_path()))
@@ -176,7 +188,7 @@ def test_several_inputs_get_their_own_outputs(capsys, tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     shutil.copy(sample_path(), a)
     shutil.copy(sample_path(), b)
-    code, out, _ = run_cli(capsys, "compress", str(a), str(b), "--json")
+    code, out, _ = run_cli(capsys, "compress", str(a), str(b), "--codec", "lossless", "--json")
     assert code == 0
     assert [f["output"] for f in json.loads(out)["files"]] == [f"{a}.rdl", f"{b}.rdl"]
     code, _, err = run_cli(capsys, "compress", str(a), str(b), "-o", str(tmp_path / "x.rdl"))

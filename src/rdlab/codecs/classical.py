@@ -308,6 +308,9 @@ class RdlabCodec(_ClassicalCodec):
     integer_quality = False
     extension = ".rdl"
 
+    def options(self, image: np.ndarray) -> dict[str, Any]:
+        return {"quality": self.quality, "model": "default"}
+
     def encode(self, x: Any) -> bytes:
         from .hyperprior import HyperpriorImageCodec
 
