@@ -1,6 +1,8 @@
 """rdlab: learned data compression measured against the information-theoretic limit.
 
-``rdlab.load(path)`` decodes any ``.rdl`` file with the codec its header names.
+``rdlab.compress(image)`` codes an image with the learned codec (bundled default model),
+``rdlab.decompress(data)`` decodes any ``.rdl`` bytes, ``rdlab.load(path)`` any ``.rdl``
+file, each with the codec its header names.
 """
 
 from __future__ import annotations
@@ -13,7 +15,25 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "compress", "decompress", "load"]
+
+
+def compress(image: Any, *, codec: str = "hyperprior", **options: Any) -> bytes:
+    """An image (uint8 ``(H, W, 3)`` or ``(H, W)``) to the bytes of an ``.rdl`` file.
+
+    ``options`` go to the codec: for ``hyperprior``, ``quality`` (1..6), ``target_bpp``,
+    ``lmbda``, ``model``, ``tile``.
+    """
+    from .codecs import get_codec
+
+    return get_codec(codec, **options).encode(image)
+
+
+def decompress(data: bytes) -> Any:
+    """The bytes of any ``.rdl`` file back to its data (an image: uint8 array)."""
+    from .codecs.registry import decode_bytes
+
+    return decode_bytes(bytes(data))
 
 
 def __getattr__(name: str) -> Any:

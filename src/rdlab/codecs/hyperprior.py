@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -164,9 +165,11 @@ class HyperpriorImageCodec:
                 ]
         return out
 
-    def _synthesis(self, y_hat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _synthesis(
+        self, y_hat: torch.Tensor, t: torch.Tensor, model: ImageCodecModel
+    ) -> torch.Tensor:
         """``g_s`` of the quantized gained latent, tiled with halos; ``(1, 3, 16h, 16w)``."""
-        net = self.model.net
+        net = model.net
         _, inv_gain = net.gains(t)
         y = y_hat * inv_gain
         _, _, h, w = y.shape
@@ -255,7 +258,8 @@ class HyperpriorImageCodec:
         with torch.inference_mode(), _gemm_convolutions():
             return self._decode(data)
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def _header(self, data: bytes) -> _Header:
+        """The checked header of a file and the model it needs (hash verified)."""
         file = decode_rdl(data, codecs={NAME: (VERSION,)})
         meta = file.metadata
         try:
@@ -281,10 +285,9 @@ class HyperpriorImageCodec:
                 f"this file was made with other weights than model {model.name!r} "
                 f"(hash {file.model_hash.hex()[:12]} vs {model.hash.hex()[:12]})"
             )
-        levels = model.levels
         if (
             mode not in ("RGB", "L")
-            or not (0 <= t <= levels - 1)
+            or not (0 <= t <= model.levels - 1)
             or height < 1
             or width < 1
             or n != model.net.config.channels
@@ -292,22 +295,59 @@ class HyperpriorImageCodec:
             or wz != -(-width // ALIGN)
         ):
             raise CorruptStreamError("hyperprior file: metadata out of range")
+        return _Header(file, model, height, width, mode, t, (n, hz, wz))
+
+    @staticmethod
+    def _hyper(header: _Header) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """``(ẑ int64 (N, hz, wz), scale indexes int64 (M, 4hz, 4wz), ẑ as a tensor)``."""
+        model = header.model
+        n, hz, wz = header.z_shape
         channel_index = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
-        z_int = SymbolDecoder(file.chunk("HYPR")).decode_values(channel_index, model.z_tables)
+        z_int = SymbolDecoder(header.file.chunk("HYPR")).decode_values(
+            channel_index, model.z_tables
+        )
         if np.abs(z_int).max(initial=0) > 2**15:
             raise CorruptStreamError("hyperprior file: hyper-latent out of range")
-        z_hat = torch.from_numpy(z_int.astype(np.float32))[None]
         indexes = model.scale_net.scale_indexes(z_int[None], model.scale_table)[0]
+        return z_int, indexes, torch.from_numpy(z_int.astype(np.float32))[None]
+
+    def symbols(self, data: bytes) -> dict[str, np.ndarray]:
+        """The integers a file decodes to (int64): ``z`` (N, H/64, W/64), the scale
+        ``indexes`` and the ``residuals`` q (M, H/16, W/16) — what must agree exactly on
+        every machine (the test vectors pin them)."""
+        with torch.inference_mode():
+            header = self._header(data)
+            z_int, indexes, _ = self._hyper(header)
+            coder = LocationScaleCoder("gaussian", header.model.scale_table)
+            residuals = coder.decode(header.file.chunk("LATN"), indexes)
+        return {"z": z_int, "indexes": indexes, "residuals": residuals}
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        header = self._header(data)
+        model = header.model
+        _, indexes, z_hat = self._hyper(header)
         means = model.net.h_s_means(z_hat)[0].numpy().astype(np.float64)
         coder = LocationScaleCoder("gaussian", model.scale_table)
-        y_hat = coder.decode_latents(file.chunk("LATN"), indexes, means)
-        tt = torch.tensor([t], dtype=torch.float32)
-        x_hat = self._synthesis(torch.from_numpy(y_hat.astype(np.float32))[None], tt)
+        y_hat = coder.decode_latents(header.file.chunk("LATN"), indexes, means)
+        tt = torch.tensor([header.rate_parameter], dtype=torch.float32)
+        x_hat = self._synthesis(torch.from_numpy(y_hat.astype(np.float32))[None], tt, model)
+        height, width = header.height, header.width
         pixels = torch.round(x_hat[0, :, :height, :width].clamp_(0.0, 1.0).mul_(255.0))
         rgb = pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-        if mode == "L":
+        if header.mode == "L":
             return np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
         return rgb
+
+
+@dataclass(frozen=True)
+class _Header:
+    file: RdlFile
+    model: ImageCodecModel
+    height: int
+    width: int
+    mode: str
+    rate_parameter: float
+    z_shape: tuple[int, int, int]
 
 
 register_codec(NAME, HyperpriorImageCodec, (VERSION,))
