@@ -225,7 +225,7 @@ def test_gains_interpolate_log_linearly():
     gain, inv_gain = model.gains(t)
     assert gain.shape == inv_gain.shape == (5, 12, 1, 1)
     for i, tv in enumerate(t.tolist()):
-        low = min(int(math.floor(tv)), len(LAMBDAS) - 2)
+        low = min(math.floor(tv), len(LAMBDAS) - 2)
         frac = tv - low
         for table, got in ((model.log_gain, gain), (model.log_inv_gain, inv_gain)):
             expected = (1 - frac) * table[low] + frac * table[low + 1]
@@ -299,11 +299,11 @@ def test_a_few_training_steps_reduce_the_loss():
     before = evaluate()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     torch.manual_seed(7)
-    for _ in range(25):
+    for _ in range(10):
         optimizer.zero_grad()
         _loss(model, x, t).backward()
         optimizer.step()
     after = evaluate()
     assert math.isfinite(after)
-    # measured: about 40 % lower after 25 steps; require at least 15 %
-    assert after < 0.85 * before, (before, after)
+    # measured: 260.3 -> 197.3 (24 % lower) after 10 steps; require at least 10 %
+    assert after < 0.9 * before, (before, after)

@@ -156,10 +156,27 @@ def export_image_model(
         "config": json.dumps(net.config.to_dict()),
         "card": json.dumps(card or {}),
     }
-    data = save(arrays, metadata=metadata)
+    data = _canonical_header(save(arrays, metadata=metadata))
     write_atomic(path, data, overwrite=overwrite)
-    load_image_model.cache_clear()
+    _load_cached.cache_clear()
     return model_hash(data)
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header in a fixed order.
+
+    safetensors writes ``__metadata__`` in a hash-map order that changes from run to run;
+    the model hash is over the file's bytes, so one checkpoint must always export to the
+    same bytes. The tensors' offsets are unchanged (only the header is rewritten).
+    """
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    meta = header.pop("__metadata__", None)
+    ordered: dict[str, Any] = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+    ordered.update(sorted(header.items()))
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + length :]
 
 
 def _tables_from_arrays(arrays: dict[str, np.ndarray]) -> FrequencyTables:
@@ -175,13 +192,20 @@ def _tables_from_arrays(arrays: dict[str, np.ndarray]) -> FrequencyTables:
         raise ModelError(f"model file: bad z tables ({exc})") from None
 
 
-@lru_cache(maxsize=4)
 def load_image_model(name: str = "default") -> ImageCodecModel:
-    """A bundled model by name (``"default"``) or a model file by path (cached)."""
+    """A bundled model by name (``"default"``) or a model file by path (cached while the
+    file's size and modification time stay the same)."""
+    path = _model_path(name)
+    stat = path.stat()
+    return _load_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    path = _model_path(name)
+    path = Path(file)
     data = path.read_bytes()
     try:
         arrays = load(data)

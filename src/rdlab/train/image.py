@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,17 @@ from ..errors import InputError
 from ..nn.image_model import DEFAULT_LAMBDAS, HyperpriorImageModel, ImageModelConfig
 
 __all__ = ["CropSampler", "ImageTrainConfig", "load_image_folder", "train_image_model"]
+
+_UNREADABLE = (
+    KeyError,
+    TypeError,
+    IndexError,
+    RuntimeError,
+    OSError,
+    ValueError,
+    EOFError,
+    pickle.UnpicklingError,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
 
@@ -222,19 +234,33 @@ def train_image_model(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed + rank)
     model_config = ImageModelConfig(config.channels, config.latent_channels, tuple(config.lambdas))
     model = HyperpriorImageModel(model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     images = load_image_folder(config.data, min_side=config.crop)
+    out.mkdir(parents=True, exist_ok=True)
     sampler = CropSampler(
         images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
     )
     step, seconds_before = 0, 0.0
     checkpoint = _checkpoint_path(out)
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        try:
+            state = torch.load(checkpoint, map_location=device, weights_only=False)
+            saved = state["model_config"]
+        except _UNREADABLE as exc:
+            raise InputError(
+                "checkpoint", f"{checkpoint} cannot be resumed ({type(exc).__name__})"
+            ) from None
+        wanted = model_config.to_dict()
+        differing = [key for key in wanted if saved.get(key) != wanted[key]]
+        if differing:
+            options = ", ".join("--" + key.replace("_", "-") for key in differing)
+            raise InputError(
+                "resume",
+                f"{checkpoint} was trained with other {options}; match them or use another --out",
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
@@ -361,8 +387,10 @@ def export_checkpoint(
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = HyperpriorImageModel(ImageModelConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError, OSError, ValueError) as exc:
-        raise InputError("checkpoint", f"{path} is not an image-model checkpoint ({exc})") from None
+    except _UNREADABLE as exc:
+        raise InputError(
+            "checkpoint", f"{path} is not an image-model checkpoint ({type(exc).__name__})"
+        ) from None
     train_config = state.get("train_config", {})
     card = {
         "architecture": "mean-scale hyperprior, GDN, gain units "
@@ -431,6 +459,10 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         ) from None
     if any(not (v > 0) for v in lambdas) or list(lambdas) != sorted(lambdas):
         raise InputError("lambdas", "must be positive and increasing")
+    if args.distortion == "ms-ssim" and args.crop < 192:
+        raise InputError(
+            "crop", "--distortion ms-ssim needs --crop >= 192 (MS-SSIM needs sides >= 161)"
+        )
     if args.steps < 1 or args.batch < 1 or args.crop < 64 or args.crop % 64:
         raise InputError("steps/batch/crop", "need steps >= 1, batch >= 1, crop a multiple of 64")
     return ImageTrainConfig(
