@@ -19,19 +19,17 @@ are refused by the image reader.
 Which quantities must agree exactly between encoder and decoder: the hyper-latent tables
 (integers in the model file), the scale indexes (integer network) and the symbols. The
 means and the synthesis are float32: they only move reconstructed values, by float
-rounding, never which table decodes a symbol. Pixel-identical output across thread
-counts, tile sizes and batch splits comes from running the convolutions as im2col +
-GEMM (one fixed-order dot product per output value; see :func:`_gemm_convolutions`),
-checked by the tests. Across CPUs whose BLAS kernels differ, a reconstructed value may
-differ in its last float bit, which can move a rare pixel by one level; the decoded
-symbols never differ.
+rounding, never which table decodes a symbol. The synthesis runs in full-width bands
+(see :meth:`HyperpriorImageCodec._synthesis`), which keeps the pixels identical across
+thread counts and tile sizes (tested). Across CPUs whose convolution kernels differ, a
+reconstructed value may differ in its last float bit, which can move a rare pixel by
+one level; the decoded symbols never differ (a committed test vector pins them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +49,8 @@ NAME = "hyperprior"
 VERSION = "1"
 ALIGN = 64
 DEFAULT_QUALITY = 4.0
-ANALYSIS_HALO = 128  # pixels; the analysis's receptive field reaches ~30 px
-SYNTHESIS_HALO = 8  # latents (128 px); the synthesis's reaches ~4 latents
+ANALYSIS_HALO = 32  # pixels; the analysis reaches 2 + 4 + 8 + 16 = 30 px
+SYNTHESIS_HALO = 2  # latent rows; the synthesis reaches 1 + 1/2 + 1/4 + 1/8 latents
 
 
 def _check_image(x: Any) -> tuple[np.ndarray, str]:
@@ -66,18 +64,9 @@ def _check_image(x: Any) -> tuple[np.ndarray, str]:
     raise InputError("image", f"must be (H, W) or (H, W, 3), got shape {image.shape}")
 
 
-@contextlib.contextmanager
-def _gemm_convolutions() -> Iterator[None]:
-    """Convolutions through im2col + GEMM instead of oneDNN: on CPU, every output value
-    is then one dot product in a fixed order whatever the thread count, tile or image
-    size (oneDNN picks kernels by shape and splits work by threads, which moved ~1 pixel
-    in 20,000 by one level between 1 and 2 threads). Measured at about the same speed."""
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """Channels-last layout: oneDNN's fast convolution kernels on CPU."""
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
@@ -146,45 +135,53 @@ class HyperpriorImageCodec:
 
     # -- transforms, tiled -----------------------------------------------------------
     def _analysis(self, x: torch.Tensor) -> torch.Tensor:
-        """``g_a`` of a padded image (1, 3, H, W), tiled with halos; ``(1, M, H/16, W/16)``."""
+        """``g_a`` of a padded image (1, 3, H, W) in full-width bands; ``(1, M, H/16, W/16)``.
+
+        Bands of ``16·band_rows`` pixel rows are analysed with a 32-pixel halo above and
+        below (the analysis reaches 30 pixels), so every kept latent sees exactly what one
+        pass over the image gives it; with full-width bands the file does not depend on
+        ``tile`` or the thread count either (see :meth:`_synthesis`).
+        """
         net = self.model.net
         _, _, h, w = x.shape
-        if h * w <= self.tile * self.tile * 2:
-            return net.g_a(x)
+        rows = 16 * self.band_rows(w // 16)
+        if h <= rows:
+            return net.g_a(_channels_last(x))
         out = torch.empty(1, net.config.latent_channels, h // 16, w // 16)
-        for top, bottom in _tiles(h, self.tile):
-            for left, right in _tiles(w, self.tile):
-                t0, l0 = max(0, top - ANALYSIS_HALO), max(0, left - ANALYSIS_HALO)
-                b0, r0 = min(h, bottom + ANALYSIS_HALO), min(w, right + ANALYSIS_HALO)
-                y = net.g_a(x[:, :, t0:b0, l0:r0])
-                out[:, :, top // 16 : bottom // 16, left // 16 : right // 16] = y[
-                    :,
-                    :,
-                    (top - t0) // 16 : (bottom - t0) // 16,
-                    (left - l0) // 16 : (right - l0) // 16,
-                ]
+        for top, bottom in _tiles(h, rows):
+            t0, b0 = max(0, top - ANALYSIS_HALO), min(h, bottom + ANALYSIS_HALO)
+            y = net.g_a(_channels_last(x[:, :, t0:b0]))
+            out[:, :, top // 16 : bottom // 16] = y[:, :, (top - t0) // 16 : (bottom - t0) // 16]
         return out
+
+    def band_rows(self, latent_width: int) -> int:
+        """Latent rows per synthesis band: about ``3·tile²`` output pixels per band."""
+        return max(4, (3 * self.tile * self.tile // 256) // max(1, latent_width))
 
     def _synthesis(
         self, y_hat: torch.Tensor, t: torch.Tensor, model: ImageCodecModel
     ) -> torch.Tensor:
-        """``g_s`` of the quantized gained latent, tiled with halos; ``(1, 3, 16h, 16w)``."""
+        """``g_s`` of the quantized gained latent in full-width bands; ``(1, 3, 16h, 16w)``.
+
+        Bands of :meth:`band_rows` latent rows are synthesized with a halo of 2 latent
+        rows above and below (the synthesis reaches 1.875 latents), so a band's kept rows
+        are what one pass over the whole latent gives. Bands span the full width: the
+        convolution kernels (oneDNN, channels-last) give values that depend on the width
+        of their input but not on its height or the thread count, which is what makes
+        the pixels independent of ``tile`` and threads (tested).
+        """
         net = model.net
         _, inv_gain = net.gains(t)
-        y = y_hat * inv_gain
+        y = _channels_last(y_hat * inv_gain)
         _, _, h, w = y.shape
-        tile = self.tile // 16
-        if h * w <= tile * tile * 2:
+        rows = self.band_rows(w)
+        if h <= rows:
             return net.g_s(y)
         out = torch.empty(1, 3, 16 * h, 16 * w)
-        for top, bottom in _tiles(h, tile):
-            for left, right in _tiles(w, tile):
-                t0, l0 = max(0, top - SYNTHESIS_HALO), max(0, left - SYNTHESIS_HALO)
-                b0, r0 = min(h, bottom + SYNTHESIS_HALO), min(w, right + SYNTHESIS_HALO)
-                x = net.g_s(y[:, :, t0:b0, l0:r0])
-                out[:, :, 16 * top : 16 * bottom, 16 * left : 16 * right] = x[
-                    :, :, 16 * (top - t0) : 16 * (bottom - t0), 16 * (left - l0) : 16 * (right - l0)
-                ]
+        for top, bottom in _tiles(h, rows):
+            t0, b0 = max(0, top - SYNTHESIS_HALO), min(h, bottom + SYNTHESIS_HALO)
+            x = net.g_s(y[:, :, t0:b0])
+            out[:, :, 16 * top : 16 * bottom] = x[:, :, 16 * (top - t0) : 16 * (bottom - t0)]
         return out
 
     # -- coding of a latent at one rate parameter ------------------------------------------
@@ -208,7 +205,7 @@ class HyperpriorImageCodec:
 
     def encode(self, x: Any) -> bytes:
         """An image ``(H, W, 3)`` or ``(H, W)`` uint8 to the bytes of an ``.rdl`` file."""
-        with torch.inference_mode(), _gemm_convolutions():
+        with torch.inference_mode():
             return self._encode(x)
 
     def _encode(self, x: Any) -> bytes:
@@ -255,7 +252,7 @@ class HyperpriorImageCodec:
 
     def decode(self, data: bytes) -> np.ndarray:
         """Bytes of a hyperprior ``.rdl`` file to the image (uint8, ``(H, W, 3)`` or ``(H, W)``)."""
-        with torch.inference_mode(), _gemm_convolutions():
+        with torch.inference_mode():
             return self._decode(data)
 
     def _header(self, data: bytes) -> _Header:
