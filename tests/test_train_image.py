@@ -372,3 +372,43 @@ def test_ms_ssim_refuses_small_or_mismatched_images():
         ms_ssim(torch.rand(1, 3, 192, 192), torch.rand(1, 3, 192, 200))
     with pytest.raises(InputError):
         ms_ssim(torch.rand(3, 192, 192), torch.rand(3, 192, 192))
+
+
+def test_training_continues_from_a_model_file(capsys, data_dir, exported_model, tmp_path):
+    from rdlab.codecs.image_model_file import load_training_state
+    from rdlab.nn.image_model import HyperpriorImageModel
+
+    config, state = load_training_state(exported_model)
+    model = HyperpriorImageModel(config)
+    model.load_state_dict(state)  # strict: every trained tensor is in the file
+    # a zero-step run started from the file holds the file's weights
+    out = tmp_path / "cont"
+    assert train(capsys, data_dir, out, "--steps", "1", "--init", str(exported_model))["step"] == 1
+    trained = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    moved = [k for k in state if not torch.allclose(trained[k], state[k], atol=1e-2, rtol=1e-2)]
+    assert len(moved) < len(state) // 4, moved  # one small step from the file's weights
+    # the bundled model keeps its training weights too
+    assert (
+        load_training_state(
+            str(Path(__file__).parents[1] / "src/rdlab/models/default.safetensors")
+        )[0].channels
+        == 128
+    )
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "image",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "x"),
+        "--crop",
+        "64",
+        "--steps",
+        "1",
+        "--channels",
+        "16",
+        "--init",
+        str(exported_model),
+        "--quiet",
+    )
+    assert_one_line_error(code, err)

@@ -48,6 +48,8 @@ __all__ = [
 FORMAT = "rdlab-hyperprior-1"
 _SCALE_PREFIX = "scale_net."
 _FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
+_TRAIN_PREFIX = "train."  # float weights the codec does not use, kept to continue training
+_TRAIN_ONLY = ("h_s_scales.", "z_density.")
 _HALF_MIN_SIZE = 4096  # float tensors with at least this many entries are stored as float16
 Z_PRECISION = 16
 
@@ -138,10 +140,13 @@ def export_image_model(
     tables = z_frequency_tables(net)
     arrays: dict[str, np.ndarray] = {}
     for key, value in net.state_dict().items():
-        if not key.startswith(_FLOAT_PREFIXES):
-            continue
         array = value.detach().cpu().numpy()
-        arrays[key] = array.astype(np.float16 if array.size >= _HALF_MIN_SIZE else np.float32)
+        if key.startswith(_TRAIN_ONLY):
+            arrays[_TRAIN_PREFIX + key] = array.astype(
+                np.float16 if array.size >= _HALF_MIN_SIZE else np.float32
+            )
+        elif key.startswith(_FLOAT_PREFIXES):
+            arrays[key] = array.astype(np.float16 if array.size >= _HALF_MIN_SIZE else np.float32)
     for key, value in scale_net.to_arrays().items():
         arrays[_SCALE_PREFIX + key] = np.ascontiguousarray(value)
     width = max(f.size for f in tables.frequencies)
@@ -160,6 +165,38 @@ def export_image_model(
     write_atomic(path, data, overwrite=overwrite)
     _load_cached.cache_clear()
     return model_hash(data)
+
+
+def load_training_state(
+    path: str | os.PathLike[str],
+) -> tuple[ImageModelConfig, dict[str, torch.Tensor]]:
+    """The model config and full float state dict stored in a model file (to continue
+    training from it: ``rdlab train image --init MODEL``). Refused for files written
+    without the training-only weights."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("init", f"{file} does not exist")
+    try:
+        arrays = load(file.read_bytes())
+        with safe_open(str(file), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+        config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
+    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise InputError("init", f"{file} is not a readable model file ({exc})") from None
+    state = {}
+    for key, value in arrays.items():
+        if key.startswith(_TRAIN_PREFIX):
+            state[key[len(_TRAIN_PREFIX) :]] = torch.from_numpy(value.astype(np.float32))
+        elif key.startswith(_FLOAT_PREFIXES):
+            state[key] = torch.from_numpy(value.astype(np.float32))
+    if not any(k.startswith(_TRAIN_ONLY) for k in state):
+        raise InputError(
+            "init", f"{file} holds no training weights (exported before they were kept)"
+        )
+    return config, state
 
 
 def _canonical_header(data: bytes) -> bytes:

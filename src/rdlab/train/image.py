@@ -67,6 +67,7 @@ class ImageTrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 50
     max_minutes: float | None = None
+    init: str | None = None
     clip_grad: float = 1.0
     scale_augment: float = 0.5
 
@@ -245,6 +246,13 @@ def train_image_model(
     )
     step, seconds_before = 0, 0.0
     checkpoint = _checkpoint_path(out)
+    if config.init and not (resume and checkpoint.exists()):
+        from ..codecs.image_model_file import load_training_state
+
+        init_config, state = load_training_state(config.init)
+        if init_config != model_config:
+            raise InputError("init", f"{config.init} has another shape or λ: {init_config}")
+        model.load_state_dict(state)
     if resume and checkpoint.exists():
         try:
             state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -448,6 +456,11 @@ def add_arguments(parser: Any) -> None:
         "--max-minutes", type=float, default=None, help="stop (and checkpoint) after this long"
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from the weights of a model file (e.g. the bundled one)",
+    )
 
 
 def config_from_args(args: Any) -> ImageTrainConfig:
@@ -481,6 +494,7 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         max_minutes=args.max_minutes,
+        init=getattr(args, "init", None),
     )
 
 
