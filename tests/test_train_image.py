@@ -412,3 +412,24 @@ def test_training_continues_from_a_model_file(capsys, data_dir, exported_model, 
         "--quiet",
     )
     assert_one_line_error(code, err)
+
+
+def test_torchrun_data_parallel_on_cpu(data_dir, tmp_path):
+    """Two processes (gloo backend) train one model: rank 0 writes the checkpoint."""
+    import subprocess
+    import sys
+
+    if not torch.distributed.is_available():
+        pytest.skip("this PyTorch build has no torch.distributed")
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_port", "29561", "-m", "rdlab.train.image", str(data_dir), "--out", str(out),
+        "--steps", "2", "--batch", "2", "--crop", "64", *TINY, "--log-every", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summaries = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(summaries) == 1 and summaries[0]["world_size"] == 2 and summaries[0]["step"] == 2
+    assert [row["step"] for row in _read_jsonl(out / "log.jsonl")] == [1, 2]
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2

@@ -356,6 +356,7 @@ def train_image_model(
         "finished": last_step >= config.steps,
         **{k: round(v, 4) for k, v in running.items()},
         "checkpoint": str(checkpoint),
+        "world_size": world,
     }
 
 
@@ -428,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     summary = train_image_model(config_from_args(args), resume=args.resume)
-    print(json.dumps(summary))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary))
     return 0
 
 
