@@ -62,6 +62,11 @@ def test_gdn_matches_explicit_formula(cls):
     norm_ = beta.view(1, -1, 1, 1) + torch.einsum("ij,bjhw->bihw", gamma, x * x)
     expected = x * torch.sqrt(norm_) if cls is IGDN else x / torch.sqrt(norm_)
     torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
+    # the inference path (no autograd, channels-last: one matrix product) is the same map
+    with torch.inference_mode():
+        fast = layer(x.contiguous(memory_format=torch.channels_last))
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_gdn_beta_stays_above_its_minimum_and_can_recover():
