@@ -3,16 +3,16 @@
 Encoding an image ``(H, W, 3)`` or ``(H, W)`` uint8:
 
 1. pad to a multiple of 64 (edge replication), analysis ``y = g_a(x)·gain(t)`` — in
-   overlapping tiles for large images, keeping each tile's centre, so the latent is the
-   one the whole image would give (no seams by construction);
+   full-width bands with halos for large images, keeping each band's centre, so the
+   latent is the one the whole image would give (no seams by construction);
 2. hyper-latent ``ẑ = round(h_a(y))``, coded with the model's integer tables (chunk
    ``HYPR``);
 3. scale indexes from ``ẑ`` by the **integer** scale branch (exact on every machine),
    means from the float mean branch;
 4. residuals ``q = round(y - μ)`` coded with the indexed Gaussian tables (chunk ``LATN``).
 
-Decoding inverts 2–4 and runs the synthesis on ``ŷ = q + μ`` (tiled the same way for
-large images), then crops. Greyscale images are coded as RGB with three equal channels
+Decoding inverts 2–4 and runs the synthesis on ``ŷ = q + μ`` (in bands the same way
+for large images), then crops. Greyscale images are coded as RGB with three equal channels
 and decoded back to one channel (the rounded mean of the three); alpha and 16-bit images
 are refused by the image reader.
 
@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..coding.conditional import LocationScaleCoder
 from ..coding.stream import SymbolDecoder, SymbolEncoder
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl
 from ..errors import CorruptStreamError, InputError, ModelError
@@ -69,6 +68,11 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def _channel_index(shape: tuple[int, ...]) -> np.ndarray:
+    """Table index of every hyper-latent element ``(N, h, w)``: its channel."""
+    return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
+
+
 def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
     """``(start, stop)`` spans of at most ``tile`` covering ``range(size)``."""
     return [(s, min(s + tile, size)) for s in range(0, size, tile)]
@@ -84,8 +88,8 @@ class HyperpriorImageCodec:
         target_bpp: alternatively, a target size in bits per pixel: the rate parameter
             is searched (bisection) for the largest rate that stays within it.
         model: bundled model name or path of a model file.
-        tile: tile side in pixels (multiple of 64) above which analysis and synthesis
-            run tile by tile (bounds memory; does not change the file).
+        tile: memory knob (multiple of 64): analysis and synthesis run in full-width
+            bands of about ``3·tile²`` pixels (changes neither the file nor the pixels).
     """
 
     name = NAME
@@ -193,15 +197,12 @@ class HyperpriorImageCodec:
         y = y0 * gain
         z_hat = torch.round(model.net.h_a(y))
         z_int = z_hat.numpy().astype(np.int64)[0]
-        n, hz, wz = z_int.shape
         encoder = SymbolEncoder()
-        channel_index = np.broadcast_to(np.arange(n)[:, None, None], z_int.shape)
-        encoder.encode_values(z_int, channel_index, model.z_tables)
+        encoder.encode_values(z_int, _channel_index(z_int.shape), model.z_tables)
         indexes = model.scale_net.scale_indexes(z_int[None], model.scale_table)[0]
         means = model.net.h_s_means(z_hat)[0].numpy().astype(np.float64)
-        coder = LocationScaleCoder("gaussian", model.scale_table)
-        latent = coder.encode_latents(y[0].numpy().astype(np.float64), indexes, means)
-        return encoder.to_bytes(), latent, (n, hz, wz)
+        latent = model.latent_coder.encode_latents(y[0].numpy().astype(np.float64), indexes, means)
+        return encoder.to_bytes(), latent, z_int.shape
 
     def encode(self, x: Any) -> bytes:
         """An image ``(H, W, 3)`` or ``(H, W)`` uint8 to the bytes of an ``.rdl`` file."""
@@ -298,10 +299,8 @@ class HyperpriorImageCodec:
     def _hyper(header: _Header) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
         """``(ẑ int64 (N, hz, wz), scale indexes int64 (M, 4hz, 4wz), ẑ as a tensor)``."""
         model = header.model
-        n, hz, wz = header.z_shape
-        channel_index = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
         z_int = SymbolDecoder(header.file.chunk("HYPR")).decode_values(
-            channel_index, model.z_tables
+            _channel_index(header.z_shape), model.z_tables
         )
         if np.abs(z_int).max(initial=0) > 2**15:
             raise CorruptStreamError("hyperprior file: hyper-latent out of range")
@@ -315,8 +314,7 @@ class HyperpriorImageCodec:
         with torch.inference_mode():
             header = self._header(data)
             z_int, indexes, _ = self._hyper(header)
-            coder = LocationScaleCoder("gaussian", header.model.scale_table)
-            residuals = coder.decode(header.file.chunk("LATN"), indexes)
+            residuals = header.model.latent_coder.decode(header.file.chunk("LATN"), indexes)
         return {"z": z_int, "indexes": indexes, "residuals": residuals}
 
     def _decode(self, data: bytes) -> np.ndarray:
@@ -324,8 +322,7 @@ class HyperpriorImageCodec:
         model = header.model
         _, indexes, z_hat = self._hyper(header)
         means = model.net.h_s_means(z_hat)[0].numpy().astype(np.float64)
-        coder = LocationScaleCoder("gaussian", model.scale_table)
-        y_hat = coder.decode_latents(header.file.chunk("LATN"), indexes, means)
+        y_hat = model.latent_coder.decode_latents(header.file.chunk("LATN"), indexes, means)
         tt = torch.tensor([header.rate_parameter], dtype=torch.float32)
         x_hat = self._synthesis(torch.from_numpy(y_hat.astype(np.float32))[None], tt, model)
         height, width = header.height, header.width

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .._files import write_atomic
+from ..coding.conditional import LocationScaleCoder
 from ..coding.tables import FrequencyTables, log_scale_table, quantize_probabilities
 from ..container import model_hash
 from ..errors import InputError, ModelError
@@ -57,7 +58,8 @@ Z_PRECISION = 16
 @dataclass(frozen=True)
 class ImageCodecModel:
     """A loaded model: the float network (eval mode), the integer scale branch, the
-    hyper-latent tables, the scale table, its name, hash and card."""
+    hyper-latent tables, the scale table with its Gaussian latent coder, its name, hash
+    and card."""
 
     name: str
     net: HyperpriorImageModel
@@ -66,6 +68,7 @@ class ImageCodecModel:
     scale_table: np.ndarray
     hash: bytes
     card: dict[str, Any]
+    latent_coder: LocationScaleCoder
 
     @property
     def levels(self) -> int:
@@ -167,24 +170,36 @@ def export_image_model(
     return model_hash(data)
 
 
+def _read_model_file(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and string metadata of a safetensors file's bytes (raises ``ValueError``
+    on anything unreadable)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        arrays = load(data)
+        length = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + length]).get("__metadata__") or {}
+    except (SafetensorError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(metadata, dict):
+        raise ValueError("metadata is not an object")
+    return arrays, metadata
+
+
 def load_training_state(
     path: str | os.PathLike[str],
 ) -> tuple[ImageModelConfig, dict[str, torch.Tensor]]:
     """The model config and full float state dict stored in a model file (to continue
     training from it: ``rdlab train image --init MODEL``). Refused for files written
     without the training-only weights."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load
-
     file = Path(path)
     if not file.is_file():
         raise InputError("init", f"{file} does not exist")
     try:
-        arrays = load(file.read_bytes())
-        with safe_open(str(file), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
+        arrays, metadata = _read_model_file(file.read_bytes())
         config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
-    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise InputError("init", f"{file} is not a readable model file ({exc})") from None
     state = {}
     for key, value in arrays.items():
@@ -239,18 +254,11 @@ def load_image_model(name: str = "default") -> ImageCodecModel:
 
 @lru_cache(maxsize=4)
 def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     path = Path(file)
-    data = path.read_bytes()
     try:
-        arrays = load(data)
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
+        data = path.read_bytes()
+        arrays, metadata = _read_model_file(data)
+    except (OSError, ValueError) as exc:
         raise ModelError(f"{path} is not a readable model file ({exc})") from None
     if metadata.get("format") != FORMAT:
         raise ModelError(f"{path} is not a {FORMAT} model file")
@@ -278,13 +286,15 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
+    scale_table = log_scale_table()
     stem = path.name[: -len(".safetensors")] if path.name.endswith(".safetensors") else path.name
     return ImageCodecModel(
         name=stem,
         net=net,
         scale_net=scale_net,
         z_tables=tables,
-        scale_table=log_scale_table(),
+        scale_table=scale_table,
         hash=model_hash(data),
         card=card,
+        latent_coder=LocationScaleCoder("gaussian", scale_table),
     )
