@@ -22,6 +22,12 @@ from ..data.images import read_image, sample_path, write_png
 from ..errors import InputError
 from ..eval.metrics import psnr
 from ._output import emit, human_bytes, progress
+from .inr_io import (
+    add_inr_arguments,
+    compress_inr,
+    decompress_inr,
+    inr_options_given,
+)
 
 
 def _outputs(args: argparse.Namespace, default: Any) -> list[str]:
@@ -41,12 +47,15 @@ def _finish(reports: list[dict[str, Any]], as_json: bool, lines: list[str]) -> N
 class CompressCommand:
     @staticmethod
     def add_parser(sub: Any) -> None:
-        parser = sub.add_parser("compress", help="compress images into .rdl files")
+        parser = sub.add_parser(
+            "compress", help="compress images (and, with --codec inr, audio, proteins, video)"
+        )
         parser.add_argument(
             "inputs",
             nargs="*",
             metavar="input",
-            help="image file(s): PNG, JPEG, ...; 8-bit greyscale or RGB (opaque alpha is dropped)",
+            help="image file(s): PNG, JPEG, ...; 8-bit greyscale or RGB (opaque alpha is "
+            "dropped); with --codec inr also WAV/FLAC audio, PDB/mmCIF proteins and video",
         )
         parser.add_argument(
             "-o", "--output", help="output path for a single input (default: INPUT.rdl)"
@@ -81,6 +90,7 @@ class CompressCommand:
         parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
+        add_inr_arguments(parser)
         parser.set_defaults(run=CompressCommand.run)
 
     @staticmethod
@@ -94,6 +104,11 @@ class CompressCommand:
         if not args.inputs:
             raise InputError("input", "no input image (give a file, or --sample)")
         _set_threads(args.threads)
+        if args.codec.lower() == "inr":
+            return _compress_inr_files(args)
+        given = inr_options_given(args)
+        if given:
+            raise InputError("codec", f"{', '.join(given)} apply to --codec inr")
         codec = get_codec(args.codec, **_codec_options(args))
         outputs = _outputs(args, lambda path: f"{path}.rdl")
         reports, lines = [], []
@@ -132,6 +147,24 @@ class CompressCommand:
             )
         _finish(reports, args.json, lines)
         return 0
+
+
+def _compress_inr_files(args: argparse.Namespace) -> int:
+    given = [
+        "--" + k.replace("_", "-")
+        for k in ("quality", "target_bpp", "lmbda", "tile")
+        if getattr(args, k) is not None
+    ]
+    if given:
+        raise InputError("codec", f"{', '.join(given)} apply to the hyperprior codec, not inr")
+    outputs = _outputs(args, lambda path: f"{path.rstrip('/')}.rdl")
+    reports, lines = [], []
+    for source, output in zip(args.inputs, outputs, strict=True):
+        report, line = compress_inr(args, source, output)
+        reports.append(report)
+        lines.append(line)
+    _finish(reports, args.json, lines)
+    return 0
 
 
 def _set_threads(threads: int | None) -> None:
@@ -190,6 +223,13 @@ class DecompressCommand:
         ):
             data = read_bytes(source)
             header = decode_rdl(data, codecs=available_codecs())
+            if header.codec == "inr":
+                if reference is not None:
+                    raise InputError("compare", "applies to images of the hyperprior codec")
+                report, line = decompress_inr(args, source, data, args.output)
+                reports.append(report)
+                lines.append(line)
+                continue
             start = time.perf_counter()
             if args.model and header.codec == "hyperprior":
                 image = get_codec("hyperprior", model=args.model).decode(data)

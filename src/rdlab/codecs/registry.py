@@ -44,6 +44,8 @@ def _ensure_builtin() -> None:
         from . import lossless  # noqa: F401  (registers itself)
     if "hyperprior" not in _REGISTRY:
         from . import hyperprior  # noqa: F401  (registers itself)
+    if "inr" not in _REGISTRY:
+        from . import inr  # noqa: F401  (registers itself)
 
 
 def available_codecs() -> dict[str, tuple[str, ...]]:

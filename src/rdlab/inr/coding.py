@@ -1,0 +1,195 @@
+"""Coding the weights of a signal's patches with relative entropy coding.
+
+Encoder (COMBINER's procedure):
+
+1. lay out the weights in blocks (:func:`rdlab.inr.blocks.block_layout`);
+2. fit the posteriors by the ELBO with one trade-off per block, steered so each block's
+   KL meets ``block_kl_target`` bits (:class:`rdlab.inr.fit.BlockBetas`);
+3. code the blocks group by group with blockwise ordered random coding
+   (:func:`rdlab.rec.blockwise.encode_blocks`, ``2^k`` candidates, ``k`` bits per
+   block), fixing each coded block to its sample, and **fine-tune** the posteriors of the
+   blocks still to come after each group, so they make up for the coded samples' noise.
+
+The payload is the ``k``-bit indices of all blocks in coding order, bit-packed (most
+significant bit first): exactly ``ceil(k * blocks / 8)`` bytes. Decoder: regenerate
+the chosen candidates from the shared randomness (:func:`rdlab.rec.blockwise.decode_blocks`)
+and put them back in weight order: bit-exact float64 weights on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import FormatError
+from ..nn.bayes_inr import BayesianINR, fourier_features
+from ..rec.blockwise import decode_blocks, encode_blocks
+from ..rec.messages import IndexCode, encode_indices
+from .blocks import block_layout
+from .fit import BlockBetas, fit_posteriors
+from .model_file import INRModel
+
+__all__ = [
+    "DEFAULT_FIT",
+    "EncodedWeights",
+    "decode_weights",
+    "encode_weights",
+    "fit_settings",
+    "pack_indices",
+    "unpack_indices",
+]
+
+#: encoder settings used when a model file does not give them
+DEFAULT_FIT = {
+    "steps": 1500,
+    "fine_tune_steps": 60,
+    "groups": 12,
+    "lr": 2e-3,
+    "log2_candidates": 16,
+    "block_kl_target": 16.0,
+    "coords_per_step": None,
+}
+
+
+def fit_settings(model: INRModel, **overrides: object) -> dict[str, object]:
+    """The model's encoder settings over :data:`DEFAULT_FIT`, then ``overrides`` (None
+    values ignored)."""
+    out = dict(DEFAULT_FIT)
+    out.update({k: v for k, v in model.fit.items() if k in DEFAULT_FIT})
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    return out
+
+
+@dataclass
+class EncodedWeights:
+    """``payload``: the indices' bytes; ``weights``: float64 ``(B, P)`` exactly as the
+    decoder rebuilds them; ``block_kl_bits``: KL of each block when it was coded;
+    ``payload_bits``: ``k`` times the blocks."""
+
+    payload: bytes
+    weights: np.ndarray
+    block_kl_bits: np.ndarray
+    payload_bits: int
+
+
+def encode_weights(
+    model: INRModel,
+    coords: np.ndarray,
+    patches: np.ndarray,
+    *,
+    num_blocks: int,
+    seed: int,
+    settings: dict[str, object] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    torch_seed: int = 0,
+) -> EncodedWeights:
+    """Fit and code the weights for ``patches`` (``(B, n, C)`` normalized targets at the
+    patch ``coords`` ``(n, in_dim)``) in ``num_blocks`` blocks. ``progress(stage, done,
+    total)`` is called as fitting and coding advance."""
+    s = dict(settings or fit_settings(model))
+    k = int(s["log2_candidates"])
+    torch.manual_seed(torch_seed)
+    gen = torch.Generator().manual_seed(torch_seed)
+    num_patches = patches.shape[0]
+    layout = block_layout(model.kl_profile, num_patches, num_blocks, seed)
+    feats = fourier_features(torch.as_tensor(coords, dtype=torch.float32), model.config)
+    targets = torch.as_tensor(np.asarray(patches, dtype=np.float32))
+    inr = BayesianINR(model.config, num_patches, model.prior_mean, model.prior_std)
+    betas = BlockBetas(layout.block_of, layout.num_blocks, model.beta, float(s["block_kl_target"]))
+    steps, tune = int(s["steps"]), int(s["fine_tune_steps"])
+    groups = max(1, min(int(s["groups"]), layout.num_blocks))
+    total_steps = steps + tune * (groups - 1)
+    done = 0
+
+    def tick(step: int, mse: float, kl: float) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None and (done % 10 == 0 or done == total_steps):
+            progress("fit", done, total_steps)
+
+    cps = s.get("coords_per_step")
+    fit_kwargs = {
+        "lr": float(s["lr"]),
+        "coords_per_step": int(cps) if cps else None,
+        "generator": gen,
+        "callback": tick,
+    }
+    fit_posteriors(inr, feats, targets, steps=steps, beta=betas, **fit_kwargs)
+
+    prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
+    prior_std = layout.to_order(np.tile(model.prior_std, num_patches))
+    bounds = np.linspace(0, layout.num_blocks, groups + 1).round().astype(np.int64)
+    indices = np.empty(layout.num_blocks, dtype=np.uint64)
+    block_kl = np.empty(layout.num_blocks, dtype=np.float64)
+    coded = np.empty(layout.partition.dim, dtype=np.float64)  # samples, coding order
+    for g in range(groups):
+        sel = np.arange(bounds[g], bounds[g + 1])
+        with torch.no_grad():
+            mu = layout.to_order(inr.mu.detach().double().numpy())
+            sigma = layout.to_order(torch.exp(inr.log_sigma.detach().double()).numpy())
+            block_kl[sel] = betas.block_kl(inr.kl_bits()).numpy()[sel]
+        message = encode_blocks(
+            mu, sigma, prior_mean, prior_std, seed, layout.partition,
+            log2_candidates=k, blocks=sel,
+        )  # fmt: skip
+        indices[sel] = message.indices
+        positions = layout.partition.positions(sel)
+        coded[positions] = message.sample
+        inr.fix(layout.order[positions], message.sample)
+        if progress is not None:
+            progress("code", int(bounds[g + 1]), layout.num_blocks)
+        if g + 1 < groups and tune > 0:
+            fit_posteriors(inr, feats, targets, steps=tune, beta=betas, **fit_kwargs)
+    payload = pack_indices(indices, k)
+    weights = layout.from_order(coded).reshape(num_patches, model.num_params)
+    return EncodedWeights(payload, weights, block_kl, k * layout.num_blocks)
+
+
+def pack_indices(indices: np.ndarray, k: int) -> bytes:
+    """1-based candidate indices (``1 .. 2^k``) as ``k``-bit fields, MSB first."""
+    values = np.asarray(indices, dtype=np.uint64) - np.uint64(1)
+    shifts = np.arange(k - 1, -1, -1, dtype=np.uint64)
+    bits = ((values[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bits.reshape(-1)).tobytes()
+
+
+def unpack_indices(data: bytes, count: int, k: int) -> np.ndarray:
+    """Inverse of :func:`pack_indices`; refuses a payload of the wrong length."""
+    if len(data) != -(-count * k // 8):
+        raise FormatError(
+            f"the weight payload has {len(data)} bytes, {count} blocks of {k} bits need "
+            f"{-(-count * k // 8)}"
+        )
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=count * k)
+    weights = np.uint64(1) << np.arange(k - 1, -1, -1, dtype=np.uint64)
+    values = (bits.reshape(count, k).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return values + np.uint64(1)
+
+
+def decode_weights(
+    model: INRModel,
+    payload: bytes,
+    *,
+    num_patches: int,
+    num_blocks: int,
+    seed: int,
+    log2_candidates: int,
+) -> np.ndarray:
+    """The float64 weights ``(num_patches, num_params)`` coded in ``payload``."""
+    layout = block_layout(model.kl_profile, num_patches, num_blocks, seed)
+    prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
+    prior_std = layout.to_order(np.tile(model.prior_std, num_patches))
+    indices = unpack_indices(payload, layout.num_blocks, log2_candidates)
+    coded, _ = encode_indices(IndexCode.fixed(log2_candidates), indices)
+    ordered = decode_blocks(
+        coded, prior_mean, prior_std, seed, layout.partition, log2_candidates=log2_candidates
+    )
+    return layout.from_order(ordered).reshape(num_patches, model.num_params)
+
+
+def payload_bits(num_blocks: int, log2_candidates: int) -> int:
+    """Bits of the index payload (before byte padding)."""
+    return int(num_blocks) * int(log2_candidates)

@@ -1,0 +1,266 @@
+"""Modalities of the INR codec: reading, normalizing, restoring, writing and measuring.
+
+Each modality turns its signal into an array ``(*spatial, C)`` of normalized float values
+(what the networks fit) plus the side information the decoder needs (JSON metadata and
+optional extra chunks), and back:
+
+============  ==========================  ====================================  ==========
+modality      signal                      normalized values                     rate unit
+============  ==========================  ====================================  ==========
+``image``     uint8 ``(H, W, 3)``         ``v / 255 - 1/2``, ``(H, W, 3)``       bits/pixel
+``audio``     :class:`~rdlab.data.audio   ``x / peak`` (peak = max abs sample,   kbit/s
+              .Audio` (mono, [-1, 1))     in the metadata), ``(n, 1)``
+``protein``   :class:`~rdlab.data         ``(xyz - centroid) / 16 Å``, ``(n,     bits/atom
+              .proteins.CaTrace`          3)``; sequence coded beside it
+``video``     :class:`~rdlab.data.video   ``v / 255 - 1/2``, ``(T, H, W, 3)``    bits/pixel
+              .Video`                                                            (per frame)
+============  ==========================  ====================================  ==========
+
+Greyscale images and videos are coded as three equal channels and decoded as their rounded
+mean.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data.audio import Audio, read_audio, write_audio
+from ..data.images import read_image, write_png
+from ..data.proteins import CaTrace, read_ca_trace, write_ca_pdb
+from ..data.video import Video, is_video_path, read_video, write_video
+from ..errors import FormatError, InputError
+from ..eval.metrics import psnr
+from ..eval.signal_metrics import audio_psnr_db, rmsd, snr_db, video_psnr_db
+
+__all__ = [
+    "PROTEIN_SCALE",
+    "Prepared",
+    "detect_modality",
+    "distortion",
+    "items",
+    "prepare",
+    "read_signal",
+    "restore",
+    "write_signal",
+]
+
+#: Å per normalized unit of C-alpha coordinates
+PROTEIN_SCALE = 16.0
+_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+_PROTEIN_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
+_AMINO = (
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
+    "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL",
+)  # fmt: skip
+_OTHER = len(_AMINO)  # index of "any other residue name" (listed in the metadata)
+
+
+@dataclass
+class Prepared:
+    """A signal ready for fitting: ``values`` float32 ``(*spatial, C)``; ``meta``: what the
+    decoder needs (JSON); ``chunks``: extra chunk payloads by tag; ``items``: the rate's
+    denominator (pixels, seconds, atoms, pixels of all frames)."""
+
+    values: np.ndarray
+    meta: dict[str, Any]
+    chunks: dict[str, bytes] = field(default_factory=dict)
+    items: float = 1.0
+
+
+def detect_modality(path: str | os.PathLike[str]) -> str:
+    """The modality of a file from its name (and, for PNG, its frame count)."""
+    name = os.fspath(path).lower()
+    stem = name[:-3] if name.endswith(".gz") else name
+    if stem.endswith(_PROTEIN_SUFFIXES):
+        return "protein"
+    if name.endswith(_AUDIO_SUFFIXES):
+        return "audio"
+    if os.path.isdir(name) or is_video_path(path):
+        return "video"
+    return "image"
+
+
+def read_signal(path: str | os.PathLike[str], modality: str) -> Any:
+    if modality == "image":
+        return read_image(path)
+    if modality == "audio":
+        return read_audio(path)
+    if modality == "protein":
+        return read_ca_trace(path)
+    if modality == "video":
+        return read_video(path)
+    raise InputError("modality", f"unknown modality {modality!r}")
+
+
+def items(modality: str, signal: Any) -> float:
+    """The rate denominator: pixels, seconds (for kbit/s), atoms, or pixels of all frames."""
+    if modality == "image":
+        return float(signal.shape[0] * signal.shape[1])
+    if modality == "audio":
+        return signal.samples.size / signal.sample_rate
+    if modality == "protein":
+        return float(signal.coords.shape[0])
+    return float(math.prod(signal.frames.shape[:3]))
+
+
+def _sequence_chunk(names: tuple[str, ...]) -> tuple[bytes, dict[str, str]]:
+    """Residue names as base-21 digits in one big integer (log2(21) = 4.39 bits each);
+    names outside the 20 standard ones are listed by position."""
+    lookup = {n: i for i, n in enumerate(_AMINO)}
+    digits = [lookup.get(n, _OTHER) for n in names]
+    value = 0
+    for d in reversed(digits):
+        value = value * 21 + d
+    size = math.ceil(len(names) * math.log2(21) / 8)
+    others = {str(i): n for i, n in enumerate(names) if n not in lookup}
+    return value.to_bytes(size, "little"), others
+
+
+def _sequence_names(data: bytes, count: int, others: dict[str, str]) -> tuple[str, ...]:
+    value = int.from_bytes(data, "little")
+    names = []
+    for i in range(count):
+        value, d = divmod(value, 21)
+        names.append(others.get(str(i), "UNK") if d == _OTHER else _AMINO[d])
+    if value:
+        raise FormatError("the residue sequence chunk is corrupt")
+    return tuple(names)
+
+
+def _numbering(numbers: tuple[int, ...]) -> list[list[int]]:
+    """Residue numbers as [index, number] where they do not follow the previous + 1."""
+    out = []
+    for i, n in enumerate(numbers):
+        if i == 0 or n != numbers[i - 1] + 1:
+            out.append([i, int(n)])
+    return out
+
+
+def prepare(modality: str, signal: Any) -> Prepared:
+    if modality == "image":
+        img = np.asarray(signal)
+        grey = img.ndim == 2
+        if grey:
+            img = np.repeat(img[..., None], 3, axis=2)
+        values = img.astype(np.float32) / 255.0 - 0.5
+        meta: dict[str, Any] = {"shape": list(img.shape[:2])}
+        if grey:
+            meta["grey"] = True
+        return Prepared(values, meta, items=img.shape[0] * img.shape[1])
+    if modality == "audio":
+        x = np.asarray(signal.samples, dtype=np.float64)
+        peak = float(np.abs(x).max())
+        peak = peak if peak > 0 else 1.0
+        values = (x / peak).astype(np.float32)[:, None]
+        meta = {"n": int(x.size), "rate": int(signal.sample_rate), "peak": peak}
+        return Prepared(values, meta, items=x.size / signal.sample_rate)
+    if modality == "protein":
+        coords = np.asarray(signal.coords, dtype=np.float64)
+        centroid = np.round(coords.mean(axis=0), 3)
+        values = ((coords - centroid) / PROTEIN_SCALE).astype(np.float32)
+        seq, others = _sequence_chunk(signal.residue_names)
+        meta = {
+            "n": int(coords.shape[0]),
+            "centroid": [float(c) for c in centroid],
+            "chain": signal.chain_id,
+            "numbers": _numbering(signal.residue_numbers),
+        }
+        if others:
+            meta["other"] = others
+        return Prepared(values, meta, {"SEQN": seq}, items=coords.shape[0])
+    if modality == "video":
+        frames = np.asarray(signal.frames)
+        grey = frames.shape[-1] == 1
+        if grey:
+            frames = np.repeat(frames, 3, axis=-1)
+        values = frames.astype(np.float32) / 255.0 - 0.5
+        meta = {"shape": list(frames.shape[:3]), "fps": float(signal.fps)}
+        if grey:
+            meta["grey"] = True
+        return Prepared(values, meta, items=float(math.prod(frames.shape[:3])))
+    raise InputError("modality", f"unknown modality {modality!r}")
+
+
+def spatial_shape(modality: str, meta: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+    """``(spatial, channels)`` of the normalized array from the metadata."""
+    try:
+        if modality == "image":
+            return (int(meta["shape"][0]), int(meta["shape"][1])), 3
+        if modality in ("audio", "protein"):
+            return (int(meta["n"]),), 1 if modality == "audio" else 3
+        if modality == "video":
+            t, h, w = (int(v) for v in meta["shape"])
+            return (t, h, w), 3
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise FormatError("the file's metadata lacks the signal shape") from None
+    raise FormatError(f"unknown modality {modality!r} in the file")
+
+
+def restore(
+    modality: str, values: np.ndarray, meta: dict[str, Any], chunks: dict[str, bytes]
+) -> Any:
+    """Decoded normalized values (float64 ``(*spatial, C)``) back to the signal."""
+    if modality in ("image", "video"):
+        pixels = np.clip(np.rint((values + 0.5) * 255.0), 0, 255).astype(np.uint8)
+        if meta.get("grey"):
+            pixels = np.rint(pixels.astype(np.float64).mean(axis=-1)).astype(np.uint8)
+            if modality == "video":
+                pixels = pixels[..., None]
+        if modality == "video":
+            return Video(pixels, float(meta["fps"]))
+        return pixels
+    if modality == "audio":
+        x = np.clip(values[:, 0] * float(meta["peak"]), -1.0, 1.0 - 2.0**-15)
+        return Audio(x.astype(np.float32), int(meta["rate"]))
+    if modality == "protein":
+        n = int(meta["n"])
+        coords = values * PROTEIN_SCALE + np.asarray(meta["centroid"], dtype=np.float64)
+        names = _sequence_names(chunks["SEQN"], n, dict(meta.get("other", {})))
+        numbers, current = [], 0
+        marks = {int(i): int(v) for i, v in meta.get("numbers", [])}
+        for i in range(n):
+            current = marks.get(i, current + 1)
+            numbers.append(current)
+        return CaTrace(np.round(coords, 3), names, tuple(numbers), str(meta.get("chain", "A")))
+    raise FormatError(f"unknown modality {modality!r} in the file")
+
+
+def write_signal(
+    path: str | os.PathLike[str],
+    modality: str,
+    signal: Any,
+    *,
+    overwrite: bool = False,
+    protect: tuple[str, ...] = (),
+) -> int:
+    if modality == "image":
+        return write_png(path, signal, overwrite=overwrite, protect=protect)
+    if modality == "audio":
+        return write_audio(path, signal, overwrite=overwrite, protect=protect)
+    if modality == "protein":
+        return write_ca_pdb(path, signal, overwrite=overwrite, protect=protect)
+    return write_video(path, signal, overwrite=overwrite, protect=protect)
+
+
+def distortion(modality: str, reference: Any, decoded: Any) -> dict[str, float]:
+    """The modality's distortion figures (PSNR dB at peak 255 for images and video; SNR
+    and PSNR (peak-to-peak 2) dB for audio; RMSD in Å for proteins)."""
+    if modality == "image":
+        return {"psnr_db": float(psnr(reference, decoded))}
+    if modality == "audio":
+        return {
+            "snr_db": snr_db(reference.samples, decoded.samples),
+            "psnr_db": audio_psnr_db(reference.samples, decoded.samples),
+        }
+    if modality == "protein":
+        return {"rmsd_angstrom": rmsd(reference.coords, decoded.coords)}
+    return {"psnr_db": video_psnr_db(reference.frames, decoded.frames)}
+
+
+def default_output_suffix(modality: str) -> str:
+    return {"image": ".png", "audio": ".flac", "protein": ".pdb", "video": ".png"}[modality]

@@ -1,0 +1,285 @@
+"""Bayesian implicit neural representations: SIREN-style networks with Gaussian weights.
+
+An implicit neural representation (INR) stores a signal as the weights of a small network
+from coordinates to values. Here every weight of every patch has a mean-field Gaussian
+posterior ``N(mu, sigma^2)`` against a Gaussian prior ``N(prior_mean, prior_std^2)``
+shared by all patches (learned from a training set, :mod:`rdlab.inr.prior`), as in
+COMBINER (Guo et al., 2023) and RECOMBINER (He et al., 2024). The codec sends one sample
+of the weights with relative entropy coding at about ``KL(q || p)`` bits.
+
+Network (:class:`INRConfig`): coordinates ``x`` in ``[-1, 1]^in_dim`` go through Fourier
+features ``[x, sin(pi f_l x), cos(pi f_l x)]`` (``f_l`` geometric from 1 to
+``max_frequency`` cycles per unit half-width), then ``layers`` hidden layers
+``h <- sin(w0 * (h W + b))`` of width ``hidden``, then a linear output layer. The weights
+of one patch form a flat vector of :meth:`INRConfig.num_params` entries, layer by layer,
+each layer's ``W`` (``in x out``, row-major) followed by its ``b``.
+
+Two evaluation paths:
+
+* :class:`BayesianINR` (torch, float32) for fitting: a batch of patches, each with its own
+  posterior, sampled by reparameterization (one draw of the weights per patch and step),
+  KL in bits per weight.
+* :func:`evaluate_deterministic` (NumPy, float64) for decoding: every matrix product is a
+  fixed-order loop of element-wise multiply-adds and every sine is :func:`rdlab.detmath.sin`,
+  so the output depends on nothing but the weights and the coordinates: the same bits on
+  every machine, thread count and batch split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import detmath
+from ..errors import InputError
+
+__all__ = [
+    "BayesianINR",
+    "INRConfig",
+    "evaluate_deterministic",
+    "fourier_features",
+    "fourier_features_deterministic",
+    "gaussian_kl_bits_torch",
+]
+
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class INRConfig:
+    """Architecture of one patch's network.
+
+    ``in_dim``: coordinate dimensions (1 audio / protein, 2 image, 3 video); ``out_dim``:
+    values per coordinate; ``hidden`` width and ``layers`` hidden layers; ``frequencies``
+    Fourier frequencies per coordinate, geometric from 1 to ``max_frequency`` (cycles over
+    the half-width of the ``[-1, 1]`` patch: a patch of ``L`` samples has its Nyquist
+    frequency at ``L / 2``); ``w0``: the sine's frequency factor."""
+
+    in_dim: int
+    out_dim: int
+    hidden: int = 32
+    layers: int = 3
+    frequencies: int = 8
+    max_frequency: float = 16.0
+    w0: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("in_dim", "out_dim", "hidden", "layers", "frequencies"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(name, f"must be an integer >= 1, got {value!r}")
+        for name in ("max_frequency", "w0"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(name, f"must be a finite number > 0, got {value!r}")
+
+    @property
+    def feature_dim(self) -> int:
+        return self.in_dim * (1 + 2 * self.frequencies)
+
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(in, out) per linear layer, input to output."""
+        dims = [self.feature_dim] + [self.hidden] * self.layers + [self.out_dim]
+        return list(itertools.pairwise(dims))
+
+    def layer_offsets(self) -> list[tuple[int, int, int]]:
+        """Per layer: (start of W, start of b, end) in the flat weight vector."""
+        out, pos = [], 0
+        for fan_in, fan_out in self.layer_shapes():
+            w_end = pos + fan_in * fan_out
+            out.append((pos, w_end, w_end + fan_out))
+            pos = w_end + fan_out
+        return out
+
+    def num_params(self) -> int:
+        return self.layer_offsets()[-1][2]
+
+    def frequency_list(self) -> np.ndarray:
+        """The Fourier frequencies f_l (float64), l = 0 .. frequencies - 1."""
+        if self.frequencies == 1:
+            return np.array([1.0])
+        ratio = float(self.max_frequency) ** (1.0 / (self.frequencies - 1))
+        return np.array([ratio**level for level in range(self.frequencies)], dtype=np.float64)
+
+    def init_std(self) -> np.ndarray:
+        """SIREN-style initial weight scale per parameter (float64, (num_params,)): the
+        standard deviation of U(-1/fan_in, 1/fan_in) for the first layer, of
+        U(+-sqrt(6/fan_in)/w0) for the hidden ones and of U(+-sqrt(6/fan_in)) / 3 for the
+        output layer; biases get the same scale as their layer's weights."""
+        std = np.empty(self.num_params(), dtype=np.float64)
+        shapes = self.layer_shapes()
+        for index, ((w0, _, end), (fan_in, _)) in enumerate(
+            zip(self.layer_offsets(), shapes, strict=True)
+        ):
+            if index == 0:
+                bound = 1.0 / fan_in
+            elif index < len(shapes) - 1:
+                bound = math.sqrt(6.0 / fan_in) / self.w0
+            else:
+                bound = math.sqrt(6.0 / fan_in) / 3.0
+            std[w0:end] = bound / math.sqrt(3.0)
+        return std
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> INRConfig:
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise InputError("config", f"not an INR configuration: {exc}") from None
+
+
+def fourier_features(coords: torch.Tensor, config: INRConfig) -> torch.Tensor:
+    """``(..., in_dim)`` coordinates in [-1, 1] to ``(..., feature_dim)`` features (torch)."""
+    freqs = torch.as_tensor(config.frequency_list() * math.pi, dtype=coords.dtype)
+    angles = coords.unsqueeze(-1) * freqs  # (..., in_dim, F)
+    parts = [coords, torch.sin(angles).flatten(-2), torch.cos(angles).flatten(-2)]
+    return torch.cat(parts, dim=-1)
+
+
+def fourier_features_deterministic(coords: np.ndarray, config: INRConfig) -> np.ndarray:
+    """:func:`fourier_features` in float64 with :mod:`rdlab.detmath` (bit-reproducible)."""
+    x = np.asarray(coords, dtype=np.float64)
+    freqs = config.frequency_list() * math.pi
+    angles = x[..., :, None] * freqs
+    shape = (*x.shape[:-1], -1)
+    return np.concatenate(
+        [x, detmath.sin(angles).reshape(shape), detmath.cos(angles).reshape(shape)], axis=-1
+    )
+
+
+def gaussian_kl_bits_torch(
+    mu: torch.Tensor, log_sigma: torch.Tensor, prior_mean: torch.Tensor, prior_log_std: torch.Tensor
+) -> torch.Tensor:
+    """Element-wise KL(N(mu, sigma^2) || N(prior_mean, prior_std^2)) in bits."""
+    log_ratio = 2.0 * (log_sigma - prior_log_std)
+    inv_var = torch.exp(-2.0 * prior_log_std)
+    return 0.5 * (torch.exp(log_ratio) + (mu - prior_mean) ** 2 * inv_var - 1.0 - log_ratio) / _LN2
+
+
+class BayesianINR(nn.Module):
+    """Mean-field Gaussian posteriors over the weights of ``num_patches`` networks.
+
+    Parameters ``mu`` and ``log_sigma``, shape ``(num_patches, num_params)``; buffers
+    ``prior_mean`` and ``prior_log_std`` (``(num_params,)``, shared by the patches) and
+    ``fixed`` / ``fixed_values`` (``(num_patches, num_params)``): weights already sent are
+    fixed to their coded sample, with no posterior spread and no KL."""
+
+    def __init__(
+        self,
+        config: INRConfig,
+        num_patches: int,
+        prior_mean: Any,
+        prior_std: Any,
+        *,
+        init_mean: Any = None,
+        init_log_sigma: float | Any = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        count = config.num_params()
+        pm = torch.as_tensor(np.asarray(prior_mean, dtype=np.float32)).reshape(count)
+        ps = torch.as_tensor(np.asarray(prior_std, dtype=np.float32)).reshape(count)
+        if not (torch.isfinite(pm).all() and torch.isfinite(ps).all() and (ps > 0).all()):
+            raise InputError("prior", "means must be finite and standard deviations > 0")
+        self.register_buffer("prior_mean", pm)
+        self.register_buffer("prior_log_std", torch.log(ps))
+        if init_mean is None:
+            mean = pm.expand(num_patches, count).clone()
+        else:
+            mean = torch.as_tensor(np.asarray(init_mean, dtype=np.float32)).reshape(
+                num_patches, count
+            )
+        if init_log_sigma is None:
+            log_sigma = (torch.log(ps) - 3.0).expand(num_patches, count).clone()
+        else:
+            log_sigma = torch.as_tensor(
+                np.broadcast_to(np.asarray(init_log_sigma, dtype=np.float32), (num_patches, count))
+            ).clone()
+        self.mu = nn.Parameter(mean.clone())
+        self.log_sigma = nn.Parameter(log_sigma)
+        self.register_buffer("fixed", torch.zeros(num_patches, count, dtype=torch.bool))
+        self.register_buffer("fixed_values", torch.zeros(num_patches, count))
+
+    @property
+    def num_patches(self) -> int:
+        return int(self.mu.shape[0])
+
+    def fix(self, flat_positions: np.ndarray, values: np.ndarray) -> None:
+        """Fix the weights at ``flat_positions`` (indices into the ``(num_patches *
+        num_params)`` row-major vector) to ``values`` (their coded sample)."""
+        pos = torch.as_tensor(np.asarray(flat_positions, dtype=np.int64))
+        vals = torch.as_tensor(np.asarray(values, dtype=np.float32))
+        self.fixed.view(-1)[pos] = True
+        self.fixed_values.view(-1)[pos] = vals
+
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation with the fixed weights applied."""
+        mu = torch.where(self.fixed, self.fixed_values, self.mu)
+        sigma = torch.where(self.fixed, torch.zeros_like(self.mu), torch.exp(self.log_sigma))
+        return mu, sigma
+
+    def kl_bits(self) -> torch.Tensor:
+        """KL (bits) per weight, ``(num_patches, num_params)``; 0 for fixed weights."""
+        kl = gaussian_kl_bits_torch(self.mu, self.log_sigma, self.prior_mean, self.prior_log_std)
+        return torch.where(self.fixed, torch.zeros_like(kl), kl)
+
+    def forward(self, features: torch.Tensor, sample: bool = True) -> torch.Tensor:
+        """Network outputs ``(num_patches, n, out_dim)`` at ``features`` (``(n, F)`` shared
+        by the patches, or ``(num_patches, n, F)``). ``sample``: one draw of every weight
+        from its posterior (reparameterization: ``mu + sigma * eps``, one draw per patch
+        shared by its coordinates, which is what the decoder will use); else the posterior
+        means."""
+        mu, sigma = self.effective()
+        weights = mu + sigma * torch.randn_like(mu) if sample else mu
+        h = features if features.dim() == 3 else features.expand(self.num_patches, -1, -1)
+        last = len(self.config.layer_offsets()) - 1
+        for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(
+            zip(self.config.layer_offsets(), self.config.layer_shapes(), strict=True)
+        ):
+            mat = weights[:, w_start:b_start].reshape(-1, fan_in, fan_out)
+            z = torch.baddbmm(weights[:, b_start:end].unsqueeze(1), h, mat)
+            h = z if index == last else torch.sin(self.config.w0 * z)
+        return h
+
+
+def evaluate_deterministic(
+    weights: np.ndarray, coords: np.ndarray, config: INRConfig, *, chunk: int = 16384
+) -> np.ndarray:
+    """Network outputs for a batch of weight vectors, bit-reproducibly (float64).
+
+    ``weights``: ``(num_patches, num_params)``; ``coords``: ``(n, in_dim)`` shared by the
+    patches. Returns ``(num_patches, n, out_dim)`` float64. Each matrix product is the sum
+    over the input features in increasing order of element-wise products (one rounding
+    per operation, no BLAS), so the result does not depend on the machine, the thread
+    count or how the patches and coordinates are split. ``chunk`` coordinates at a time
+    bound the memory."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != config.num_params():
+        raise InputError("weights", f"must have shape (patches, {config.num_params()})")
+    coords = np.asarray(coords, dtype=np.float64)
+    out = np.empty((w.shape[0], coords.shape[0], config.out_dim), dtype=np.float64)
+    layers = list(zip(config.layer_offsets(), config.layer_shapes(), strict=True))
+    for c0 in range(0, coords.shape[0], chunk):
+        feats = fourier_features_deterministic(coords[c0 : c0 + chunk], config)
+        h = np.broadcast_to(feats, (w.shape[0], *feats.shape))
+        for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(layers):
+            mat = w[:, w_start:b_start].reshape(-1, fan_in, fan_out)
+            z = np.repeat(w[:, None, b_start:end], h.shape[1], axis=1)
+            for i in range(fan_in):
+                z += h[:, :, i : i + 1] * mat[:, None, i, :]
+            if index == len(layers) - 1:
+                h = z
+            else:
+                z *= config.w0
+                h = detmath.sin(z)
+        out[:, c0 : c0 + chunk] = h
+    return out

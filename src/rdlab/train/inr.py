@@ -1,0 +1,167 @@
+"""Learning INR priors from a folder of signals (``rdlab train inr``).
+
+Training patches are drawn at random (fixed seed) from the folder's files, normalized
+exactly as the codec normalizes whole signals (:func:`rdlab.inr.modalities.prepare`), and
+the prior is learned by coordinate ascent (:func:`rdlab.inr.prior.learn_prior`). The
+model card records the data, the settings, the time and the training rate per item
+(bits per pixel / kbit/s / bits per atom implied by the average KL), which the codec uses
+to pick a model for a requested rate.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..inr import modalities
+from ..inr.model_file import INRModel, save_inr_model
+from ..inr.patches import patch_coordinates
+from ..inr.prior import learn_prior
+from ..nn.bayes_inr import INRConfig
+
+__all__ = ["DEFAULT_ARCHITECTURES", "sample_training_patches", "train_inr_prior"]
+
+#: per modality: patch shape and network (chosen for 2-core CPUs)
+DEFAULT_ARCHITECTURES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
+    "image": ((32, 32), {"in_dim": 2, "out_dim": 3, "hidden": 24, "layers": 3,
+                         "frequencies": 8, "max_frequency": 16.0}),
+    "audio": ((512,), {"in_dim": 1, "out_dim": 1, "hidden": 32, "layers": 3,
+                       "frequencies": 10, "max_frequency": 256.0}),
+    "protein": ((32,), {"in_dim": 1, "out_dim": 3, "hidden": 16, "layers": 2,
+                        "frequencies": 6, "max_frequency": 12.0}),
+    "video": ((4, 16, 16), {"in_dim": 3, "out_dim": 3, "hidden": 24, "layers": 3,
+                            "frequencies": 5, "max_frequency": 8.0}),
+}  # fmt: skip
+
+_SUFFIXES = {
+    "image": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"),
+    "audio": (".wav", ".flac"),
+    "protein": (".pdb", ".pdb.gz", ".cif", ".cif.gz", ".ent", ".ent.gz"),
+    "video": (".mp4", ".mkv", ".avi", ".mov", ".webm", ".npy", ".gif", ".png"),
+}
+
+
+def _files(folder: str, modality: str) -> list[str]:
+    root = Path(folder)
+    if root.is_file():
+        return [str(root)]
+    if not root.is_dir():
+        raise InputError("data", f"{folder} is not a folder or file")
+    if modality == "video" and any(p.suffix.lower() == ".png" for p in root.iterdir()):
+        return [str(root)]  # one clip as a folder of frames
+    names = sorted(str(p) for p in root.iterdir() if p.name.lower().endswith(_SUFFIXES[modality]))
+    if not names:
+        raise InputError("data", f"{folder} holds no {modality} files")
+    return names
+
+
+def sample_training_patches(
+    modality: str,
+    folder: str,
+    patch: tuple[int, ...],
+    count: int,
+    seed: int = 0,
+    max_frames: int = 32,
+) -> tuple[np.ndarray, float]:
+    """``count`` random patches ``(count, prod(patch), C)`` of normalized values and the
+    average items per patch sample (for turning bits per patch into the rate unit)."""
+    rng = np.random.default_rng(seed)
+    files = _files(folder, modality)
+    signals = []
+    for name in files:
+        if modality == "video":
+            from ..data.video import read_video
+
+            signal = read_video(name, max_frames=max_frames)
+        else:
+            signal = modalities.read_signal(name, modality)
+        prepared = modalities.prepare(modality, signal)
+        if all(s >= p for s, p in zip(prepared.values.shape[:-1], patch, strict=True)):
+            signals.append(prepared)
+    if not signals:
+        raise InputError("data", f"no {modality} signal in {folder} is as large as a patch")
+    out, per_sample = [], []
+    for _ in range(count):
+        prepared = signals[int(rng.integers(len(signals)))]
+        v = prepared.values
+        starts = [int(rng.integers(0, s - p + 1)) for s, p in zip(v.shape[:-1], patch, strict=True)]
+        window = v[tuple(slice(a, a + p) for a, p in zip(starts, patch, strict=True))]
+        out.append(window.reshape(math.prod(patch), v.shape[-1]))
+        per_sample.append(prepared.items / math.prod(v.shape[:-1]))
+    return np.stack(out).astype(np.float32), float(np.mean(per_sample))
+
+
+def train_inr_prior(
+    modality: str,
+    folder: str,
+    out: str,
+    *,
+    beta: float,
+    name: str | None = None,
+    patches: int = 48,
+    rounds: int = 6,
+    steps_first: int = 400,
+    steps: int = 200,
+    lr: float = 2e-3,
+    seed: int = 0,
+    architecture: tuple[tuple[int, ...], dict[str, Any]] | None = None,
+    fit: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> INRModel:
+    """Learn a prior for ``modality`` from ``folder`` and save it to ``out``."""
+    if modality not in DEFAULT_ARCHITECTURES:
+        raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
+    patch, arch = architecture or DEFAULT_ARCHITECTURES[modality]
+    config = INRConfig(**arch)
+    start = time.perf_counter()
+    train, items_per_sample = sample_training_patches(modality, folder, patch, patches, seed)
+    learned = learn_prior(
+        config,
+        patch_coordinates(patch),
+        train,
+        beta=beta,
+        rounds=rounds,
+        steps_first=steps_first,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        log=log,
+    )
+    seconds = time.perf_counter() - start
+    bits_per_patch = float(learned.kl_profile.sum())
+    per_item = bits_per_patch / (math.prod(patch) * items_per_sample)
+    if modality == "audio":
+        per_item /= 1000.0  # items are seconds: kbit/s
+    model = INRModel(
+        name=name or Path(out).stem,
+        modality=modality,
+        config=config,
+        patch=patch,
+        beta=beta,
+        prior_mean=learned.mean,
+        prior_std=learned.std,
+        kl_profile=learned.kl_profile,
+        fit=dict(fit or {}),
+        card={
+            "rate_per_item": per_item,
+            "data": os.path.basename(os.path.normpath(folder)),
+            "training_patches": patches,
+            "rounds": rounds,
+            "steps_first": steps_first,
+            "steps": steps,
+            "lr": lr,
+            "seed": seed,
+            "seconds": round(seconds, 1),
+            "history": learned.history,
+        },
+    )
+    save_inr_model(out, model, overwrite=overwrite)
+    return model
