@@ -1,0 +1,312 @@
+"""The INR benchmark's measurement code (rdlab.eval.inr_bench, benchmarks/inr.py) on tiny
+signals with tiny toy models: structure, rates from bytes, determinism, BD-rate."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rdlab.data.images import sample_path
+from rdlab.eval import inr_bench
+from rdlab.eval.bd import bd_rate
+from rdlab.inr.model_file import INRModel, save_inr_model
+from rdlab.nn.bayes_inr import INRConfig
+
+DATA = Path(__file__).resolve().parent / "data" / "inr"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+# 2^10 candidates per block (not 2^16): the candidate pool is generated in milliseconds
+FIT = {
+    "steps": 10,
+    "fine_tune_steps": 2,
+    "groups": 2,
+    "log2_candidates": 10,
+    "block_kl_target": 10.0,
+}
+TOYS = {  # modality: (in_dim, out_dim, patch)
+    "image": (2, 3, (8, 8)),
+    "audio": (1, 1, (64,)),
+    "protein": (1, 3, (16,)),
+    "video": (3, 3, (2, 8, 8)),
+}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("inr-models")
+    for modality, (in_dim, out_dim, patch) in TOYS.items():
+        cfg = INRConfig(
+            in_dim=in_dim, out_dim=out_dim, hidden=8, layers=1, frequencies=3, max_frequency=4.0
+        )
+        count = cfg.num_params()
+        model = INRModel(
+            f"toy-{modality}",
+            modality,
+            cfg,
+            patch,
+            0.002,
+            np.zeros(count),
+            cfg.init_std() * 2,
+            np.full(count, 1.0),
+            fit=FIT,
+            card={"rate_per_item": 1.0},
+        )
+        save_inr_model(folder / f"inr-{modality}-toy.safetensors", model)
+    return str(folder)
+
+
+def check_inr_points(points, modality, rates):
+    key = inr_bench.RATE_KEYS[modality]
+    assert [p["target"] for p in points] == list(rates)
+    for p in points:
+        assert "error" not in p, p
+        assert p["model"] == f"toy-{modality}"
+        scale = 1000.0 if modality == "audio" else 1.0
+        assert p[key] == pytest.approx(8 * p["bytes"] / p["items"] / scale)
+        assert p[f"payload_{key}"] == pytest.approx(p["payload_bits"] / p["items"] / scale)
+        # the file meets its budget up to a few bytes (the header's varints grow with it)
+        assert 0 < p[f"payload_{key}"] < p[key] <= p["target"] * 1.05
+        assert p["deterministic"] is True
+        assert p["encode_seconds"] > 0 and p["decode_seconds"] > 0
+        assert p["fit_steps"] == FIT["steps"] + FIT["fine_tune_steps"] * (FIT["groups"] - 1)
+        assert 0 < p["fit_seconds"] + p["code_seconds"] <= p["encode_seconds"]
+
+
+# ------------------------------------------------------------------------------ BD-rate
+def test_bd_rate_limited_matches_bd_rate_and_caps_and_refuses_disjoint_curves():
+    rates = [0.1, 0.2, 0.4, 0.8]
+    anchor = [28.0, 31.0, 34.0, 37.0]
+    test = [29.5, 32.5, 35.5, 38.5]  # 1.5 dB better at every rate: fewer bits
+    full = inr_bench.bd_rate_limited(rates, anchor, rates, test)
+    assert full["reason"] is None
+    assert full["bd_rate"] == pytest.approx(bd_rate(rates, anchor, rates, test), rel=1e-9)
+    assert -60 < full["bd_rate"] < -20
+    assert full["quality_range"] == [29.5, 37.0]
+    capped = inr_bench.bd_rate_limited(rates, anchor, rates, test, max_rate=0.5)
+    # capped at the lower quality where a curve reaches 0.5: the anchor, 31 + 3 log2(2.5) dB
+    assert capped["quality_range"][1] == pytest.approx(34.0 + 3.0 * math.log2(0.5 / 0.4))
+    assert capped["bd_rate"] < 0
+    # the same curve shifted to rates 8x higher: BD-rate +700 % on any range
+    shifted = inr_bench.bd_rate_limited(rates, anchor, [8 * r for r in rates], anchor)
+    assert shifted["bd_rate"] == pytest.approx(700.0)
+    apart = inr_bench.bd_rate_limited(rates, anchor, rates, [q + 20 for q in anchor])
+    assert apart["bd_rate"] is None and "do not overlap" in apart["reason"]
+    # overlap only above the cap: nothing below 0.05 bpp
+    low = inr_bench.bd_rate_limited(rates, anchor, rates, test, max_rate=0.05)
+    assert low["bd_rate"] is None and "below rate 0.05" in low["reason"]
+    one = inr_bench.bd_rate_limited(rates, anchor, [0.3], [33.0])
+    assert one["bd_rate"] is None and "fewer than 2" in one["reason"]
+
+
+def test_spread_center_crop_and_mean_curve():
+    names = [f"f{i}" for i in range(18)]
+    assert inr_bench.spread(names, 2) == ["f0", "f17"]
+    assert inr_bench.spread(names, 3) == ["f0", "f8", "f17"] or inr_bench.spread(names, 3) == [
+        "f0",
+        "f9",
+        "f17",
+    ]
+    assert inr_bench.spread(names, 40) == names
+    image = np.arange(10 * 12 * 3).reshape(10, 12, 3)
+    crop = inr_bench.center_crop(image, 4, 6)
+    assert crop.shape == (4, 6, 3) and np.array_equal(crop, image[3:7, 3:9])
+    assert inr_bench.center_crop(image, 64, 64).shape == (10, 12, 3)
+    curve = inr_bench.mean_curve(
+        [
+            [{"target": 1, "bpp": 1.0, "ok": True}, {"target": 2, "error": "too low"}],
+            [{"target": 1, "bpp": 3.0, "ok": False}, {"target": 2, "bpp": 4.0, "ok": True}],
+        ]
+    )
+    assert curve[0] == {"target": 1, "signals": 2, "bpp": 2.0, "ok": False}
+    assert curve[1]["signals"] == 1 and curve[1]["bpp"] == 4.0
+
+
+# ------------------------------------------------------------------------------ modalities
+def test_image_bench_on_a_crop_with_a_toy_model(model_dir):
+    result = inr_bench.image_bench(
+        [sample_path()],
+        crop=32,
+        bpps=(2.0, 4.0),
+        peers=("jpeg",),
+        peer_qualities={"jpeg": (10, 50, 90)},
+        hyperprior_qualities=(),
+        max_bpp=3.0,
+        model_dir=model_dir,
+    )
+    (record,) = result["signals"]
+    assert (record["height"], record["width"]) == (32, 32)
+    inr = record["results"]["inr"]
+    check_inr_points(inr, "image", (2.0, 4.0))
+    for p in inr:  # the classical points' keys, for the shared curves and plots
+        assert p["psnr"] > 5 and p["psnr_y"] > 5 and p["ms_ssim"] is None
+    jpeg = record["results"]["jpeg"]
+    assert [p["target"] for p in jpeg] == [10.0, 50.0, 90.0]
+    assert all(p["bpp"] == pytest.approx(8 * p["bytes"] / 1024) for p in jpeg)
+    bd = result["bd_vs_peers"]["jpeg"]
+    for part in ("capped", "full"):
+        entry = bd[part]
+        assert (entry["bd_rate"] is None) == (entry["reason"] is not None)
+        assert entry["per_signal"][0]["max_rate"] == (3.0 if part == "capped" else None)
+    curves = result["mean_curves"]
+    assert curves["inr"][0]["bpp"] == pytest.approx(inr[0]["bpp"])
+    assert result["models"] == {"2": "toy-image", "4": "toy-image"}
+    # a rate below the header's cost is a point with an error, not a failed run
+    low = inr_bench.inr_point(
+        np.zeros((32, 32, 3), np.uint8), "image", 0.05, model=_load(model_dir, "image")
+    )
+    assert "is too low" in low["error"] and "bytes" not in low
+
+
+def _load(model_dir, modality):
+    from rdlab.inr.model_file import load_inr_model
+
+    return load_inr_model(str(Path(model_dir) / f"inr-{modality}-toy.safetensors"))
+
+
+def test_audio_bench_against_opus(model_dir):
+    result = inr_bench.audio_bench(
+        [str(DATA / "speech_ru_0181_0p5s.flac")],
+        seconds=0.25,
+        kbps=(12.0, 24.0),
+        model_dir=model_dir,
+    )
+    (record,) = result["signals"]
+    assert record["seconds"] == pytest.approx(0.25) and record["sample_rate"] == 16000
+    check_inr_points(record["results"]["inr"], "audio", (12.0, 24.0))
+    for p in record["results"]["inr"]:
+        assert math.isfinite(p["snr_db"]) and math.isfinite(p["psnr_db"])
+    for p in record["results"]["opus"]:
+        assert p["kbps"] == pytest.approx(8 * p["bytes"] / 0.25 / 1000)
+        assert p["payload_kbps"] == pytest.approx(8 * (p["bytes"] - p["header_bytes"]) / 250)
+        assert 800 < p["header_bytes"] < 950
+        # VBR: speech lands near the target (a little above), the file far above (header)
+        assert 0.6 * p["target"] < p["payload_kbps"] < 1.6 * p["target"]
+        assert p["kbps"] > p["target"] + 15
+        assert p["snr_db"] > 0
+
+
+def test_protein_bench_against_uniform_quantization(model_dir):
+    result = inr_bench.protein_bench(
+        [str(DATA / "cytc_d1kyow_.pdb.gz")],
+        bits_per_atom=(24.0, 40.0),
+        ca_steps=(0.5, 2.0),
+        model_dir=model_dir,
+    )
+    (record,) = result["signals"]
+    assert record["atoms"] == 108
+    inr = record["results"]["inr"]
+    check_inr_points(inr, "protein", (24.0, 40.0))
+    for p in inr:
+        assert p["rmsd_angstrom"] > 0
+        assert p["sequence_bits_per_atom"] == pytest.approx(
+            math.ceil(108 * math.log2(21) / 8) * 8 / 108
+        )
+    uniform = record["results"]["uniform"]
+    assert [p["target"] for p in uniform] == [0.5, 2.0]
+    for p in uniform:
+        assert p["bits_per_atom"] == pytest.approx(8 * p["bytes"] / 108)
+        assert p["rmsd_angstrom"] <= p["target"] * math.sqrt(3) / 2  # half a step per axis
+    assert uniform[0]["bits_per_atom"] > uniform[1]["bits_per_atom"]
+
+
+def test_video_bench_with_per_frame_peers(model_dir):
+    result = inr_bench.video_bench(
+        str(DATA / "carphone_8x32x32.png"),
+        frames=4,
+        crop=16,
+        bpps=(3.0,),
+        peers=("webp",),
+        peer_qualities={"webp": (10, 80)},
+        model_dir=model_dir,
+    )
+    assert {k: result["settings"][k] for k in ("frames", "height", "width")} == {
+        "frames": 4, "height": 16, "width": 16
+    }  # fmt: skip
+    (record,) = result["signals"]
+    check_inr_points(record["results"]["inr"], "video", (3.0,))
+    webp = record["results"]["webp_per_frame"]
+    assert all(p["bpp"] == pytest.approx(8 * p["bytes"] / 1024) for p in webp)
+    assert webp[1]["psnr_db"] > webp[0]["psnr_db"]
+
+
+# ------------------------------------------------------------------------------ targets, CLI
+def test_targets_from_synthetic_results():
+    def point(target, **values):
+        return {"target": target, "deterministic": True, **values}
+
+    result = {
+        "image": {
+            "settings": {"max_bpp": 0.5},
+            "bd_vs_peers": {"jpeg": {"capped": {"bd_rate": -30.0, "reason": None}}},
+            "signals": [
+                {"height": 256, "width": 256,
+                 "results": {"inr": [point(0.3, encode_seconds=500.0, decode_seconds=0.5)]}}
+            ],
+        },
+        "audio": {"signals": [{"results": {"inr": [point(6.0, snr_db=5.0)],
+                                           "opus": [point(6.0, snr_db=2.0)]}}]},
+        "protein": {
+            "signals": [
+                {"name": "a", "results": {"inr": [
+                    point(12.0, bits_per_atom=11.5, payload_bits_per_atom=6, rmsd_angstrom=0.9),
+                    point(8.0, bits_per_atom=7.9, payload_bits_per_atom=3, rmsd_angstrom=1.4),
+                ]}},
+                {"name": "b", "results": {"inr": [
+                    point(12.0, bits_per_atom=13.0, payload_bits_per_atom=7, rmsd_angstrom=0.8),
+                ]}},
+            ]
+        },
+    }  # fmt: skip
+    t = inr_bench.targets(result)
+    assert t["image_bd_rate_vs_jpeg_below_max_bpp"]["met"] is True
+    assert t["image_encode_256x256_seconds"] == {**t["image_encode_256x256_seconds"],
+                                                  "value": 500.0, "met": True}  # fmt: skip
+    assert t["image_decode_256x256_seconds"]["met"] is True
+    assert t["audio_snr_beats_opus_at_6_kbps"]["met"] is True
+    # chain b needs 13 bits/atom for its file: the whole-file target fails, payload passes
+    assert t["protein_rmsd_1A_at_12_bits_per_atom_file"]["met"] is False
+    assert t["protein_rmsd_1A_at_12_bits_per_atom_file"]["value"] == {"a": 0.9, "b": None}
+    assert t["protein_rmsd_1A_at_12_bits_per_atom_payload"]["met"] is True
+    result["image"]["bd_vs_peers"]["jpeg"]["capped"] = {"bd_rate": None, "reason": "apart"}
+    result["image"]["signals"][0]["height"] = 128
+    t = inr_bench.targets(result)
+    assert t["image_bd_rate_vs_jpeg_below_max_bpp"]["met"] is None
+    assert t["image_bd_rate_vs_jpeg_below_max_bpp"]["reason"] == "apart"
+    assert t["image_encode_256x256_seconds"]["met"] is None
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("inr_benchmark", BENCHMARKS / "inr.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_script_end_to_end_on_proteins(model_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "proteins" / "eval").mkdir(parents=True)
+    shutil.copy(DATA / "cytc_d1kyow_.pdb.gz", data / "proteins" / "eval")
+    bench = load_benchmark()
+    argv = ["--json", "--data", str(data), "--model-dir", model_dir, "--modalities", "protein",
+            "--bits-per-atom", "24,40", "--steps", "10", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert bench.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["steps"] == 10 and result["model_dir"] == model_dir
+    assert set(result) >= {"protein", "targets", "conventions", "torch_threads"}
+    assert "image" not in result
+    assert result["targets"]["protein_deterministic"]["met"] is True
+    assert (tmp_path / "o" / "inr_protein.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "o" / "result.json").read_text()) == result
+    # a missing model is one line on stderr and an error entry, not a traceback
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["--json", "--data", str(data), "--model-dir", str(empty), "--modalities", "protein"]
+    assert bench.main(argv) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["protein"]["error"].startswith("no inr-protein-")
+    assert captured.err.strip().count("\n") == 0 and "no inr-protein-" in captured.err
