@@ -36,7 +36,10 @@ from ..nn.ltc import LTCModel
 __all__ = ["LTCCodec"]
 
 NAME = "ltc"
-VERSION = "1"
+VERSION = "2"
+#: versions decoded: "1" coded the coefficients without the completion masses
+#: (``lookahead=False``); "2" with them
+_VERSIONS = ("1", "2")
 _TAG = "LATP"
 _DITHER_STREAM = 0x4C54  # "LT": the stream of the shared generator used for dither
 
@@ -123,7 +126,7 @@ class LTCCodec:
         return encode_rdl(RdlFile(NAME, VERSION, self.hash, meta, (Chunk(_TAG, payload),)))
 
     def decode_coefficients(self, data: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
-        f = decode_rdl(data, codecs={NAME: (VERSION,)}, expected_model_hash=self.hash)
+        f = decode_rdl(data, codecs={NAME: _VERSIONS}, expected_model_hash=self.hash)
         meta = f.metadata
         items, seed = meta.get("items"), meta.get("dither_seed")
         if (
@@ -141,6 +144,7 @@ class LTCCodec:
             self.lattice_model,
             self.channels_for(items),
             None if seed is None else -self._dither(seed, count),
+            lookahead=f.codec_version != "1",
         )
         return k, self._dither(seed, count), items
 
