@@ -40,6 +40,7 @@ def add_parser(sub: Any) -> None:
     inr.add_argument("--steps", type=int, default=200, help="steps per round (default 200)")
     inr.add_argument("--steps-first", type=int, default=400, help="steps of round 0 (default 400)")
     inr.add_argument("--seed", type=int, default=0)
+    inr.add_argument("--w0", type=float, help="sine frequency factor (default: the modality's)")
     inr.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     inr.add_argument("--json", action="store_true", help="print a JSON report")
     inr.set_defaults(run=_run_inr)
@@ -79,8 +80,11 @@ def _run_image(args: argparse.Namespace) -> int:
 def _run_inr(args: argparse.Namespace) -> int:
     import sys
 
-    from ..train.inr import train_inr_prior
+    from ..train.inr import DEFAULT_ARCHITECTURES, train_inr_prior
 
+    patch, arch = DEFAULT_ARCHITECTURES[args.modality]
+    if args.w0 is not None:
+        arch = {**arch, "w0": args.w0}
     model = train_inr_prior(
         args.modality,
         args.data,
@@ -91,6 +95,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         steps_first=args.steps_first,
         steps=args.steps,
         seed=args.seed,
+        architecture=(patch, arch),
         overwrite=args.force,
         log=None if args.json else lambda line: print(line, file=sys.stderr),
     )

@@ -117,7 +117,9 @@ def encode_weights(
         "generator": gen,
         "callback": tick,
     }
-    fit_posteriors(inr, feats, targets, steps=steps, beta=betas, **fit_kwargs)
+    fit_posteriors(
+        inr, feats, targets, steps=steps, beta=betas, adapt_after=steps // 3, **fit_kwargs
+    )
 
     prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
     prior_std = layout.to_order(np.tile(model.prior_std, num_patches))

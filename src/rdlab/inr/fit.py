@@ -51,7 +51,7 @@ class BlockBetas:
         beta: float,
         target_bits: float,
         *,
-        rate: float = 0.1,
+        rate: float = 0.05,
     ) -> None:
         self.block_of = torch.as_tensor(block_of, dtype=torch.int64)
         self.num_blocks = int(num_blocks)
@@ -91,13 +91,17 @@ def fit_posteriors(
     lr: float,
     beta: float | BlockBetas,
     adapt_every: int = 1,
+    adapt_after: int = 0,
     coords_per_step: int | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, float, float], None] | None = None,
 ) -> FitReport:
     """Run ``steps`` Adam steps on the ELBO. ``features``: ``(n, F)``; ``targets``:
     ``(B, n, C)``. ``coords_per_step``: a random subset of the coordinates per step
-    (None: all), for long signals. ``callback(step, mse, kl_bits)`` after each step."""
+    (None: all), for long signals. ``adapt_after``: steps at the starting trade-offs before
+    the per-block steering begins (lets the posteriors settle first; steering from the
+    first step drives every ``beta`` up while the initial KL is far from its budget).
+    ``callback(step, mse, kl_bits)`` after each step."""
     params = [p for p in (inr.mu, inr.log_sigma) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     n = targets.shape[1]
@@ -120,7 +124,7 @@ def fit_posteriors(
         with torch.no_grad():
             inr.log_sigma.clamp_(max=inr.prior_log_std + 0.5)
         mse_value, kl_value = float(mse.detach().mean()), float(kl.detach().sum())
-        if isinstance(beta, BlockBetas) and (step + 1) % adapt_every == 0:
+        if isinstance(beta, BlockBetas) and step >= adapt_after and (step + 1) % adapt_every == 0:
             beta.adapt(kl)
         if callback is not None:
             callback(step, mse_value, kl_value)
