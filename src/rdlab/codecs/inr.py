@@ -13,9 +13,13 @@ for proteins, the residue sequence (chunk ``SEQN``).
 evaluates the networks with :func:`rdlab.nn.bayes_inr.evaluate_deterministic`: the decoded
 signal is the same on every machine, thread count and batch split.
 
-Rate: ``bits`` (payload plus header), or per item: ``bpp`` (images, video: bits per pixel
-of the whole file), ``kbps`` (audio), ``bits_per_atom`` (proteins). The number of blocks
-is the largest whose file fits the budget.
+Rate: ``bits``, or per item: ``bpp`` (images, video: bits per pixel), ``kbps`` (audio),
+``bits_per_atom`` (proteins). For images, video and audio the budget is the whole file
+(header included); for proteins it is the coded coordinates (the weight payload), as
+protein structure compression counts it: the residue sequence, numbering and chain are
+lossless side information beside it (about 4.4 bits per residue for the sequence plus a
+fixed header; ``last_report["file_bits"]`` has the whole file). The number of blocks is
+the largest that fits the budget.
 """
 
 from __future__ import annotations
@@ -168,7 +172,10 @@ class INRCodec:
         fewest = min_blocks(num_patches * model.num_params)
 
         def file_bits(blocks: int) -> int:
-            return 8 * len(build(blocks, bytes(-(-blocks * k // 8))))
+            payload_bytes = -(-blocks * k // 8)
+            if modality == "protein":  # the budget counts the coordinates' bits only
+                return 8 * payload_bytes
+            return 8 * len(build(blocks, bytes(payload_bytes)))
 
         overhead = file_bits(fewest) - fewest * k
         num_blocks = min(int((budget - overhead) // k), num_patches * model.num_params)
