@@ -92,6 +92,7 @@ def fit_posteriors(
     beta: float | BlockBetas,
     adapt_every: int = 1,
     adapt_after: int = 0,
+    sigma_lr_factor: float = 5.0,
     coords_per_step: int | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, float, float], None] | None = None,
@@ -102,8 +103,11 @@ def fit_posteriors(
     the per-block steering begins (lets the posteriors settle first; steering from the
     first step drives every ``beta`` up while the initial KL is far from its budget).
     ``callback(step, mse, kl_bits)`` after each step."""
-    params = [p for p in (inr.mu, inr.log_sigma) if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    # log sigma moves in log units: a larger step lets the posterior spread (hence the KL)
+    # settle as fast as the means fit, instead of the KL being cut through the means
+    optimizer = torch.optim.Adam(
+        [{"params": [inr.mu], "lr": lr}, {"params": [inr.log_sigma], "lr": lr * sigma_lr_factor}]
+    )
     n = targets.shape[1]
     mse_value, kl_value = math.nan, math.nan
     for step in range(steps):
