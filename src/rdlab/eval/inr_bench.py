@@ -955,7 +955,6 @@ def _line_plot(
     title: str,
     dpi: int = 120,
 ) -> bytes:
-    import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -987,15 +986,9 @@ def _line_plot(
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
     axes.set_title(title)
-    axes.grid(True, which="both", alpha=0.3)
-    if drawn:
-        axes.legend(loc="best", frameon=True)
-    else:
-        axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    from .plots import finish_png
+
+    return finish_png(figure, axes, drawn)
 
 
 def rd_plots(result: Mapping[str, Any]) -> dict[str, bytes]:

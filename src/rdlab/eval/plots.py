@@ -74,9 +74,14 @@ def rd_plot(
     count = "" if images is None else f" — {images} image{'s' if images != 1 else ''}"
     name = f"{dataset}{count}" if dataset else count.lstrip(" —")
     axes.set_title(f"Mean rate–{METRIC_TITLES[metric]} curves: {name}".rstrip(": "))
+    return finish_png(figure, axes, drawn, legend="lower right")
+
+
+def finish_png(figure: Any, axes: Any, drawn: int, *, legend: str = "best") -> bytes:
+    """Grid, legend (or "no data" when nothing was drawn), tight layout: the PNG bytes."""
     axes.grid(True, which="both", alpha=0.3)
     if drawn:
-        axes.legend(loc="lower right", frameon=True)
+        axes.legend(loc=legend, frameon=True)
     else:
         axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
     figure.tight_layout()
