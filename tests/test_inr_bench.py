@@ -206,9 +206,10 @@ def test_protein_bench_against_uniform_quantization(model_dir):
     check_inr_points(inr, "protein", (24.0, 40.0))
     for p in inr:
         assert p["rmsd_angstrom"] > 0
-        assert p["sequence_bits_per_atom"] == pytest.approx(
-            math.ceil(108 * math.log2(21) / 8) * 8 / 108
-        )
+        # the sequence (base 21) plus centroid, chain, numbering and one non-standard
+        # residue (M3L): measured 80 bytes for this chain, 60 of them the sequence
+        sequence_bits = math.ceil(108 * math.log2(21) / 8) * 8
+        assert sequence_bits / 108 < p["side_info_bits_per_atom"] < (sequence_bits + 240) / 108
     uniform = record["results"]["uniform"]
     assert [p["target"] for p in uniform] == [0.5, 2.0]
     for p in uniform:

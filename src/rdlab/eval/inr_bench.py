@@ -24,7 +24,8 @@ point with ``error`` instead of numbers; the means leave it out.
 - **protein** (:func:`protein_bench`): C-alpha traces; INR at target bits/atom against
   uniform quantization with predictive range coding
   (:func:`rdlab.eval.baselines.ca_uniform_rate_distortion`) at steps in Å. The INR file
-  also carries the residue sequence (``sequence_bits_per_atom``, about 4.4), which the
+  also carries the residue sequence and numbering (``side_info_bits_per_atom``, about
+  4.4 for the sequence plus a few bytes), which the
   uniform-quantization stream does not: compare ``payload_bits_per_atom`` for the
   coordinates alone. RMSD in Å without superposition.
 - **video** (:func:`video_bench`): the first frames of a clip, centre-cropped; INR at
@@ -641,7 +642,7 @@ def protein_bench(
         trace = read_ca_trace(path)
         name = os.path.basename(path)
         atoms = len(trace)
-        sequence = modalities.prepare("protein", trace).chunks["SEQN"]
+        side = modalities.prepare("protein", trace).chunks["PROT"]  # sequence, numbering
         inr = []
         for rate in bits_per_atom:
             point = inr_point(
@@ -654,7 +655,7 @@ def protein_bench(
                 seed=seed,
             )
             if "error" not in point:
-                point["sequence_bits_per_atom"] = 8 * len(sequence) / atoms
+                point["side_info_bits_per_atom"] = 8 * len(side) / atoms
             inr.append(point)
             log(
                 f"protein {i + 1}/{len(paths)} {name}: inr {rate:g} bits/atom: "
