@@ -137,7 +137,10 @@ class INRCodec:
             per = value / items
             return per / 1000.0 if modality == "audio" else per
         if key != expected[modality]:
-            raise InputError(key, f"does not apply to {modality}; use {expected[modality]}")
+            option = "--" + expected[modality].replace("_", "-")
+            raise InputError(
+                key, f"does not apply to {modality}; use {expected[modality]} ({option})"
+            )
         return float(value)
 
     def _budget_bits(self, modality: str, items: float, model: INRModel) -> float:
