@@ -22,6 +22,27 @@ def sample_path(name: str = "chelsea") -> str:
     return str(files("rdlab") / "samples" / SAMPLES[name])
 
 
+def eight_bit_l_or_rgb(image: Image.Image, name: str) -> Image.Image:
+    """``image`` in mode L or RGB: palettes expanded, an all-opaque alpha channel dropped,
+    1-bit widened; translucent alpha and other modes (16-bit, CMYK, ...) refused with one
+    line naming ``name``, rather than converted with loss."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+    if mode in ("RGBA", "LA"):
+        if np.asarray(image.getchannel("A")).min() < 255:
+            raise InputError("input", f"{name} has transparent pixels; alpha is not supported")
+        image = image.convert("RGB" if mode == "RGBA" else "L")
+        mode = image.mode
+    if mode == "1":
+        image = image.convert("L")
+        mode = "L"
+    if mode not in ("L", "RGB"):
+        raise InputError("input", f"{name} has mode {mode}; only 8-bit L and RGB are supported")
+    return image
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an 8-bit greyscale or RGB image as ``(H, W)`` or ``(H, W, 3)`` uint8.
 
@@ -33,26 +54,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with Image.open(name) as image:
             image.load()
-            mode = image.mode
-            if mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-                mode = image.mode
-            if mode in ("RGBA", "LA"):
-                alpha = np.asarray(image.getchannel("A"))
-                if alpha.min() < 255:
-                    raise InputError(
-                        "input", f"{name} has transparent pixels; alpha is not supported"
-                    )
-                image = image.convert("RGB" if mode == "RGBA" else "L")
-                mode = image.mode
-            if mode == "1":
-                image = image.convert("L")
-                mode = "L"
-            if mode not in ("L", "RGB"):
-                raise InputError(
-                    "input", f"{name} has mode {mode}; only 8-bit L and RGB are supported"
-                )
-            return np.asarray(image, dtype=np.uint8).copy()
+            return np.asarray(eight_bit_l_or_rgb(image, name), dtype=np.uint8).copy()
     except FileNotFoundError:
         raise InputError("input", f"{name} does not exist") from None
     except IsADirectoryError:

@@ -29,6 +29,7 @@ from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
 from .._files import write_atomic
 from ..errors import InputError
+from .images import eight_bit_l_or_rgb
 
 __all__ = [
     "CONTAINER_SUFFIXES",
@@ -132,22 +133,8 @@ def _read_container(name: str, max_frames: int | None) -> Video:
 
 
 def _frame_array(image: Image.Image, name: str) -> np.ndarray:
-    """One Pillow frame as ``(H, W, 1|3)`` uint8 (palette → RGB; opaque alpha dropped)."""
-    mode = image.mode
-    if mode == "P":
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA"):
-        if np.asarray(image.getchannel("A")).min() < 255:
-            raise InputError("input", f"{name} has transparent pixels; alpha is not supported")
-        image = image.convert("RGB" if mode == "RGBA" else "L")
-        mode = image.mode
-    if mode == "1":
-        image = image.convert("L")
-        mode = "L"
-    if mode not in ("L", "RGB"):
-        raise InputError("input", f"{name} has mode {mode}; only 8-bit L and RGB are supported")
-    array = np.asarray(image, dtype=np.uint8)
+    """One Pillow frame as ``(H, W, 1|3)`` uint8 (the image reader's mode rules)."""
+    array = np.asarray(eight_bit_l_or_rgb(image, name), dtype=np.uint8)
     return array[..., None] if array.ndim == 2 else array.copy()
 
 

@@ -190,8 +190,3 @@ def decode_weights(
         coded, prior_mean, prior_std, seed, layout.partition, log2_candidates=log2_candidates
     )
     return layout.from_order(ordered).reshape(num_patches, model.num_params)
-
-
-def payload_bits(num_blocks: int, log2_candidates: int) -> int:
-    """Bits of the index payload (before byte padding)."""
-    return int(num_blocks) * int(log2_candidates)

@@ -70,14 +70,12 @@ class BlockBetas:
         out.index_add_(0, self.block_of.reshape(-1).clamp(min=0), kl.detach().reshape(-1).double())
         return out
 
-    def adapt(self, kl: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+    def adapt(self, kl: torch.Tensor) -> torch.Tensor:
         """One update from the current per-weight KL; returns the KL per block.
-        ``active``: bool ``(num_blocks,)`` of blocks still being fitted (others frozen)."""
+        Blocks already coded have no KL left and only drift down, which no longer matters."""
         per_block = self.block_kl(kl)
         ratio = torch.log2(per_block.clamp(min=1e-3) / self.target_bits)
         direction = ratio.clamp(-1.0, 1.0)
-        if active is not None:
-            direction = torch.where(active, direction, torch.zeros_like(direction))
         self.log_beta += self.step * direction
         return per_block
 
