@@ -1,4 +1,4 @@
-"""The learned image codec: mean-scale hyperprior with scalar latents, variable rate.
+"""The learned image codec: mean-scale hyperprior with scalar or lattice latents, variable rate.
 
 Encoding an image ``(H, W, 3)`` or ``(H, W)`` uint8:
 
@@ -9,7 +9,10 @@ Encoding an image ``(H, W, 3)`` or ``(H, W)`` uint8:
    ``HYPR``);
 3. scale indexes from ``ẑ`` by the **integer** scale branch (exact on every machine),
    means from the float mean branch;
-4. residuals ``q = round(y - μ)`` coded with the indexed Gaussian tables (chunk ``LATN``).
+4. residuals ``q = round(y - μ)`` coded with the indexed Gaussian tables (chunk ``LATN``);
+   with a **lattice model** (format version 2), the residual vectors are quantized to
+   the model's lattice instead and their coefficients coded with the indexed Gaussians'
+   cell masses (:mod:`rdlab.coding.lattice_latents`).
 
 Decoding inverts 2–4 and runs the synthesis on ``ŷ = q + μ`` (in bands the same way
 for large images), then crops. Greyscale images are coded as RGB with three equal channels
@@ -42,10 +45,15 @@ from ..errors import CorruptStreamError, InputError, ModelError
 from .image_model_file import ImageCodecModel, load_image_model
 from .registry import register_codec
 
-__all__ = ["NAME", "VERSION", "HyperpriorImageCodec"]
+__all__ = ["LATTICE_VERSION", "NAME", "VERSION", "HyperpriorImageCodec"]
 
 NAME = "hyperprior"
 VERSION = "1"
+"""Format version of files with scalar latents."""
+LATTICE_VERSION = "2"
+"""Format version of files with lattice latents (the same chunks; ``LATN`` holds lattice
+coefficients)."""
+VERSIONS = (VERSION, LATTICE_VERSION)
 ALIGN = 64
 DEFAULT_QUALITY = 4.0
 ANALYSIS_HALO = 32  # pixels; the analysis reaches 2 + 4 + 8 + 16 = 30 px
@@ -226,7 +234,8 @@ class HyperpriorImageCodec:
             hyper, latent, z_shape = self._code_latent(y0, t)
             metadata = {**base, "rate_parameter": t, "z_shape": list(z_shape)}
             chunks = (Chunk("HYPR", hyper), Chunk("LATN", latent))
-            return encode_rdl(RdlFile(NAME, VERSION, model.hash, metadata, chunks))
+            version = VERSION if model.latent_lattice is None else LATTICE_VERSION
+            return encode_rdl(RdlFile(NAME, version, model.hash, metadata, chunks))
 
         if self.target_bpp is None:
             return file_at(self.rate_parameter())
@@ -258,7 +267,7 @@ class HyperpriorImageCodec:
 
     def _header(self, data: bytes) -> _Header:
         """The checked header of a file and the model it needs (hash verified)."""
-        file = decode_rdl(data, codecs={NAME: (VERSION,)})
+        file = decode_rdl(data, codecs={NAME: VERSIONS})
         meta = file.metadata
         try:
             height, width = int(meta["height"]), int(meta["width"])
@@ -282,6 +291,11 @@ class HyperpriorImageCodec:
             raise ModelError(
                 f"this file was made with other weights than model {model.name!r} "
                 f"(hash {file.model_hash.hex()[:12]} vs {model.hash.hex()[:12]})"
+            )
+        if (file.codec_version == LATTICE_VERSION) != (model.latent_lattice is not None):
+            raise CorruptStreamError(
+                f"hyperprior file: format version {file.codec_version} does not match "
+                f"the latent coder of model {model.name!r}"
             )
         if (
             mode not in ("RGB", "L")
@@ -309,8 +323,9 @@ class HyperpriorImageCodec:
 
     def symbols(self, data: bytes) -> dict[str, np.ndarray]:
         """The integers a file decodes to (int64): ``z`` (N, H/64, W/64), the scale
-        ``indexes`` and the ``residuals`` q (M, H/16, W/16) — what must agree exactly on
-        every machine (the test vectors pin them)."""
+        ``indexes`` and the ``residuals`` q (M, H/16, W/16) (for lattice latents, the
+        lattice coefficients in the same layout) — what must agree exactly on every
+        machine (the test vectors pin them)."""
         with torch.inference_mode():
             header = self._header(data)
             z_int, indexes, _ = self._hyper(header)
@@ -344,4 +359,4 @@ class _Header:
     z_shape: tuple[int, int, int]
 
 
-register_codec(NAME, HyperpriorImageCodec, (VERSION,))
+register_codec(NAME, HyperpriorImageCodec, VERSIONS)

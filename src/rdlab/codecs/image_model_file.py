@@ -10,6 +10,9 @@ does not:
   the only network whose output selects entropy tables;
 * the **hyper-latent tables as integer frequencies** (tabulated once from the learned
   density at export, never recomputed at decode time);
+* for **lattice latents** (config ``latent_lattice``), the lattice generator and the
+  Voronoi-cell samples of the latent coder, as float64 (both sides must use the same
+  bits, so they are stored, not recomputed);
 * metadata: the model config and a model card (training command, data, steps, time).
 
 The SHA-256 of the file's bytes is the model hash written into every ``.rdl`` file, so
@@ -32,10 +35,11 @@ import torch
 
 from .._files import write_atomic
 from ..coding.conditional import LocationScaleCoder
+from ..coding.lattice_latents import LatticeLatentCoder
 from ..coding.tables import FrequencyTables, log_scale_table, quantize_probabilities
 from ..container import model_hash
 from ..errors import InputError, ModelError
-from ..nn.image_model import HyperpriorImageModel, ImageModelConfig
+from ..nn.image_model import HyperpriorImageModel, ImageModelConfig, latent_lattice
 from ..nn.integer_net import IntegerScaleNet
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
 
 FORMAT = "rdlab-hyperprior-1"
 _SCALE_PREFIX = "scale_net."
+_LATTICE_KEYS = ("lattice.generator", "lattice.cell_samples")
 _FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
 _TRAIN_PREFIX = "train."  # float weights the codec does not use, kept to continue training
 _TRAIN_ONLY = ("h_s_scales.", "z_density.")
@@ -58,8 +63,9 @@ Z_PRECISION = 16
 @dataclass(frozen=True)
 class ImageCodecModel:
     """A loaded model: the float network (eval mode), the integer scale branch, the
-    hyper-latent tables, the scale table with its Gaussian latent coder, its name, hash
-    and card."""
+    hyper-latent tables, the scale table with its latent coder (scalar
+    :class:`LocationScaleCoder` or :class:`LatticeLatentCoder`), its name, hash and
+    card."""
 
     name: str
     net: HyperpriorImageModel
@@ -68,11 +74,16 @@ class ImageCodecModel:
     scale_table: np.ndarray
     hash: bytes
     card: dict[str, Any]
-    latent_coder: LocationScaleCoder
+    latent_coder: LocationScaleCoder | LatticeLatentCoder
 
     @property
     def levels(self) -> int:
         return self.net.config.levels
+
+    @property
+    def latent_lattice(self) -> str | None:
+        """The lattice of the latent vectors, ``None`` for scalar latents."""
+        return self.net.config.latent_lattice
 
 
 def bundled_image_models() -> list[str]:
@@ -132,6 +143,13 @@ def export_image_model(
     """
     from safetensors.numpy import save
 
+    lattice_arrays = {}
+    if net.latent_quantizer is not None:  # float64, before the float32 conversion below
+        quantizer = net.latent_quantizer
+        lattice_arrays = {
+            _LATTICE_KEYS[0]: quantizer.lattice.generator.numpy().astype(np.float64),
+            _LATTICE_KEYS[1]: quantizer.cell_samples.cpu().numpy().astype(np.float64),
+        }
     net = net.float().cpu().eval()
     with torch.no_grad():
         zs = []
@@ -152,6 +170,7 @@ def export_image_model(
             arrays[key] = array.astype(np.float16 if array.size >= _HALF_MIN_SIZE else np.float32)
     for key, value in scale_net.to_arrays().items():
         arrays[_SCALE_PREFIX + key] = np.ascontiguousarray(value)
+    arrays.update(lattice_arrays)
     width = max(f.size for f in tables.frequencies)
     freq = np.zeros((len(tables), width), dtype=np.int32)
     for i, f in enumerate(tables.frequencies):
@@ -287,6 +306,17 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
     for p in net.parameters():
         p.requires_grad_(False)
     scale_table = log_scale_table()
+    latent_coder: LocationScaleCoder | LatticeLatentCoder
+    if config.latent_lattice is None:
+        latent_coder = LocationScaleCoder("gaussian", scale_table)
+    else:
+        try:
+            lattice = latent_lattice(config.latent_lattice, config.latent_channels)
+            latent_coder = LatticeLatentCoder(
+                lattice, *(arrays[k] for k in _LATTICE_KEYS), scales=scale_table
+            )
+        except (KeyError, InputError) as exc:
+            raise ModelError(f"{path}: bad lattice latent coder ({exc})") from None
     stem = path.name[: -len(".safetensors")] if path.name.endswith(".safetensors") else path.name
     return ImageCodecModel(
         name=stem,
@@ -296,5 +326,5 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
         scale_table=scale_table,
         hash=model_hash(data),
         card=card,
-        latent_coder=LocationScaleCoder("gaussian", scale_table),
+        latent_coder=latent_coder,
     )

@@ -22,6 +22,13 @@ with ``N`` transform channels and ``M`` latent channels:
 Training proxies: additive uniform noise for both rates, straight-through rounding of
 ``y - μ`` into the synthesis and of ``z`` into the hyper-synthesis ("mixed" quantization,
 Minnen and Singh 2020), so the decoder is trained on what it will see.
+
+**Lattice latents** (``latent_lattice``, e.g. ``"E8"``): the same transforms with another
+latent coder. Channels ``g·n .. g·n + n - 1`` at one position form an n-vector; the
+residual vector ``y - μ`` is quantized to the nearest point of the unit-volume lattice
+(straight-through into the synthesis), and its rate in training is the Monte-Carlo mass
+of the Gaussian product density over the Voronoi cell around the dithered residual
+(``y - μ + u``, ``u`` uniform over the cell): :class:`~rdlab.nn.lattice_quantizer.LatticeQuantizer`.
 """
 
 from __future__ import annotations
@@ -33,10 +40,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from .entropy_models import FactorizedDensity, gaussian_bin_likelihood
-from .gdn import GDN, IGDN
+from ..errors import InputError
+from .entropy_models import SCALE_FLOOR, FactorizedDensity, gaussian_bin_likelihood
+from .gdn import GDN, IGDN, lower_bound
+from .lattice_quantizer import LatticeQuantizer
 
-__all__ = ["DEFAULT_LAMBDAS", "HyperpriorImageModel", "ImageModelConfig", "ste_round"]
+__all__ = [
+    "DEFAULT_LAMBDAS",
+    "HyperpriorImageModel",
+    "ImageModelConfig",
+    "latent_lattice",
+    "ste_round",
+]
 
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 """Rate-distortion trade-offs of the trained levels (distortion: MSE on [0, 1] × 255²)."""
@@ -55,26 +70,50 @@ class ImageModelConfig:
         channels: N, channels of the transforms and of the hyper-latent.
         latent_channels: M, channels of the latent.
         lambdas: λ of each trained rate level, increasing (more rate).
+        latent_lattice: ``None`` for scalar latents (rounding), or the canonical name of
+            the lattice of the latent vectors (``"D4"``, ``"E8"``, ``"BW16"``,
+            ``"Leech"``, ...; its dimension must divide M).
     """
 
     channels: int = 128
     latent_channels: int = 192
     lambdas: tuple[float, ...] = field(default=DEFAULT_LAMBDAS)
+    latent_lattice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lambdas": list(self.lambdas)}
+        out = {**asdict(self), "lambdas": list(self.lambdas)}
+        if self.latent_lattice is None:  # scalar models keep their original config
+            del out["latent_lattice"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageModelConfig:
+        lattice = data.get("latent_lattice")
         return cls(
             channels=int(data["channels"]),
             latent_channels=int(data["latent_channels"]),
             lambdas=tuple(float(v) for v in data["lambdas"]),
+            latent_lattice=None if lattice is None else str(lattice),
         )
 
     @property
     def levels(self) -> int:
         return len(self.lambdas)
+
+
+def latent_lattice(name: str, latent_channels: int) -> Any:
+    """The unit-volume lattice called ``name`` for latents of ``latent_channels``
+    channels (its dimension must divide them)."""
+    from ..lattice import get_lattice
+
+    lattice = get_lattice(name).unit_volume()
+    if latent_channels % lattice.dim:
+        raise InputError(
+            "lattice",
+            f"{lattice.name} has dimension {lattice.dim}, which does not divide the "
+            f"{latent_channels} latent channels",
+        )
+    return lattice
 
 
 def _conv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
@@ -96,6 +135,9 @@ def hyper_synthesis_branch(n: int, m: int, activation: type[nn.Module]) -> nn.Se
 
 class HyperpriorImageModel(nn.Module):
     """Mean-scale hyperprior with gain units; see the module docstring."""
+
+    #: cell samples per latent vector for the training rate of lattice latents
+    lattice_samples: int = 32
 
     def __init__(self, config: ImageModelConfig | None = None) -> None:
         super().__init__()
@@ -119,6 +161,41 @@ class HyperpriorImageModel(nn.Module):
         self.log_gain = nn.Parameter(init[:, None].repeat(1, m))
         self.log_inv_gain = nn.Parameter(-init[:, None].repeat(1, m))
         self.register_buffer("log_lambdas", log_lam, persistent=False)
+        self.latent_quantizer: LatticeQuantizer | None = None
+        if config.latent_lattice is not None:
+            self.latent_quantizer = LatticeQuantizer(
+                latent_lattice(config.latent_lattice, m), mc_samples=64, seed=0
+            )
+
+    # -- lattice vectors -------------------------------------------------------------
+    def to_vectors(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) → (B, M/n, h, w, n): channels g·n .. g·n + n - 1 form vector g."""
+        n = self.latent_quantizer.dim  # type: ignore[union-attr]
+        b, m, h, w = y.shape
+        return y.view(b, m // n, n, h, w).permute(0, 1, 3, 4, 2)
+
+    def from_vectors(self, v: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_vectors`."""
+        b, g, h, w, n = v.shape
+        return v.permute(0, 1, 4, 2, 3).reshape(b, g * n, h, w)
+
+    def _lattice_latent(
+        self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor, samples: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(bits per image (B,), ``ŷ`` straight-through) with lattice latents."""
+        quantizer = self.latent_quantizer
+        assert quantizer is not None
+        residual = self.to_vectors(y - means)
+        sigma = self.to_vectors(lower_bound(scales, SCALE_FLOOR)).unsqueeze(-2)
+        half_log_2pi = 0.5 * math.log(2 * math.pi)
+
+        def log_density(z: torch.Tensor) -> torch.Tensor:
+            return -0.5 * (z / sigma) ** 2 - torch.log(sigma) - half_log_2pi
+
+        noisy = quantizer.noise(residual)
+        bits = -quantizer.log2_likelihood(noisy, log_density, samples=samples)
+        y_hat = self.from_vectors(quantizer.quantize(residual, straight_through=True)) + means
+        return bits.sum(dim=(1, 2, 3)), y_hat
 
     # -- the rate parameter --------------------------------------------------------
     def _interpolate(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -166,9 +243,13 @@ class HyperpriorImageModel(nn.Module):
         z_hat = ste_round(z)
         means = self.h_s_means(z_hat)
         scales = self.h_s_scales(z_hat)
-        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        bits_y = -torch.log2(gaussian_bin_likelihood(y_noisy, means, scales)).sum(dim=(1, 2, 3))
-        y_hat = ste_round(y - means) + means
+        if self.latent_quantizer is not None:
+            bits_y, y_hat = self._lattice_latent(y, means, scales, self.lattice_samples)
+        else:
+            y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            bits_y = -torch.log2(gaussian_bin_likelihood(y_noisy, means, scales))
+            bits_y = bits_y.sum(dim=(1, 2, 3))
+            y_hat = ste_round(y - means) + means
         x_hat = self.synthesize(y_hat, t)
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z, "lmbda": self.lambdas_at(t)}
 

@@ -19,7 +19,7 @@ import math
 import os
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class ImageTrainConfig:
     init: str | None = None
     clip_grad: float = 1.0
     scale_augment: float = 0.5
+    lattice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lambdas": list(self.lambdas)}
@@ -236,7 +237,9 @@ def train_image_model(
         torch.backends.cudnn.allow_tf32 = True
     out = Path(config.out)
     torch.manual_seed(config.seed + rank)
-    model_config = ImageModelConfig(config.channels, config.latent_channels, tuple(config.lambdas))
+    model_config = ImageModelConfig(
+        config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
+    )
     model = HyperpriorImageModel(model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     images = load_image_folder(config.data, min_side=config.crop)
@@ -250,9 +253,13 @@ def train_image_model(
         from ..codecs.image_model_file import load_training_state
 
         init_config, state = load_training_state(config.init)
-        if init_config != model_config:
+        # a scalar model may start a lattice one (same transforms, another latent coder)
+        if replace(init_config, latent_lattice=config.lattice) != model_config:
             raise InputError("init", f"{config.init} has another shape or λ: {init_config}")
-        model.load_state_dict(state)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        stray = [k for k in [*missing, *unexpected] if not k.startswith("latent_quantizer.")]
+        if stray:
+            raise InputError("init", f"{config.init} does not fit the model ({stray[:3]})")
     if resume and checkpoint.exists():
         try:
             state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -262,9 +269,13 @@ def train_image_model(
                 "checkpoint", f"{checkpoint} cannot be resumed ({type(exc).__name__})"
             ) from None
         wanted = model_config.to_dict()
-        differing = [key for key in wanted if saved.get(key) != wanted[key]]
+        saved = ImageModelConfig.from_dict(saved).to_dict()
+        differing = [key for key in {*wanted, *saved} if saved.get(key) != wanted.get(key)]
         if differing:
-            options = ", ".join("--" + key.replace("_", "-") for key in differing)
+            options = ", ".join(
+                "--lattice" if key == "latent_lattice" else "--" + key.replace("_", "-")
+                for key in sorted(differing)
+            )
             raise InputError(
                 "resume",
                 f"{checkpoint} was trained with other {options}; match them or use another --out",
@@ -450,6 +461,12 @@ def add_arguments(parser: Any) -> None:
         help="comma-separated λ of the rate levels (MSE on [0,1] × 255²)",
     )
     parser.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
+    parser.add_argument(
+        "--lattice",
+        default=None,
+        help="lattice latents (e.g. E8, D4, BW16, Leech; default: scalar rounding); "
+        "start from a scalar model with --init to fine-tune the same transforms",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -480,7 +497,13 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         )
     if args.steps < 1 or args.batch < 1 or args.crop < 64 or args.crop % 64:
         raise InputError("steps/batch/crop", "need steps >= 1, batch >= 1, crop a multiple of 64")
+    lattice = getattr(args, "lattice", None)
+    if lattice is not None:
+        from ..nn.image_model import latent_lattice
+
+        lattice = latent_lattice(lattice, args.latent_channels).name
     return ImageTrainConfig(
+        lattice=lattice,
         data=args.data,
         out=args.out,
         steps=args.steps,

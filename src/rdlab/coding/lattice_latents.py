@@ -1,0 +1,207 @@
+"""Lattice-quantized latents of a hyperprior codec, coded with their indexed Gaussians.
+
+The scalar latent coder (:class:`~rdlab.coding.conditional.LocationScaleCoder`) rounds
+every residual ``y - μ`` to an integer. This coder groups the latent channels into
+n-dimensional vectors (channels ``g·n .. g·n + n - 1`` at one position form vector ``g``
+of that position), quantizes each residual vector to the nearest point ``k @ G`` of a
+unit-volume lattice (E8, D4, BW16, Leech, ...), and codes the integer coefficients ``k``
+with :mod:`rdlab.coding.lattice_points`: the probability of a point is the mass, over its
+Voronoi cell, of the product of the coordinates' Gaussians ``N(0, σ_i²)``, where ``σ_i`` is
+the scale-table entry selected by the element's scale index (the same integer indexes
+that select the scalar tables, so they agree exactly between encoder and decoder).
+
+Units: residuals in latent units (a unit-volume cell has the volume of the scalar
+coder's unit bin, so both coders spend the same rate at high resolution and the lattice
+gains its granular gain in distortion). Shapes: latents ``(C, h, w)`` with ``C`` a
+multiple of n.
+
+Work is bounded by coding the vectors in **classes of their largest scale index**: the
+candidate window of a coordinate spans the widest density among the vectors coded
+together, so vectors with small scales (most of them) are never coded with the window of
+a rare large one. Classes are coded in increasing order, vectors in raster order within
+a class (group-major), in chunks of bounded memory; the decoder knows the indexes and
+rebuilds the same classes. Determinism: the densities are tabulated from the
+:mod:`rdlab.detmath` scale table with :mod:`rdlab.detmath` exponentials, and the
+lattice-point coder uses element-wise float64 only, so the tables are bit-identical on
+every machine; the nearest-point search runs at the encoder only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import detmath
+from .._arrays import float_array, integer_array, same_shape
+from ..errors import CorruptStreamError, InputError
+from .lattice_points import (
+    LatticePointModel,
+    TabulatedDensity,
+    decode_lattice_points,
+    encode_lattice_points,
+)
+from .stream import SymbolDecoder, SymbolEncoder
+from .tables import log_scale_table
+
+__all__ = ["LatticeLatentCoder", "gaussian_density_table"]
+
+#: half-width of a tabulated Gaussian: this many standard deviations, plus the largest
+#: coordinate of a cell sample (so a cell that reaches into the density is among the
+#: candidates of the point coder)
+TAIL_SIGMAS = 6.0
+#: points per tabulated density (linear interpolation between them)
+TABLE_POINTS = 1025
+#: vectors per call of the point coder are limited so that vectors x candidates stays
+#: below this (memory of the candidate tables)
+_CHUNK_ELEMENTS = 1 << 21
+#: scale indexes per class of vectors
+_CLASS_WIDTH = 2
+
+
+def gaussian_density_table(scales: Any, margin: float) -> TabulatedDensity:
+    """Tabulated densities of ``N(0, s²)`` for each scale ``s`` (float64, > 0), on
+    ``[-(6s + margin), 6s + margin]`` with :data:`TABLE_POINTS` points (density per
+    latent unit)."""
+    s = float_array(scales, "scales").reshape(-1)
+    if s.size == 0 or (s <= 0).any():
+        raise InputError("scales", "must be positive")
+    half = TAIL_SIGMAS * s + float(margin)
+    step = 2.0 * half / (TABLE_POINTS - 1)
+    t = -half[:, None] + step[:, None] * np.arange(TABLE_POINTS)[None, :]
+    z = t / s[:, None]
+    norm = 1.0 / (s * math.sqrt(2.0 * math.pi))
+    density = norm[:, None] * detmath.exp(-0.5 * (z * z))
+    return TabulatedDensity.from_values(-half, step, density)
+
+
+class LatticeLatentCoder:
+    """Codes latents ``y`` (C, h, w) as lattice points around the means, with the
+    Gaussian of each element's scale index.
+
+    Args:
+        lattice: an :class:`rdlab.lattice.Lattice` scaled to unit volume (its generator
+            is upper triangular); used by the encoder's nearest-point search.
+        generator: the generator (n, n) float64 that both sides code and reconstruct
+            with (stored in the model file, so it cannot drift with the library's
+            arithmetic; it must equal the lattice's to 1e-12).
+        cell_samples: (S, n) float64 quasi-uniform samples of the Voronoi cell of the
+            origin (stored in the model file).
+        scales: the scale table (default: 64 log-spaced scales 0.11 .. 256).
+    """
+
+    def __init__(self, lattice: Any, generator: Any, cell_samples: Any, scales: Any = None) -> None:
+        self.lattice = lattice
+        self.scales = log_scale_table() if scales is None else float_array(scales, "scales")
+        samples = float_array(cell_samples, "cell_samples")
+        self.margin = float(np.max(np.abs(samples))) if samples.size else 0.0
+        self.model = LatticePointModel(
+            float_array(generator, "generator"),
+            samples,
+            gaussian_density_table(self.scales, self.margin),
+        )
+        self.dim = self.model.dim
+        library = lattice.generator.numpy()
+        if library.shape != self.model.generator.shape or not np.allclose(
+            self.model.generator, library, rtol=1e-12, atol=0.0
+        ):
+            raise InputError("generator", f"is not the generator of {lattice.name}")
+        self._generator = torch.from_numpy(self.model.generator)
+
+    # -- layout -----------------------------------------------------------------------
+    def _check(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 3 or shape[0] % self.dim:
+            raise InputError("y", f"must be (C, h, w) with C a multiple of {self.dim}, got {shape}")
+
+    def to_vectors(self, a: np.ndarray) -> np.ndarray:
+        """(C, h, w) → (C/n · h · w, n): group-major, raster order within a group."""
+        c, h, w = a.shape
+        n = self.dim
+        return np.ascontiguousarray(a.reshape(c // n, n, h * w).transpose(0, 2, 1)).reshape(-1, n)
+
+    def from_vectors(self, v: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Inverse of :meth:`to_vectors`."""
+        c, h, w = shape
+        n = self.dim
+        return np.ascontiguousarray(v.reshape(c // n, h * w, n).transpose(0, 2, 1)).reshape(shape)
+
+    def _classes(self, index_vectors: np.ndarray) -> list[np.ndarray]:
+        """Row numbers of the vectors of each class (largest scale index // _CLASS_WIDTH), each in
+        increasing order, classes in increasing order; chunked to bounded memory."""
+        top = index_vectors.max(axis=1) if index_vectors.size else np.zeros(0, np.int64)
+        cls = top // _CLASS_WIDTH
+        out = []
+        for c in np.unique(cls):
+            rows = np.nonzero(cls == c)[0]
+            s = float(self.scales[min(self.scales.size - 1, (int(c) + 1) * _CLASS_WIDTH - 1)])
+            span = 2.0 * (TAIL_SIGMAS * s + self.margin)
+            width = span / float(np.min(np.diag(self.model.generator)))
+            per = max(1, int(_CHUNK_ELEMENTS // (width + 2)))
+            out.extend(rows[i : i + per] for i in range(0, rows.size, per))
+        return out
+
+    def _index_vectors(self, indexes: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        idx = integer_array(indexes, "indexes")
+        self._check(idx.shape)
+        if shape is not None and idx.shape != shape:
+            raise InputError("indexes", f"must have shape {shape}, got {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.scales.size):
+            raise InputError("indexes", f"must lie in [0, {self.scales.size})")
+        return self.to_vectors(idx)
+
+    # -- quantization ---------------------------------------------------------------------
+    def quantize(self, y: Any, means: Any) -> np.ndarray:
+        """Coefficients k (C, h, w) int64 of the nearest lattice points to ``y - means``
+        (vector layout of :meth:`to_vectors`: entry j of a vector's k is stored at its
+        j-th channel)."""
+        yy = float_array(y, "y")
+        mu = float_array(means, "means")
+        same_shape(yy, "y", mu, "means")
+        self._check(yy.shape)
+        v = torch.from_numpy(self.to_vectors(yy - mu))
+        k = self.lattice.coefficients(self.lattice.nearest(v)).numpy()
+        return self.from_vectors(k, yy.shape)
+
+    def dequantize(self, coefficients: Any, means: Any) -> np.ndarray:
+        """``k @ G + means`` (float64, (C, h, w)), element-wise in a fixed order."""
+        k = integer_array(coefficients, "coefficients")
+        mu = float_array(means, "means")
+        same_shape(k, "coefficients", mu, "means")
+        self._check(k.shape)
+        kv = torch.from_numpy(self.to_vectors(k)).to(torch.float64)
+        pts = self.lattice._points_flat(kv, self._generator).numpy()  # the stored generator
+        return self.from_vectors(pts, k.shape) + mu
+
+    # -- coding ---------------------------------------------------------------------------
+    def encode(self, coefficients: Any, indexes: Any) -> bytes:
+        """Coefficients (C, h, w) with their scale indexes (same shape) to bytes."""
+        k = integer_array(coefficients, "coefficients")
+        self._check(k.shape)
+        iv = self._index_vectors(indexes, k.shape)
+        kv = self.to_vectors(k)
+        encoder = SymbolEncoder()
+        for rows in self._classes(iv):
+            encode_lattice_points(kv[rows], self.model, iv[rows], encoder=encoder)
+        return encoder.to_bytes()
+
+    def decode(self, data: bytes, indexes: Any) -> np.ndarray:
+        """Inverse of :meth:`encode`: int64 coefficients shaped like ``indexes``."""
+        idx = integer_array(indexes, "indexes")
+        iv = self._index_vectors(idx)
+        decoder = SymbolDecoder(data)
+        kv = np.zeros(iv.shape, dtype=np.int64)
+        for rows in self._classes(iv):
+            kv[rows] = decode_lattice_points(decoder, rows.size, self.model, iv[rows])
+        if np.abs(kv).max(initial=0) > 2**40:
+            raise CorruptStreamError("lattice latents: coefficient out of range")
+        return self.from_vectors(kv, idx.shape)
+
+    def encode_latents(self, y: Any, indexes: Any, means: Any) -> bytes:
+        """``encode(quantize(y, means), indexes)``."""
+        return self.encode(self.quantize(y, means), indexes)
+
+    def decode_latents(self, data: bytes, indexes: Any, means: Any) -> np.ndarray:
+        """Inverse of :meth:`encode_latents`: the reconstruction ``ŷ`` (float64)."""
+        return self.dequantize(self.decode(data, indexes), means)
