@@ -26,7 +26,6 @@ from rdlab.data.images import read_image, sample_path
 from rdlab.errors import CorruptStreamError, InputError, ModelError
 from rdlab.nn.image_model import HyperpriorImageModel, ImageModelConfig, latent_lattice
 from rdlab.nn.lattice_quantizer import LatticeQuantizer
-
 from test_train_image import TINY, _synthetic_image, assert_one_line_error, run_cli
 
 
