@@ -308,18 +308,32 @@ class RdlabCodec(_ClassicalCodec):
     integer_quality = False
     extension = ".rdl"
 
+    model = "default"
+
     def options(self, image: np.ndarray) -> dict[str, Any]:
-        return {"quality": self.quality, "model": "default"}
+        return {"quality": self.quality, "model": self.model}
 
     def encode(self, x: Any) -> bytes:
         from .hyperprior import HyperpriorImageCodec
 
-        return HyperpriorImageCodec(quality=self.quality).encode(_check_image(x))
+        codec = HyperpriorImageCodec(quality=self.quality, model=self.model)
+        return codec.encode(_check_image(x))
 
     def decode(self, data: bytes) -> np.ndarray:
         from .hyperprior import HyperpriorImageCodec
 
-        return HyperpriorImageCodec().decode(bytes(data))
+        return HyperpriorImageCodec(model=self.model).decode(bytes(data))
+
+
+class RdlabE8Codec(RdlabCodec):
+    """rdlab's learned codec with **E8 lattice latents** (bundled model ``default-e8``:
+    the default model's transforms fine-tuned with E8-quantized latents), for the
+    scalar-vs-lattice comparison; slower to code (Monte-Carlo cell masses)."""
+
+    name = "rdlab-e8"
+    description = "rdlab learned hyperprior, E8 lattice latents (model default-e8)"
+    qualities = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    model = "default-e8"
 
 
 def _jxl_backend() -> str | None:
@@ -339,6 +353,7 @@ CODECS: dict[str, type[_ClassicalCodec]] = {
     "heic": HeicCodec,
     "jxl": JxlCodec,
     "rdlab": RdlabCodec,
+    "rdlab-e8": RdlabE8Codec,
 }
 ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpegxl": "jxl", "jpg": "jpeg", "heif": "heic"}
 _UNAVAILABLE_HINT = {
@@ -350,6 +365,7 @@ _UNAVAILABLE_HINT = {
     "(pip install pillow-heif)",
     "jxl": "neither pillow-jxl-plugin nor imagecodecs is installed (pip install pillow-jxl-plugin)",
     "rdlab": "the bundled learned model could not be loaded (reinstall rdlab)",
+    "rdlab-e8": "the bundled lattice model default-e8 could not be loaded (reinstall rdlab)",
 }
 
 
