@@ -12,6 +12,10 @@ Sections (``run`` combines them into one JSON object):
   pad to a multiple of 64, crop, clamp, x255, round; its strings and shape serialized
   into one byte string). A warm-up run each, then the median of ``--repeats`` runs,
   interleaved. Ratios are ``rdlab / compressai`` seconds (target <= 1 each).
+- lattice: the same image through the bundled **E8 lattice-latent** model
+  (``default-e8``, quality 4), one timed run after a warm-up: seconds, bpp, PSNR, and
+  the ratios to the scalar default model of this run (no target: the lattice coder's
+  Monte-Carlo cell masses make it slower; this measures by how much).
 - memory: peak resident memory of encoding (and, in another process, decoding) a
   4000x3000 photo (the sample mirror-tiled to that size) with the default model, each in
   a fresh subprocess. The peak is the child's ``VmHWM`` from ``/proc/self/status``:
@@ -158,6 +162,34 @@ def speed(
     return out
 
 
+LATTICE_MODEL = "default-e8"
+
+
+def lattice_speed(image_size: tuple[int, int], scalar: dict[str, Any]) -> dict[str, Any]:
+    """One warm-up and one timed encode and decode by the E8 lattice-latent model."""
+    from rdlab.codecs.image_model_file import bundled_image_models
+
+    if LATTICE_MODEL not in bundled_image_models():
+        return {"unavailable": f"model {LATTICE_MODEL} is not bundled"}
+    image = photo(*image_size)
+    codec = HyperpriorImageCodec(quality=QUALITY, model=LATTICE_MODEL)
+    codec.decode(codec.encode(np.ascontiguousarray(image[:64, :64])))
+    enc_s, data = _timed(lambda: codec.encode(image))
+    dec_s, rec = _timed(lambda: codec.decode(data))
+    width, height = image_size
+    return {
+        "model": LATTICE_MODEL,
+        "quality": QUALITY,
+        "encode_s": enc_s,
+        "decode_s": dec_s,
+        "bytes": len(data),
+        "bpp": len(data) * 8 / (width * height),
+        "psnr": psnr(image, rec),
+        "encode_ratio_to_scalar": enc_s / scalar["encode_s"],
+        "decode_ratio_to_scalar": dec_s / scalar["decode_s"],
+    }
+
+
 # -- memory (fresh subprocesses) ----------------------------------------------------------------
 
 
@@ -283,6 +315,7 @@ def _run(
         }
         met["encode_ratio"] = result["ratios"]["encode"] <= TARGETS["encode_ratio"]
         met["decode_ratio"] = result["ratios"]["decode"] <= TARGETS["decode_ratio"]
+    result["lattice"] = lattice_speed(size, result["rdlab"])
     if memory_size is not None:
         mem = memory(*memory_size, threads=threads)
         result["memory"] = mem
@@ -311,6 +344,14 @@ def _print_table(result: dict[str, Any]) -> None:
         print(
             f"rdlab / compressai: encode {ratios['encode']:.2f}, decode {ratios['decode']:.2f} "
             f"(target <= 1)"
+        )
+    lat = result.get("lattice", {})
+    if "unavailable" not in lat and lat:
+        print(
+            f"{'rdlab-e8':12s} {lat['encode_s']:9.3f} {lat['decode_s']:9.3f} {lat['bytes']:8d} "
+            f"{lat['bpp']:6.3f} {lat['psnr']:6.2f}  (E8 lattice latents; "
+            f"{lat['encode_ratio_to_scalar']:.0f}x / {lat['decode_ratio_to_scalar']:.0f}x "
+            "the scalar model's time)"
         )
     if "memory" in result:
         m = result["memory"]

@@ -19,7 +19,12 @@ from PIL import Image
 from rdlab.cli import main
 from rdlab.codecs.hyperprior import LATTICE_VERSION, VERSION, HyperpriorImageCodec
 from rdlab.codecs.image_model_file import load_image_model, load_training_state
-from rdlab.coding.lattice_latents import LatticeLatentCoder
+from rdlab.coding.lattice_latents import (
+    LatticeLatentCoder,
+    from_vectors,
+    to_vectors,
+    vector_block,
+)
 from rdlab.coding.tables import log_scale_table
 from rdlab.container import decode_rdl, encode_rdl
 from rdlab.data.images import read_image, sample_path
@@ -40,12 +45,12 @@ def _coder(name: str) -> tuple[LatticeLatentCoder, LatticeQuantizer]:
 def test_coder_round_trips_nearest_points_with_escapes(name):
     coder, _ = _coder(name)
     rng = np.random.default_rng(1)
-    shape = (24, 5, 7)
+    shape = (24, 4, 8)
     indexes = rng.integers(0, 64, shape)
     scales = log_scale_table()[indexes]
     means = rng.normal(0, 3, shape)
     y = means + scales * rng.normal(size=shape)
-    y[3, 2, 4] = means[3, 2, 4] + 1e4  # far outside every table: escaped
+    y[3, 2, 5] = means[3, 2, 5] + 1e4  # far outside every table: escaped
     k = coder.quantize(y, means)
     data = coder.encode(k, indexes)
     assert np.array_equal(coder.decode(data, indexes), k)
@@ -62,13 +67,12 @@ def test_coder_round_trips_nearest_points_with_escapes(name):
 @pytest.mark.parametrize(("name", "sigma"), [("E8", 4.0), ("D4", 2.0)])
 def test_rate_of_gaussian_latents_meets_the_high_resolution_entropy(name, sigma):
     """At σ ≫ cell size the rate of a unit-volume lattice is h(N(0, σ²)) per dimension
-    (the differential entropy, bits): 0.5·log2(2πeσ²). 3000 vectors, seed 0; stated
+    (the differential entropy, bits): 0.5·log2(2πeσ²). 3072 vectors, seed 0; stated
     tolerance 0.03 bit/dim (the MC cell masses and 16-bit tables cost < 0.01)."""
     coder, _ = _coder(name)
     rng = np.random.default_rng(0)
     n = coder.dim
-    groups = 24 // n
-    shape = (24, 1, 3000 // groups)
+    shape = (24, 8, 16 * n)  # 3072 vectors
     scale_index = int(np.searchsorted(log_scale_table(), sigma))
     s = float(log_scale_table()[scale_index])
     indexes = np.full(shape, scale_index)
@@ -81,12 +85,26 @@ def test_rate_of_gaussian_latents_meets_the_high_resolution_entropy(name, sigma)
 
 def test_coder_refuses_bad_shapes_and_indexes():
     coder, _ = _coder("E8")
-    with pytest.raises(InputError, match="multiple of 8"):
+    with pytest.raises(InputError, match="does not split"):
         coder.encode(np.zeros((12, 2, 2), np.int64), np.zeros((12, 2, 2), np.int64))
     with pytest.raises(InputError, match="indexes"):
-        coder.encode(np.zeros((8, 2, 2), np.int64), np.full((8, 2, 2), 64))
+        coder.encode(np.zeros((8, 2, 4), np.int64), np.full((8, 2, 4), 64))
     with pytest.raises(InputError, match="does not divide"):
-        latent_lattice("E8", 12)
+        latent_lattice("z5", 12)  # 5 channels x 1x1 positions
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 16, 24])
+def test_vectors_are_blocks_of_neighbouring_positions(n):
+    g, a, b = vector_block(n)
+    assert g * a * b == n and 4 % a == 0 and 4 % b == 0
+    latent = np.arange(48 * 8 * 12).reshape(48, 8, 12)
+    v = to_vectors(latent, n)
+    assert v.shape == (48 * 8 * 12 // n, n)
+    assert np.array_equal(from_vectors(v, latent.shape), latent)
+    # the first vector is the top-left a×b block of the first g channels
+    assert np.array_equal(v[0], latent[:g, :a, :b].reshape(-1))
+    batch = torch.from_numpy(np.stack([latent, latent + 1]))
+    assert np.array_equal(to_vectors(batch, n)[1].numpy(), v + 1)  # torch, batched
 
 
 def test_model_trains_lattice_latents_on_lattice_points():
@@ -143,6 +161,53 @@ def loud_d4(lattice_models) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def derived_d4(lattice_models) -> Path:
+    """``rdlab train lattice``: D4 latents on the tiny scalar model's weights."""
+    out = lattice_models["scalar"].parent / "derived-d4.safetensors"
+    argv = ["train", "lattice", str(lattice_models["scalar"]), str(out), "--lattice", "D4"]
+    assert main([*argv, "--calibration", str(lattice_models["data"])]) == 0
+    return out
+
+
+def test_derived_lattice_model_shares_the_base_weights(lattice_models, derived_d4, tmp_path):
+    base = load_image_model(str(lattice_models["scalar"]))
+    model = load_image_model(str(derived_d4))
+    assert model.latent_lattice == "D4" and base.latent_lattice is None
+    assert model.card["derived_from"] == "scalar" and model.card["base_hash"] == base.hash.hex()
+    assert derived_d4.stat().st_size < base_size(lattice_models["scalar"]) // 4
+    used = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
+    for (key, a), b in zip(base.net.state_dict().items(), model.net.state_dict().values()):
+        if key.startswith(used):  # what the codec runs (the scale branch is integer)
+            assert torch.equal(a, b), key
+    assert base.scale_net.to_arrays().keys() == model.scale_net.to_arrays().keys()
+    for key, value in base.scale_net.to_arrays().items():
+        assert np.array_equal(value, model.scale_net.to_arrays()[key]), key
+    assert model.hash != base.hash
+    image = read_image(sample_path())[:64, :128]
+    codec = HyperpriorImageCodec(model=str(derived_d4), quality=3)
+    data = codec.encode(image)
+    assert decode_rdl(data).codec_version == LATTICE_VERSION
+    assert np.array_equal(
+        codec.decode(data), HyperpriorImageCodec(model=str(derived_d4)).decode(data)
+    )
+    # a derived file whose base has changed is refused, not decoded with other weights
+    moved = tmp_path / "derived.safetensors"
+    moved.write_bytes(derived_d4.read_bytes())
+    original = lattice_models["scalar"].read_bytes()
+    try:
+        lattice_models["scalar"].write_bytes(original[:-4] + b"\x00\x00\x00\x01")
+        with pytest.raises(ModelError, match="other weights"):
+            load_image_model(str(moved))
+    finally:
+        lattice_models["scalar"].write_bytes(original)
+    assert load_image_model(str(moved)).latent_lattice == "D4"
+
+
+def base_size(path: Path) -> int:
+    return path.stat().st_size
+
+
 def test_lattice_model_file_records_its_lattice(lattice_models):
     model = load_image_model(str(lattice_models["d4"]))
     assert model.latent_lattice == "D4"
@@ -195,7 +260,7 @@ def test_lattice_and_scalar_files_do_not_mix(lattice_models):
 def test_lattice_training_errors_are_one_line(capsys, lattice_models, tmp_path):
     data = lattice_models["data"]
     argv = ["train", "image", data, "--out", tmp_path / "r", "--crop", "64", "--steps", "1"]
-    code, _, err = run_cli(capsys, *argv, *TINY, "--lattice", "e8", "--quiet")
+    code, _, err = run_cli(capsys, *argv, *TINY, "--lattice", "z5", "--quiet")
     assert_one_line_error(code, err)
     assert "does not divide" in err
     code, _, err = run_cli(capsys, *argv, *TINY, "--lattice", "q7", "--quiet")

@@ -1,5 +1,6 @@
-"""``rdlab train image`` and ``rdlab train export``: train the hyperprior image model and
-turn a checkpoint into a model file the codec loads (``--model PATH`` or bundled).
+"""``rdlab train image``, ``rdlab train export`` and ``rdlab train lattice``: train the
+hyperprior image model, turn a checkpoint into a model file the codec loads (``--model
+PATH`` or bundled), and derive a lattice-latent model from a scalar one.
 
 ``rdlab train image DATA --out RUN [--device cuda] [--resume]`` trains on random crops
 of the images in DATA and keeps ``RUN/checkpoint.pt``, ``RUN/log.jsonl`` and
@@ -57,11 +58,27 @@ def add_parser(sub: Any) -> None:
     export.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     export.add_argument("--json", action="store_true", help="print a JSON report")
     export.set_defaults(run=_run_export)
+    derive = what.add_parser(
+        "lattice",
+        help="derive a model with lattice latents from a scalar model (same weights)",
+    )
+    derive.add_argument("base", help="bundled model name or model file (scalar latents)")
+    derive.add_argument("output", help="derived model file to write (.safetensors)")
+    derive.add_argument("--lattice", required=True, help="E8, D4, BW16, Leech, ...")
+    derive.add_argument(
+        "--calibration",
+        required=True,
+        metavar="DIR",
+        help="folder of images like the training data (chooses the coder's cell samples)",
+    )
+    derive.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    derive.add_argument("--json", action="store_true", help="print a JSON report")
+    derive.set_defaults(run=_run_lattice)
     parser.set_defaults(run=lambda args: _missing(parser))
 
 
 def _missing(parser: argparse.ArgumentParser) -> int:
-    raise InputError("what", "say what to train: 'rdlab train image|inr|export ...'")
+    raise InputError("what", "say what to train: 'rdlab train image|inr|export|lattice ...'")
 
 
 def _run_image(args: argparse.Namespace) -> int:
@@ -127,5 +144,29 @@ def _run_export(args: argparse.Namespace) -> int:
         report,
         args.json,
         f"{args.output}: {report['bytes']} bytes, model hash {report['hash'][:16]}",
+    )
+    return 0
+
+
+def _run_lattice(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..codecs.image_model_file import derive_lattice_model, load_image_model
+    from ..train.image import calibration_crops
+
+    crops = calibration_crops(args.calibration, 4)
+    digest = derive_lattice_model(args.base, args.lattice, args.output, crops, overwrite=args.force)
+    model = load_image_model(str(args.output))
+    report = {
+        "output": str(args.output),
+        "bytes": Path(args.output).stat().st_size,
+        "hash": digest.hex(),
+        "card": model.card,
+    }
+    emit(
+        report,
+        args.json,
+        f"{args.output}: {report['bytes']} bytes ({model.latent_lattice} latents on "
+        f"{model.card['derived_from']}), model hash {report['hash'][:16]}",
     )
     return 0

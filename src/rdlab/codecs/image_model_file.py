@@ -15,6 +15,11 @@ does not:
   bits, so they are stored, not recomputed);
 * metadata: the model config and a model card (training command, data, steps, time).
 
+A **derived** model file (:func:`derive_lattice_model`) holds only what differs from a
+base model — the lattice coder's arrays and config — and names the base by name and
+hash (metadata ``base``, ``base_hash``); loading reads the base's weights under it and
+refuses a base whose hash has changed. ``default-e8`` is the default model so derived.
+
 The SHA-256 of the file's bytes is the model hash written into every ``.rdl`` file, so
 decoding with other weights is refused instead of producing garbage. Bundled models live
 in ``rdlab/models/NAME.safetensors``; ``load_image_model`` also takes a path.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -46,6 +51,7 @@ __all__ = [
     "FORMAT",
     "ImageCodecModel",
     "bundled_image_models",
+    "derive_lattice_model",
     "export_image_model",
     "load_image_model",
 ]
@@ -253,6 +259,75 @@ def _read_model_file(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]
     return arrays, metadata
 
 
+def _with_base(arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, np.ndarray]:
+    """The arrays of a model file, with those of its base model under them when it is a
+    **derived** file (metadata ``base`` and ``base_hash``: the weights of another model
+    file, checked by hash, plus this file's own arrays). Raises ``ValueError``."""
+    base = metadata.get("base")
+    if base is None:
+        return arrays
+    path = _model_path(str(base))
+    data = path.read_bytes()
+    if model_hash(data).hex() != metadata.get("base_hash"):
+        raise ValueError(f"its base model {base!r} has other weights than it was made from")
+    base_arrays, base_metadata = _read_model_file(data)
+    if base_metadata.get("base") is not None:
+        raise ValueError("a derived model's base must not be derived itself")
+    return {**base_arrays, **arrays}
+
+
+def derive_lattice_model(
+    base: str,
+    lattice: str,
+    path: str | os.PathLike[str],
+    calibration: torch.Tensor,
+    *,
+    overwrite: bool = False,
+) -> bytes:
+    """Write a **derived** model file: the weights of model ``base`` (bundled name or
+    path; referenced by name and hash, not copied) with **lattice latents** on
+    ``lattice`` — the same transforms, another latent coder. The file holds the lattice
+    generator and the cell samples (chosen on ``calibration`` crops, as
+    :func:`export_image_model` does), the config and a card. Returns its hash."""
+    from safetensors.numpy import save
+
+    source = load_image_model(base)
+    if source.card.get("derived_from") is not None:
+        raise InputError("base", f"{base} is itself derived; give its base model")
+    config = replace(source.net.config, latent_lattice=None)
+    lat = latent_lattice(lattice, config.latent_channels)
+    config = replace(config, latent_lattice=lat.name)
+    samples, seed = _choose_cell_samples(source.net, source.scale_net, lat, calibration)
+    arrays = {
+        _LATTICE_KEYS[0]: lat.generator.numpy().astype(np.float64),
+        _LATTICE_KEYS[1]: samples,
+    }
+    card = {
+        "derived_from": source.name,
+        "base_hash": source.hash.hex(),
+        "latent_lattice": lat.name,
+        "cell_samples_seed": seed,
+        "training": "none: the base model's weights with lattice latents swapped in",
+    }
+    metadata = {
+        "format": FORMAT,
+        "config": json.dumps(config.to_dict()),
+        "card": json.dumps(card),
+        "base": source.name if _is_bundled(base) else str(Path(base).resolve()),
+        "base_hash": source.hash.hex(),
+    }
+    data = _canonical_header(save(arrays, metadata=metadata))
+    write_atomic(path, data, overwrite=overwrite)
+    _load_cached.cache_clear()
+    return model_hash(data)
+
+
+def _is_bundled(name: str) -> bool:
+    return (
+        name in bundled_image_models() and os.sep not in name and not name.endswith(".safetensors")
+    )
+
+
 def load_training_state(
     path: str | os.PathLike[str],
 ) -> tuple[ImageModelConfig, dict[str, torch.Tensor]]:
@@ -264,8 +339,9 @@ def load_training_state(
         raise InputError("init", f"{file} does not exist")
     try:
         arrays, metadata = _read_model_file(file.read_bytes())
+        arrays = _with_base(arrays, metadata)
         config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, InputError) as exc:
         raise InputError("init", f"{file} is not a readable model file ({exc})") from None
     state = {}
     for key, value in arrays.items():
@@ -324,7 +400,8 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
     try:
         data = path.read_bytes()
         arrays, metadata = _read_model_file(data)
-    except (OSError, ValueError) as exc:
+        arrays = _with_base(arrays, metadata)
+    except (OSError, ValueError, InputError) as exc:
         raise ModelError(f"{path} is not a readable model file ({exc})") from None
     if metadata.get("format") != FORMAT:
         raise ModelError(f"{path} is not a {FORMAT} model file")

@@ -1,14 +1,23 @@
 """Lattice-quantized latents of a hyperprior codec, coded with their indexed Gaussians.
 
 The scalar latent coder (:class:`~rdlab.coding.conditional.LocationScaleCoder`) rounds
-every residual ``y - μ`` to an integer. This coder groups the latent channels into
-n-dimensional vectors (channels ``g·n .. g·n + n - 1`` at one position form vector ``g``
-of that position), quantizes each residual vector to the nearest point ``k @ G`` of a
-unit-volume lattice (E8, D4, BW16, Leech, ...), and codes the integer coefficients ``k``
-with :mod:`rdlab.coding.lattice_points`: the probability of a point is the mass, over its
+every residual ``y - μ`` to an integer. This coder groups the latent into n-dimensional
+vectors (:func:`vector_block`: a block of ``a × b`` neighbouring positions of ``g``
+adjacent channels, ``g·a·b = n``; for E8 a 2×4 block of one channel), quantizes each
+residual vector to the nearest point ``k @ G`` of a unit-volume lattice (E8, D4, BW16,
+Leech, ...), and codes the integer coefficients ``k`` with
+:mod:`rdlab.coding.lattice_points`: the probability of a point is the mass, over its
 Voronoi cell, of the product of the coordinates' Gaussians ``N(0, σ_i²)``, where ``σ_i`` is
 the scale-table entry selected by the element's scale index (the same integer indexes
 that select the scalar tables, so they agree exactly between encoder and decoder).
+
+Why spatial blocks, not groups of channels: a lattice spreads its quantization error
+evenly over a vector's coordinates, which suits coordinates of similar variance. The
+channels at one position mix active ones (σ of several units) with nearly inactive
+ones (σ ≈ 0.1), for which rounding to zero costs almost no distortion; E8 over 8 such
+channels lost to scalar rounding at every rate (default model, photo ``chelsea``: 0.24
+against 0.22 bpp and 1.0 dB less at quality 2). Scales are much more alike within one
+channel's neighbourhood, and E8 over 2×4 blocks beats rounding with the same weights.
 
 Units: residuals in latent units (a unit-volume cell has the volume of the scalar
 coder's unit bin, so both coders spend the same rate at high resolution and the lattice
@@ -54,7 +63,14 @@ from .lattice_points import (
 from .stream import SymbolDecoder, SymbolEncoder
 from .tables import log_scale_table
 
-__all__ = ["LatticeLatentCoder", "gaussian_density_table", "voronoi_cell_samples"]
+__all__ = [
+    "LatticeLatentCoder",
+    "from_vectors",
+    "gaussian_density_table",
+    "to_vectors",
+    "vector_block",
+    "voronoi_cell_samples",
+]
 
 #: half-width of a tabulated Gaussian: this many standard deviations, plus the largest
 #: coordinate of a cell sample (so a cell that reaches into the density is among the
@@ -73,6 +89,54 @@ TABLE_POINTS = 1025
 _CHUNK_ELEMENTS = 1 << 21
 #: scale indexes per class of vectors
 _CLASS_WIDTH = 2
+
+
+def vector_block(n: int) -> tuple[int, int, int]:
+    """``(g, a, b)``: an n-vector is a block of ``a × b`` positions (``a, b`` dividing 4,
+    so any latent of a 64-aligned image splits into blocks) of ``g`` adjacent channels,
+    ``a·b`` the largest of 16, 8, 4, 2, 1 that divides n: 1×2 for A2, 2×2 for D4, 2×4 for
+    E8, 4×4 for BW16, 3 channels × 2×4 for Leech."""
+    for a, b in ((4, 4), (2, 4), (2, 2), (1, 2), (1, 1)):
+        if n % (a * b) == 0:
+            return n // (a * b), a, b
+    raise AssertionError("unreachable")
+
+
+def _block_shape(shape: tuple[int, ...], n: int) -> tuple[int, ...]:
+    *lead, c, h, w = shape
+    g, a, b = vector_block(n)
+    if c % g or h % a or w % b:
+        raise InputError(
+            "y",
+            f"a latent of shape (C, h, w) = {(c, h, w)} does not split into {n}-vectors "
+            f"of {g} channel(s) x {a}x{b} positions",
+        )
+    return (*lead, c // g, g, h // a, a, w // b, b)
+
+
+def to_vectors(y: Any, n: int) -> Any:
+    """``(..., C, h, w)`` → ``(..., C/g · h/a · w/b, n)`` (numpy array or torch tensor):
+    the n-vectors of :func:`vector_block`, ordered by channel group, block row, block
+    column; a vector's coordinates ordered by channel, row, column within the block."""
+    shape = _block_shape(tuple(y.shape), n)
+    lead = len(shape) - 6
+    order = (*range(lead), lead, lead + 2, lead + 4, lead + 1, lead + 3, lead + 5)
+    blocks = y.reshape(shape)
+    moved = blocks.permute(order) if isinstance(y, torch.Tensor) else blocks.transpose(order)
+    return moved.reshape(*shape[:lead], -1, n)
+
+
+def from_vectors(v: Any, shape: tuple[int, ...]) -> Any:
+    """Inverse of :func:`to_vectors` for a latent of ``shape`` ``(..., C, h, w)``."""
+    n = int(v.shape[-1])
+    full = _block_shape(tuple(shape), n)
+    lead = len(full) - 6
+    grouped = (*full[:lead], full[lead], full[lead + 2], full[lead + 4])
+    within = (full[lead + 1], full[lead + 3], full[lead + 5])
+    blocks = v.reshape(*grouped, *within)
+    order = (*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2, lead + 5)
+    moved = blocks.permute(order) if isinstance(v, torch.Tensor) else blocks.transpose(order)
+    return moved.reshape(tuple(shape))
 
 
 def gaussian_density_table(scales: Any, margin: float) -> TabulatedDensity:
@@ -143,20 +207,17 @@ class LatticeLatentCoder:
 
     # -- layout -----------------------------------------------------------------------
     def _check(self, shape: tuple[int, ...]) -> None:
-        if len(shape) != 3 or shape[0] % self.dim:
-            raise InputError("y", f"must be (C, h, w) with C a multiple of {self.dim}, got {shape}")
+        if len(shape) != 3:
+            raise InputError("y", f"must be (C, h, w), got {shape}")
+        _block_shape(shape, self.dim)
 
     def to_vectors(self, a: np.ndarray) -> np.ndarray:
-        """(C, h, w) → (C/n · h · w, n): group-major, raster order within a group."""
-        c, h, w = a.shape
-        n = self.dim
-        return np.ascontiguousarray(a.reshape(c // n, n, h * w).transpose(0, 2, 1)).reshape(-1, n)
+        """(C, h, w) → (vectors, n): :func:`to_vectors` (a contiguous copy)."""
+        return np.ascontiguousarray(to_vectors(a, self.dim))
 
     def from_vectors(self, v: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """Inverse of :meth:`to_vectors`."""
-        c, h, w = shape
-        n = self.dim
-        return np.ascontiguousarray(v.reshape(c // n, h * w, n).transpose(0, 2, 1)).reshape(shape)
+        return np.ascontiguousarray(from_vectors(v, shape))
 
     def _classes(self, index_vectors: np.ndarray) -> list[tuple[np.ndarray, LatticePointModel]]:
         """Row numbers of the vectors of each class (largest scale index // _CLASS_WIDTH),

@@ -24,7 +24,8 @@ Training proxies: additive uniform noise for both rates, straight-through roundi
 Minnen and Singh 2020), so the decoder is trained on what it will see.
 
 **Lattice latents** (``latent_lattice``, e.g. ``"E8"``): the same transforms with another
-latent coder. Channels ``g·n .. g·n + n - 1`` at one position form an n-vector; the
+latent coder. Blocks of neighbouring positions form n-vectors (2×4 of one channel for
+E8: :func:`rdlab.coding.lattice_latents.vector_block`); the
 residual vector ``y - μ`` is quantized to the nearest point of the unit-volume lattice
 (straight-through into the synthesis), and its rate in training is the Monte-Carlo mass
 of the Gaussian product density over the Voronoi cell around the dithered residual
@@ -40,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..coding.lattice_latents import from_vectors, to_vectors
 from ..errors import InputError
 from .entropy_models import SCALE_FLOOR, FactorizedDensity, gaussian_bin_likelihood
 from .gdn import GDN, IGDN, lower_bound
@@ -103,15 +105,18 @@ class ImageModelConfig:
 
 def latent_lattice(name: str, latent_channels: int) -> Any:
     """The unit-volume lattice called ``name`` for latents of ``latent_channels``
-    channels (its dimension must divide them)."""
+    channels (its vectors' channel groups, :func:`~rdlab.coding.lattice_latents.vector_block`,
+    must divide them)."""
+    from ..coding.lattice_latents import vector_block
     from ..lattice import get_lattice
 
     lattice = get_lattice(name).unit_volume()
-    if latent_channels % lattice.dim:
+    group, rows, cols = vector_block(lattice.dim)
+    if latent_channels % group:
         raise InputError(
             "lattice",
-            f"{lattice.name} has dimension {lattice.dim}, which does not divide the "
-            f"{latent_channels} latent channels",
+            f"{lattice.name} vectors span {group} channels x {rows}x{cols} positions; "
+            f"{group} does not divide the {latent_channels} latent channels",
         )
     return lattice
 
@@ -169,15 +174,13 @@ class HyperpriorImageModel(nn.Module):
 
     # -- lattice vectors -------------------------------------------------------------
     def to_vectors(self, y: torch.Tensor) -> torch.Tensor:
-        """(B, M, h, w) → (B, M/n, h, w, n): channels g·n .. g·n + n - 1 form vector g."""
-        n = self.latent_quantizer.dim  # type: ignore[union-attr]
-        b, m, h, w = y.shape
-        return y.view(b, m // n, n, h, w).permute(0, 1, 3, 4, 2)
+        """(B, M, h, w) → (B, vectors, n): the blocks of
+        :func:`rdlab.coding.lattice_latents.to_vectors` (the codec's layout)."""
+        return to_vectors(y, self.latent_quantizer.dim)  # type: ignore[union-attr]
 
-    def from_vectors(self, v: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`to_vectors`."""
-        b, g, h, w, n = v.shape
-        return v.permute(0, 1, 4, 2, 3).reshape(b, g * n, h, w)
+    def from_vectors(self, v: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Inverse of :meth:`to_vectors` for a latent of ``shape``."""
+        return from_vectors(v, shape)
 
     def _lattice_latent(
         self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor, samples: int
@@ -194,8 +197,8 @@ class HyperpriorImageModel(nn.Module):
 
         noisy = quantizer.noise(residual)
         bits = -quantizer.log2_likelihood(noisy, log_density, samples=samples)
-        y_hat = self.from_vectors(quantizer.quantize(residual, straight_through=True)) + means
-        return bits.sum(dim=(1, 2, 3)), y_hat
+        y_hat = self.from_vectors(quantizer.quantize(residual, straight_through=True), y.shape)
+        return bits.sum(dim=1), y_hat + means
 
     # -- the rate parameter --------------------------------------------------------
     def _interpolate(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
