@@ -94,6 +94,12 @@ def test_image_codec_benchmark_runs_on_small_inputs(capsys):
         assert math.isfinite(rdlab[key]) and rdlab[key] > 0
     assert 0 < rdlab["bpp"] < 24 and rdlab["psnr"] > 20
     assert rdlab["bytes"] * 8 == pytest.approx(rdlab["bpp"] * 256 * 192)
+    lattice = result["lattice"]  # the bundled E8 lattice-latent model, timed once
+    assert lattice["model"] == "default-e8"
+    assert 0 < lattice["bpp"] < 24 and lattice["psnr"] > 20
+    assert lattice["encode_ratio_to_scalar"] == pytest.approx(
+        lattice["encode_s"] / rdlab["encode_s"]
+    )
     memory = result["memory"]
     assert memory["encode_peak_mib"] > 0 and memory["decode_peak_mib"] > 0
     assert memory["encode_s"] > 0 and memory["decode_s"] > 0

@@ -43,6 +43,7 @@ def test_info_json_lists_dependencies_and_codecs(capsys):
         "heic",
         "jxl",
         "rdlab",
+        "rdlab-e8",
     }
     assert report["classical_codecs"]["jpeg"] is True  # Pillow always has JPEG
 
