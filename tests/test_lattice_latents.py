@@ -275,3 +275,17 @@ def test_lattice_training_errors_are_one_line(capsys, lattice_models, tmp_path):
     )
     assert code == 0, err
     assert json.loads(out)["step"] == 2
+
+
+def test_cli_compresses_with_a_lattice_model_and_reports_its_format(capsys, derived_d4, tmp_path):
+    out = tmp_path / "photo.rdl"
+    code, stdout, err = run_cli(
+        capsys, "compress", "--sample", "-o", out, "--model", derived_d4, "--quality", "2", "--json"
+    )
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["codec_version"] == LATTICE_VERSION == decode_rdl(out.read_bytes()).codec_version
+    code, _, err = run_cli(
+        capsys, "decompress", out, "-o", tmp_path / "x.png", "--model", derived_d4
+    )
+    assert code == 0, err

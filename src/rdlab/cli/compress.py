@@ -123,12 +123,13 @@ class CompressCommand:
             pixels = image.shape[0] * image.shape[1]
             decoded = codec.decode(data)  # the file decodes: and the quality it gives
             quality = psnr(image, decoded)
+            version = decode_rdl(data).codec_version  # per file (a model may pick it)
             reports.append(
                 {
                     "input": source,
                     "output": output,
                     "codec": codec.name,
-                    "codec_version": codec.version,
+                    "codec_version": version,
                     "height": image.shape[0],
                     "width": image.shape[1],
                     "channels": 1 if image.ndim == 2 else 3,
@@ -143,7 +144,7 @@ class CompressCommand:
             shown = "lossless" if not math.isfinite(quality) else f"PSNR {quality:.2f} dB"
             lines.append(
                 f"{source} -> {output}: {human_bytes(size)}, {8 * size / pixels:.3f} bpp, "
-                f"{shown} ({codec.name} v{codec.version}, {seconds:.2f} s)"
+                f"{shown} ({codec.name} v{version}, {seconds:.2f} s)"
             )
         _finish(reports, args.json, lines)
         return 0
