@@ -107,7 +107,7 @@ def test_vectors_are_blocks_of_neighbouring_positions(n):
     assert np.array_equal(to_vectors(batch, n)[1].numpy(), v + 1)  # torch, batched
 
 
-def test_model_trains_lattice_latents_on_lattice_points():
+def test_lattice_training_pass_gives_rates_and_gradients():
     torch.manual_seed(0)
     model = HyperpriorImageModel(ImageModelConfig(8, 12, (0.002, 0.008), latent_lattice="D4"))
     x = torch.rand(2, 3, 64, 64)
