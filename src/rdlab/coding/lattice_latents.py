@@ -18,7 +18,7 @@ ones (σ ≈ 0.1), for which rounding to zero costs almost no distortion; E8 ove
 channels lost to scalar rounding at every rate (default model, photo ``chelsea``: 0.24
 against 0.22 bpp and 1.0 dB less at quality 2). Scales are much more alike within one
 channel's neighbourhood, and E8 over 2×4 blocks edges out rounding with the same weights
-(−1.2 % BD-rate on 4 evaluation photos; see the README).
+(−2.6 % BD-rate on the 12 evaluation photos; see the README).
 
 Units: residuals in latent units (a unit-volume cell has the volume of the scalar
 coder's unit bin, so both coders spend the same rate at high resolution and the lattice
