@@ -498,20 +498,10 @@ def image_bench(
         image = center_crop(image, crop, crop)
         name = os.path.basename(path)
         with_ms = min(image.shape[:2]) >= 161
-        results: dict[str, list[dict[str, Any]]] = {"inr": []}
-        for bpp in bpps:
-            point = inr_point(
-                image,
-                "image",
-                bpp,
-                model=models[bpp],
-                steps=steps,
-                fine_tune_steps=fine_tune_steps,
-                seed=seed,
-                image_metrics=True,
-            )
-            results["inr"].append(point)
-            log(f"image {i + 1}/{len(paths)} {name}: inr {bpp:g} bpp: {_brief(point, 'bpp')}")
+        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+        label = f"image {i + 1}/{len(paths)} {name}"
+        inr = _inr_curve(image, "image", bpps, models, fit, label, log, image_metrics=True)
+        results: dict[str, list[dict[str, Any]]] = {"inr": inr}
         for out_name, (codec_name, qualities) in sweeps.items():
             points = []
             for q in qualities:
@@ -560,6 +550,45 @@ def _brief(point: Mapping[str, Any], key: str) -> str:
     )
 
 
+_RATE_UNITS = {
+    "image": ("bpp", "bpp"),
+    "video": ("bpp", "bpp"),
+    "audio": ("kbps", "kbps"),
+    "protein": ("bits_per_atom", "bits/atom"),
+}
+"""Per modality: the point's rate key and the unit printed in the log."""
+
+
+def _inr_curve(
+    signal: Any,
+    modality: str,
+    rates: Sequence[float],
+    models: Mapping[float, INRModel],
+    fit: Mapping[str, Any],
+    label: str,
+    log: Log,
+    *,
+    image_metrics: bool = False,
+    annotate: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`inr_point` of ``signal`` at each target rate, logged as each arrives.
+
+    ``fit`` holds the fitting options (``steps``, ``fine_tune_steps``, ``seed``);
+    ``annotate`` adds fields to each point that did not fail.
+    """
+    key, unit = _RATE_UNITS[modality]
+    points = []
+    for rate in rates:
+        point = inr_point(
+            signal, modality, rate, model=models[rate], image_metrics=image_metrics, **fit
+        )
+        if annotate is not None and "error" not in point:
+            annotate(point)
+        points.append(point)
+        log(f"{label}: inr {rate:g} {unit}: {_brief(point, key)}")
+    return points
+
+
 # ------------------------------------------------------------------------------ audio
 def audio_bench(
     paths: Sequence[str],
@@ -581,19 +610,12 @@ def audio_bench(
         audio = Audio(full.samples[:n], full.sample_rate)
         name = os.path.basename(path)
         header = opus_header_bytes(audio.sample_rate)
-        inr, opus = [], []
+        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+        inr = _inr_curve(
+            audio, "audio", kbps, models, fit, f"audio {i + 1}/{len(paths)} {name}", log
+        )
+        opus: list[dict[str, Any]] = []
         for rate in kbps:
-            point = inr_point(
-                audio,
-                "audio",
-                rate,
-                model=models[rate],
-                steps=steps,
-                fine_tune_steps=fine_tune_steps,
-                seed=seed,
-            )
-            inr.append(point)
-            log(f"audio {i + 1}/{len(paths)} {name}: inr {rate:g} kbps: {_brief(point, 'kbps')}")
             start = time.perf_counter()
             try:
                 decoded, size = opus_roundtrip(audio, rate)
@@ -643,24 +665,15 @@ def protein_bench(
         name = os.path.basename(path)
         atoms = len(trace)
         side = modalities.prepare("protein", trace).chunks["PROT"]  # sequence, numbering
-        inr = []
-        for rate in bits_per_atom:
-            point = inr_point(
-                trace,
-                "protein",
-                rate,
-                model=models[rate],
-                steps=steps,
-                fine_tune_steps=fine_tune_steps,
-                seed=seed,
-            )
-            if "error" not in point:
-                point["side_info_bits_per_atom"] = 8 * len(side) / atoms
-            inr.append(point)
-            log(
-                f"protein {i + 1}/{len(paths)} {name}: inr {rate:g} bits/atom: "
-                f"{_brief(point, 'bits_per_atom')}"
-            )
+        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+
+        def side_info(point: dict[str, Any], side: bytes = side, atoms: int = atoms) -> None:
+            point["side_info_bits_per_atom"] = 8 * len(side) / atoms
+
+        label = f"protein {i + 1}/{len(paths)} {name}"
+        inr = _inr_curve(
+            trace, "protein", bits_per_atom, models, fit, label, log, annotate=side_info
+        )
         uniform = [
             {
                 "target": row["step"],
@@ -728,19 +741,9 @@ def video_bench(
     clip = read_video(path, max_frames=frames)
     video = Video(center_crop(clip.frames, crop, crop, axes=(1, 2)), clip.fps)
     name = os.path.basename(os.path.normpath(path))
-    results: dict[str, list[dict[str, Any]]] = {"inr": []}
-    for rate in bpps:
-        point = inr_point(
-            video,
-            "video",
-            rate,
-            model=models[rate],
-            steps=steps,
-            fine_tune_steps=fine_tune_steps,
-            seed=seed,
-        )
-        results["inr"].append(point)
-        log(f"video {name}: inr {rate:g} bpp: {_brief(point, 'bpp')}")
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    inr = _inr_curve(video, "video", bpps, models, fit, f"video {name}", log)
+    results: dict[str, list[dict[str, Any]]] = {"inr": inr}
     unavailable = {}
     for peer in (canonical_name(n) for n in peers):
         if not _usable(peer):
