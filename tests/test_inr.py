@@ -49,7 +49,10 @@ _TOY = {
 }  # fmt: skip
 
 
-def toy_model(modality: str, steps: int = 30, scale: float = 2.0) -> INRModel:
+def toy_model(
+    modality: str, steps: int = 30, scale: float = 2.0, fit: dict | None = None
+) -> INRModel:
+    """A tiny untrained prior for ``modality``; ``fit`` replaces its fitting options."""
     patch, arch = _TOY[modality]
     cfg = INRConfig(**arch)
     count = cfg.num_params()
@@ -62,7 +65,8 @@ def toy_model(modality: str, steps: int = 30, scale: float = 2.0) -> INRModel:
         np.zeros(count),
         cfg.init_std() * scale,
         np.full(count, 1.0),
-        fit={
+        fit=fit
+        or {
             "steps": steps,
             "fine_tune_steps": 5,
             "groups": 3,

@@ -15,8 +15,8 @@ import pytest
 from rdlab.data.images import sample_path
 from rdlab.eval import inr_bench
 from rdlab.eval.bd import bd_rate
-from rdlab.inr.model_file import INRModel, save_inr_model
-from rdlab.nn.bayes_inr import INRConfig
+from rdlab.inr.model_file import save_inr_model
+from test_inr import toy_model
 
 DATA = Path(__file__).resolve().parent / "data" / "inr"
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -28,34 +28,13 @@ FIT = {
     "log2_candidates": 10,
     "block_kl_target": 10.0,
 }
-TOYS = {  # modality: (in_dim, out_dim, patch)
-    "image": (2, 3, (8, 8)),
-    "audio": (1, 1, (64,)),
-    "protein": (1, 3, (16,)),
-    "video": (3, 3, (2, 8, 8)),
-}
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("inr-models")
-    for modality, (in_dim, out_dim, patch) in TOYS.items():
-        cfg = INRConfig(
-            in_dim=in_dim, out_dim=out_dim, hidden=8, layers=1, frequencies=3, max_frequency=4.0
-        )
-        count = cfg.num_params()
-        model = INRModel(
-            f"toy-{modality}",
-            modality,
-            cfg,
-            patch,
-            0.002,
-            np.zeros(count),
-            cfg.init_std() * 2,
-            np.full(count, 1.0),
-            fit=FIT,
-            card={"rate_per_item": 1.0},
-        )
+    for modality in ("image", "audio", "protein", "video"):
+        model = toy_model(modality, fit=FIT)
         save_inr_model(folder / f"inr-{modality}-toy.safetensors", model)
     return str(folder)
 

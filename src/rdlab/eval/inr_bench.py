@@ -550,13 +550,8 @@ def _brief(point: Mapping[str, Any], key: str) -> str:
     )
 
 
-_RATE_UNITS = {
-    "image": ("bpp", "bpp"),
-    "video": ("bpp", "bpp"),
-    "audio": ("kbps", "kbps"),
-    "protein": ("bits_per_atom", "bits/atom"),
-}
-"""Per modality: the point's rate key and the unit printed in the log."""
+_RATE_UNITS = {"bpp": "bpp", "kbps": "kbps", "bits_per_atom": "bits/atom"}
+"""The unit printed in the log for each rate key of :data:`RATE_KEYS`."""
 
 
 def _inr_curve(
@@ -576,7 +571,7 @@ def _inr_curve(
     ``fit`` holds the fitting options (``steps``, ``fine_tune_steps``, ``seed``);
     ``annotate`` adds fields to each point that did not fail.
     """
-    key, unit = _RATE_UNITS[modality]
+    key = RATE_KEYS[modality]
     points = []
     for rate in rates:
         point = inr_point(
@@ -585,7 +580,7 @@ def _inr_curve(
         if annotate is not None and "error" not in point:
             annotate(point)
         points.append(point)
-        log(f"{label}: inr {rate:g} {unit}: {_brief(point, key)}")
+        log(f"{label}: inr {rate:g} {_RATE_UNITS[key]}: {_brief(point, key)}")
     return points
 
 
