@@ -16,6 +16,10 @@ Sections (``run`` combines them into one JSON object):
   (``default-e8``, quality 4), one timed run after a warm-up: seconds, bpp, PSNR, and
   the ratios to the scalar default model of this run (no target: the lattice coder's
   Monte-Carlo cell masses make it slower; this measures by how much).
+- refine: the same image encoded with **encoder-side latent refinement**
+  (``refine=--refine-steps``, default 20; 0 skips it), one run: seconds per step, the
+  ratio to the plain encode, and the change in bytes, PSNR and the loss ``bpp + λ·MSE``
+  it minimizes, against the plain file of this run (no target: an opt-in slow encoder).
 - memory: peak resident memory of encoding (and, in another process, decoding) a
   4000x3000 photo (the sample mirror-tiled to that size) with the default model, each in
   a fresh subprocess. The peak is the child's ``VmHWM`` from ``/proc/self/status``:
@@ -190,6 +194,41 @@ def lattice_speed(image_size: tuple[int, int], scalar: dict[str, Any]) -> dict[s
     }
 
 
+REFINE_STEPS = 20
+
+
+def refine_speed(
+    image_size: tuple[int, int], scalar: dict[str, Any], steps: int = REFINE_STEPS
+) -> dict[str, Any]:
+    """One encode with encoder-side latent refinement (``refine=steps``, default model):
+    seconds per step, the ratio to the plain encode of this run, and what it buys at the
+    same quality setting (bytes, PSNR, and the loss ``bpp + λ·MSE`` it minimizes)."""
+    image = photo(*image_size)
+    codec = HyperpriorImageCodec(quality=QUALITY, refine=steps)
+    enc_s, data = _timed(lambda: codec.encode(image))
+    rec = codec.decode(data)
+    width, height = image_size
+    lmbda = codec.model.net.config.lambdas[QUALITY - 1]
+
+    def loss(size: int, quality_db: float) -> float:
+        return size * 8 / (width * height) + lmbda * 255.0**2 * 10 ** (-quality_db / 10)
+
+    quality_db = psnr(image, rec)
+    return {
+        "steps": steps,
+        "quality": QUALITY,
+        "encode_s": enc_s,
+        "seconds_per_step": (enc_s - scalar["encode_s"]) / steps,
+        "encode_ratio_to_plain": enc_s / scalar["encode_s"],
+        "bytes": len(data),
+        "bpp": len(data) * 8 / (width * height),
+        "psnr": quality_db,
+        "bytes_change": len(data) / scalar["bytes"] - 1.0,
+        "psnr_change_db": quality_db - scalar["psnr"],
+        "loss_change": loss(len(data), quality_db) / loss(scalar["bytes"], scalar["psnr"]) - 1.0,
+    }
+
+
 # -- memory (fresh subprocesses) ----------------------------------------------------------------
 
 
@@ -280,11 +319,12 @@ def run(
     threads: int = 2,
     memory_size: tuple[int, int] | None = (4000, 3000),
     warmup: bool = True,
+    refine_steps: int = REFINE_STEPS,
 ) -> dict[str, Any]:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(size, repeats, threads, memory_size, warmup)
+        return _run(size, repeats, threads, memory_size, warmup, refine_steps)
     finally:
         torch.set_num_threads(previous)
 
@@ -295,6 +335,7 @@ def _run(
     threads: int,
     memory_size: tuple[int, int] | None,
     warmup: bool,
+    refine_steps: int,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "platform": platform.platform(),
@@ -316,6 +357,8 @@ def _run(
         met["encode_ratio"] = result["ratios"]["encode"] <= TARGETS["encode_ratio"]
         met["decode_ratio"] = result["ratios"]["decode"] <= TARGETS["decode_ratio"]
     result["lattice"] = lattice_speed(size, result["rdlab"])
+    if refine_steps:
+        result["refine"] = refine_speed(size, result["rdlab"], refine_steps)
     if memory_size is not None:
         mem = memory(*memory_size, threads=threads)
         result["memory"] = mem
@@ -353,6 +396,14 @@ def _print_table(result: dict[str, Any]) -> None:
             f"{lat['encode_ratio_to_scalar']:.0f}x / {lat['decode_ratio_to_scalar']:.0f}x "
             "the scalar model's time)"
         )
+    ref = result.get("refine")
+    if ref:
+        print(
+            f"{'refine':12s} {ref['encode_s']:9.3f} {'':9s} {ref['bytes']:8d} "
+            f"{ref['bpp']:6.3f} {ref['psnr']:6.2f}  ({ref['steps']} steps, "
+            f"{ref['seconds_per_step']:.2f} s/step; bytes {100 * ref['bytes_change']:+.1f} %, "
+            f"PSNR {ref['psnr_change_db']:+.2f} dB, loss {100 * ref['loss_change']:+.1f} %)"
+        )
     if "memory" in result:
         m = result["memory"]
         print(
@@ -372,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--memory-size", default="4000x3000", help="memory image WxH")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--refine-steps", type=int, default=REFINE_STEPS, help="refinement steps timed (0: skip)"
+    )
     parser.add_argument("--child", choices=("encode", "decode"), help=argparse.SUPPRESS)
     parser.add_argument("--child-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -380,10 +434,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child, args.child_file, w, h, args.threads)))
         return 0
     size, repeats, memory_size = _size(args.size), args.repeats, _size(args.memory_size)
+    refine_steps = args.refine_steps
     if args.quick:
-        size, repeats, memory_size = (256, 192), 1, (320, 240)
+        size, repeats, memory_size, refine_steps = (256, 192), 1, (320, 240), min(3, refine_steps)
     memory_size = None if args.skip_memory else memory_size
-    result = run(size, repeats, args.threads, memory_size, warmup=not args.quick)
+    result = run(
+        size, repeats, args.threads, memory_size, warmup=not args.quick, refine_steps=refine_steps
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:

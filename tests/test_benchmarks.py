@@ -100,6 +100,10 @@ def test_image_codec_benchmark_runs_on_small_inputs(capsys):
     assert lattice["encode_ratio_to_scalar"] == pytest.approx(
         lattice["encode_s"] / rdlab["encode_s"]
     )
+    refine = result["refine"]  # encoder-side latent refinement, 3 steps in --quick
+    assert refine["steps"] == 3 and refine["seconds_per_step"] > 0
+    assert refine["encode_ratio_to_plain"] == pytest.approx(refine["encode_s"] / rdlab["encode_s"])
+    assert refine["bytes_change"] == pytest.approx(refine["bytes"] / rdlab["bytes"] - 1)
     memory = result["memory"]
     assert memory["encode_peak_mib"] > 0 and memory["decode_peak_mib"] > 0
     assert memory["encode_s"] > 0 and memory["decode_s"] > 0

@@ -31,6 +31,7 @@ SWEEPS = {
     "jxl": (15, 50, 85),
     "rdlab": (1, 3.5, 6),
     "rdlab-e8": (1, 3.5, 6),
+    "rdlab-refine": (1, 3.5, 6),
 }
 
 
@@ -110,6 +111,7 @@ def test_bytes_are_the_real_file_format(name, photo):
         "jxl": data[:2] == b"\xff\x0a" or data[4:8] == b"JXL ",
         "rdlab": data[1:4] == b"RDL",  # the learned codec writes rdlab's own container
         "rdlab-e8": data[1:4] == b"RDL",
+        "rdlab-refine": data[1:4] == b"RDL",
     }
     assert magic[name], data[:16]
     assert name.startswith("rdlab") or data[1:4] != b"RDL"

@@ -44,6 +44,7 @@ def test_info_json_lists_dependencies_and_codecs(capsys):
         "jxl",
         "rdlab",
         "rdlab-e8",
+        "rdlab-refine",
     }
     assert report["classical_codecs"]["jpeg"] is True  # Pillow always has JPEG
 

@@ -22,7 +22,7 @@ def compress(image: Any, *, codec: str = "hyperprior", **options: Any) -> bytes:
     """An image (uint8 ``(H, W, 3)`` or ``(H, W)``) to the bytes of an ``.rdl`` file.
 
     ``options`` go to the codec: for ``hyperprior``, ``quality`` (1..6), ``target_bpp``,
-    ``lmbda``, ``model``, ``tile``.
+    ``lmbda``, ``model``, ``tile``, ``refine`` (encoder-side latent refinement steps).
     """
     from .codecs import get_codec
 

@@ -10,6 +10,8 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from ..container import decode_rdl
 from ..data.images import read_image, sample_path, write_png
 from ..errors import InputError
 from ..eval.metrics import psnr
-from ._output import emit, human_bytes, progress
+from ._output import emit, human_bytes, progress, progress_bar
 from .inr_io import (
     add_inr_arguments,
     compress_inr,
@@ -87,6 +89,14 @@ class CompressCommand:
         parser.add_argument(
             "--tile", type=int, help="learned codec: tile side in px for large images (memory)"
         )
+        parser.add_argument(
+            "--refine",
+            type=int,
+            metavar="STEPS",
+            help="learned codec: optimize this image's latents for STEPS steps before coding "
+            "(smaller files at the same quality; ~1 s per step for 640x426 on 2 cores; "
+            "100 is a good choice); files decode as usual",
+        )
         parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -117,7 +127,8 @@ class CompressCommand:
         ):
             image = read_image(source)
             start = time.perf_counter()
-            data = codec.encode(image)
+            with _refinement_progress(codec, source):
+                data = codec.encode(image)
             seconds = time.perf_counter() - start
             size = write_atomic(output, data, overwrite=args.force, protect=args.inputs)
             pixels = image.shape[0] * image.shape[1]
@@ -153,7 +164,7 @@ class CompressCommand:
 def _compress_inr_files(args: argparse.Namespace) -> int:
     given = [
         "--" + k.replace("_", "-")
-        for k in ("quality", "target_bpp", "lmbda", "tile")
+        for k in ("quality", "target_bpp", "lmbda", "tile", "refine")
         if getattr(args, k) is not None
     ]
     if given:
@@ -166,6 +177,35 @@ def _compress_inr_files(args: argparse.Namespace) -> int:
         lines.append(line)
     _finish(reports, args.json, lines)
     return 0
+
+
+@contextmanager
+def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
+    """A progress bar (on a terminal) for the learned codec's latent refinement; a new
+    bar for each refinement (``--target-bpp`` may refine twice)."""
+    if not getattr(codec, "refine", 0):
+        yield
+        return
+    bar: Any = None
+    last = 0
+
+    def report(stage: str, done: int, total: int) -> None:
+        nonlocal bar, last
+        if done <= last or bar is None:
+            if bar is not None:
+                bar.close()
+            bar = progress_bar(total, f"{os.path.basename(source)}: {stage}")
+        last = done
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    codec.progress = report
+    try:
+        yield
+    finally:
+        if bar is not None:
+            bar.close()
+        codec.progress = None
 
 
 def _set_threads(threads: int | None) -> None:
@@ -186,6 +226,7 @@ def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
         "lmbda": args.lmbda,
         "model": args.model,
         "tile": args.tile,
+        "refine": args.refine,
     }
     given = {k: v for k, v in learned.items() if v is not None}
     if given and args.codec.lower() != "hyperprior":

@@ -309,14 +309,15 @@ class RdlabCodec(_ClassicalCodec):
     extension = ".rdl"
 
     model = "default"
+    refine = 0  # encoder-side latent refinement steps (0: the fast default encoder)
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
-        return {"quality": self.quality, "model": self.model}
+        return {"quality": self.quality, "model": self.model, "refine": self.refine}
 
     def encode(self, x: Any) -> bytes:
         from .hyperprior import HyperpriorImageCodec
 
-        codec = HyperpriorImageCodec(quality=self.quality, model=self.model)
+        codec = HyperpriorImageCodec(quality=self.quality, model=self.model, refine=self.refine)
         return codec.encode(_check_image(x))
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -334,6 +335,17 @@ class RdlabE8Codec(RdlabCodec):
     description = "rdlab learned hyperprior, E8 lattice latents (model default-e8)"
     qualities = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
     model = "default-e8"
+
+
+class RdlabRefineCodec(RdlabCodec):
+    """rdlab's learned codec (default model) with **encoder-side latent refinement**,
+    100 steps (``rdlab compress --refine 100``): the same decoder and format, each
+    image's latents optimized for its own rate-distortion loss; ~100x slower to encode."""
+
+    name = "rdlab-refine"
+    description = "rdlab learned hyperprior, latents refined per image (100 steps)"
+    qualities = (1.0, 2.25, 3.5, 4.75, 6.0)
+    refine = 100
 
 
 def _jxl_backend() -> str | None:
@@ -354,6 +366,7 @@ CODECS: dict[str, type[_ClassicalCodec]] = {
     "jxl": JxlCodec,
     "rdlab": RdlabCodec,
     "rdlab-e8": RdlabE8Codec,
+    "rdlab-refine": RdlabRefineCodec,
 }
 ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpegxl": "jxl", "jpg": "jpeg", "heif": "heic"}
 _UNAVAILABLE_HINT = {
@@ -366,6 +379,7 @@ _UNAVAILABLE_HINT = {
     "jxl": "neither pillow-jxl-plugin nor imagecodecs is installed (pip install pillow-jxl-plugin)",
     "rdlab": "the bundled learned model could not be loaded (reinstall rdlab)",
     "rdlab-e8": "the bundled lattice model default-e8 could not be loaded (reinstall rdlab)",
+    "rdlab-refine": "the bundled learned model could not be loaded (reinstall rdlab)",
 }
 
 

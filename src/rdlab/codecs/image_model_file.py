@@ -71,7 +71,7 @@ class ImageCodecModel:
     """A loaded model: the float network (eval mode), the integer scale branch, the
     hyper-latent tables, the scale table with its latent coder (scalar
     :class:`LocationScaleCoder` or :class:`LatticeLatentCoder`), its name, hash and
-    card."""
+    card, and whether the file carried the training-only weights."""
 
     name: str
     net: HyperpriorImageModel
@@ -81,6 +81,9 @@ class ImageCodecModel:
     hash: bytes
     card: dict[str, Any]
     latent_coder: LocationScaleCoder | LatticeLatentCoder
+    has_training_weights: bool = False
+    """Whether ``net`` holds the trained float scale branch and hyper-latent density
+    (needed by encoder-side latent refinement, never by coding)."""
 
     @property
     def levels(self) -> int:
@@ -396,7 +399,13 @@ def load_image_model(name: str = "default") -> ImageCodecModel:
 
 @lru_cache(maxsize=4)
 def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
-    path = Path(file)
+    # normal tensors even when first loaded inside torch.inference_mode(): the cached
+    # network is also differentiated through (encoder-side latent refinement)
+    with torch.inference_mode(False):
+        return _load(Path(file))
+
+
+def _load(path: Path) -> ImageCodecModel:
     try:
         data = path.read_bytes()
         arrays, metadata = _read_model_file(data)
@@ -414,6 +423,15 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
             for k, v in arrays.items()
             if k.startswith(_FLOAT_PREFIXES)
         }
+        # the training-only float weights (the float scale branch and the factorized
+        # density) are loaded too when the file has them: encoder-side refinement
+        # differentiates the rate through them; coding itself never uses them
+        trained = {
+            k[len(_TRAIN_PREFIX) :]: torch.from_numpy(v.astype(np.float32))
+            for k, v in arrays.items()
+            if k.startswith(_TRAIN_PREFIX)
+        }
+        state.update(trained)
         missing = [k for k in net.state_dict() if k.startswith(_FLOAT_PREFIXES) and k not in state]
         if missing:
             raise ModelError(f"{path}: missing weights {missing[:3]}")
@@ -451,4 +469,5 @@ def _load_cached(file: str, size: int, mtime_ns: int) -> ImageCodecModel:
         hash=model_hash(data),
         card=card,
         latent_coder=latent_coder,
+        has_training_weights=any(k.startswith(_TRAIN_ONLY) for k in trained),
     )
