@@ -208,7 +208,7 @@ def refine_speed(
     enc_s, data = _timed(lambda: codec.encode(image))
     rec = codec.decode(data)
     width, height = image_size
-    lmbda = codec.model.net.config.lambdas[QUALITY - 1]
+    lmbda = float(codec.model.net.lambdas_at(torch.tensor([QUALITY - 1.0]))[0])
 
     def loss(size: int, quality_db: float) -> float:
         return size * 8 / (width * height) + lmbda * 255.0**2 * 10 ** (-quality_db / 10)
