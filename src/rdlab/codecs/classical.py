@@ -344,7 +344,7 @@ class RdlabRefineCodec(RdlabCodec):
 
     name = "rdlab-refine"
     description = "rdlab learned hyperprior, latents refined per image (100 steps)"
-    qualities = (1.0, 2.25, 3.5, 4.75, 6.0)
+    qualities = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
     refine = 100
 
 
