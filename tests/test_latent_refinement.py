@@ -19,6 +19,7 @@ from rdlab.container import decode_rdl
 from rdlab.data.images import read_image, sample_path
 from rdlab.errors import InputError, ModelError
 from rdlab.eval.metrics import psnr
+from rdlab.nn.image_model import DEFAULT_LAMBDAS
 from rdlab.nn.latent_refinement import (
     RefinementSettings,
     annealed_soft_round,
@@ -27,7 +28,7 @@ from rdlab.nn.latent_refinement import (
     temperature_at,
 )
 
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+LAMBDAS = DEFAULT_LAMBDAS  # the bundled default model's trained levels
 
 
 @pytest.fixture(scope="module")

@@ -182,7 +182,7 @@ def _compress_inr_files(args: argparse.Namespace) -> int:
 @contextmanager
 def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
     """A progress bar (on a terminal) for the learned codec's latent refinement; a new
-    bar for each refinement (``--target-bpp`` may refine twice)."""
+    bar for each refinement (``--target-bpp`` may refine up to 4 times)."""
     if not getattr(codec, "refine", 0):
         yield
         return

@@ -247,7 +247,7 @@ class HyperpriorImageCodec:
 
         with torch.inference_mode(False), torch.enable_grad():
             return refine_latents(
-                self.model.net, x.clone(), t, *size, settings, y=y.clone(), progress=step
+                self.model.net, x.clone(), t, *size, settings, start=(y, z), progress=step
             )
 
     def encode(self, x: Any) -> bytes:

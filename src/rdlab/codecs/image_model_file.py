@@ -346,17 +346,24 @@ def load_training_state(
         config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
     except (OSError, ValueError, KeyError, InputError) as exc:
         raise InputError("init", f"{file} is not a readable model file ({exc})") from None
+    state = _float_state(arrays)
+    if not any(k.startswith(_TRAIN_ONLY) for k in state):
+        raise InputError(
+            "init", f"{file} holds no training weights (exported before they were kept)"
+        )
+    return config, state
+
+
+def _float_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """The float32 state dict of a model file's arrays: the coding weights and, when
+    stored, the training-only ones (``train.`` prefix removed)."""
     state = {}
     for key, value in arrays.items():
         if key.startswith(_TRAIN_PREFIX):
             state[key[len(_TRAIN_PREFIX) :]] = torch.from_numpy(value.astype(np.float32))
         elif key.startswith(_FLOAT_PREFIXES):
             state[key] = torch.from_numpy(value.astype(np.float32))
-    if not any(k.startswith(_TRAIN_ONLY) for k in state):
-        raise InputError(
-            "init", f"{file} holds no training weights (exported before they were kept)"
-        )
-    return config, state
+    return state
 
 
 def _canonical_header(data: bytes) -> bytes:
@@ -418,20 +425,10 @@ def _load(path: Path) -> ImageCodecModel:
         config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
         card = json.loads(metadata.get("card", "{}"))
         net = HyperpriorImageModel(config)
-        state = {
-            k: torch.from_numpy(v.astype(np.float32))
-            for k, v in arrays.items()
-            if k.startswith(_FLOAT_PREFIXES)
-        }
         # the training-only float weights (the float scale branch and the factorized
         # density) are loaded too when the file has them: encoder-side refinement
         # differentiates the rate through them; coding itself never uses them
-        trained = {
-            k[len(_TRAIN_PREFIX) :]: torch.from_numpy(v.astype(np.float32))
-            for k, v in arrays.items()
-            if k.startswith(_TRAIN_PREFIX)
-        }
-        state.update(trained)
+        state = _float_state(arrays)
         missing = [k for k in net.state_dict() if k.startswith(_FLOAT_PREFIXES) and k not in state]
         if missing:
             raise ModelError(f"{path}: missing weights {missing[:3]}")
@@ -469,5 +466,5 @@ def _load(path: Path) -> ImageCodecModel:
         hash=model_hash(data),
         card=card,
         latent_coder=latent_coder,
-        has_training_weights=any(k.startswith(_TRAIN_ONLY) for k in trained),
+        has_training_weights=any(k.startswith(_TRAIN_ONLY) for k in state),
     )

@@ -138,7 +138,7 @@ def refine_latents(
     height: int,
     width: int,
     settings: RefinementSettings,
-    y: torch.Tensor | None = None,
+    start: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refined ``(y, z)`` for the padded image ``x`` (1, 3, H, W) in [0, 1] at rate ``t``.
@@ -149,7 +149,8 @@ def refine_latents(
             ``x[..., :height, :width]`` only).
         t: rate parameter in ``[0, K-1]``.
         settings: steps, learning rate, temperatures, seed, band size.
-        y: the gained latent ``g_a(x)·gain(t)`` (1, M, H/16, W/16) if already computed.
+        start: the analysis' ``(y, z)``, if already computed: the gained latent
+            ``g_a(x)·gain(t)`` (1, M, H/16, W/16) and ``h_a(y)`` (1, N, H/64, W/64).
         progress: called with the number of steps done after each step.
 
     Returns:
@@ -158,10 +159,10 @@ def refine_latents(
     """
     tt = torch.tensor([float(t)], dtype=torch.float32)
     with torch.no_grad():
-        if y is None:
+        if start is None:
             y = net.analyze(x, tt)
-        y = y.detach().clone()
-        z = net.h_a(y).detach().clone()
+            start = (y, net.h_a(y))
+        y, z = (v.detach().clone() for v in start)
     if settings.steps == 0:
         return y, z
     lmbda = float(net.lambdas_at(tt)[0])
