@@ -362,3 +362,99 @@ def test_bundled_models_load_and_one_codes_a_real_protein() -> None:
     decoded = codec.decode(codec.encode(trace))
     centroid_only = rmsd(trace.coords, np.broadcast_to(trace.coords.mean(0), trace.coords.shape))
     assert rmsd(trace.coords, decoded.coords) < 0.3 * centroid_only
+
+
+# ------------------------------------------------------------------ linear reparameterization
+def _random_reparam(cfg: INRConfig, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        (np.eye(d) + 0.3 * rng.standard_normal((d, d)) / math.sqrt(d)).astype(np.float32)
+        for d in cfg.layer_sizes()
+    ]
+
+
+def test_reparameterized_weights_match_torch_and_are_bit_reproducible() -> None:
+    """``w_l = A_l h_l`` computed for decoding (float64, fixed order) agrees with the torch
+    module used for fitting, does not depend on how the patches are split, and the
+    identity gives back ``h`` exactly."""
+    from rdlab.nn.bayes_inr import reparameterize_deterministic
+
+    patch, arch = _TOY["protein"]
+    cfg = INRConfig(**arch)
+    mats = _random_reparam(cfg, 0)
+    latent = np.random.default_rng(1).standard_normal((5, cfg.num_params())) * cfg.init_std()
+    latent = latent.astype(np.float32).astype(np.float64)
+    out = reparameterize_deterministic(latent, mats, cfg)
+    inr = BayesianINR(cfg, 5, np.zeros(cfg.num_params()), cfg.init_std(), reparam=mats)
+    with torch.no_grad():
+        ref = inr.double().network_weights(torch.as_tensor(latent)).numpy()
+    assert np.max(np.abs(out - ref)) < 1e-12
+    assert np.array_equal(out[2:4], reparameterize_deterministic(latent[2:4], mats, cfg))
+    identity = [np.eye(d) for d in cfg.layer_sizes()]
+    assert np.array_equal(reparameterize_deterministic(latent, identity, cfg), latent)
+    assert not np.allclose(out, latent)
+    with pytest.raises(InputError, match="reparam"):
+        reparameterize_deterministic(latent, mats[:1], cfg)
+
+
+def test_learned_reparam_beats_the_diagonal_prior_on_correlated_patches() -> None:
+    """Patches that are random mixtures of two patterns make the posteriors' weights
+    move together; the learned matrices let the diagonal prior follow that, so the
+    rate-distortion objective (MSE + beta * KL / n, last round) ends lower than without
+    them (measured after 8 rounds: 0.0299 against 0.0377, -21 %; asserted: at least 10 %
+    lower) and the matrices moved off the identity."""
+    patch, arch = _TOY["protein"]
+    cfg = INRConfig(**arch)
+    rng = np.random.default_rng(0)
+    t = np.linspace(-1, 1, 16)[:, None]
+    patterns = np.stack([np.hstack([np.sin(2 * t), np.cos(3 * t), t]),
+                         np.hstack([t**2, np.sin(5 * t), np.cos(t)])])  # fmt: skip
+    mix = rng.standard_normal((40, 2, 1, 1)) * 0.3
+    patches = (mix * patterns[None]).sum(1).astype(np.float32)
+    coords = patch_coordinates(patch)
+
+    def objective(reparam: bool) -> tuple[float, object]:
+        learned = learn_prior(
+            cfg, coords, patches, beta=0.002, rounds=8, steps_first=150, steps=60,
+            linear_reparam=reparam, reparam_lr=0.01,
+        )  # fmt: skip
+        last = learned.history[-1]
+        return last["mse"] + 0.002 * last["kl_bits_per_patch_after"] / 16, learned
+
+    plain, plain_prior = objective(False)
+    with_reparam, learned = objective(True)
+    assert plain_prior.reparam is None
+    assert [m.shape for m in learned.reparam] == [(d, d) for d in cfg.layer_sizes()]
+    assert max(np.abs(m - np.eye(len(m))).max() for m in learned.reparam) > 0.01
+    assert with_reparam < 0.9 * plain
+
+
+def test_reparameterized_model_file_and_codec_round_trip(tmp_path: Path) -> None:
+    """The matrices are saved (float32) and covered by the hash; a file coded with them
+    decodes to the same coordinates on every decode, and not with the plain prior."""
+    base = toy_model("protein")
+    model = INRModel(
+        "toy-protein-reparam", "protein", base.config, base.patch, base.beta,
+        base.prior_mean, base.prior_std, base.kl_profile, fit=base.fit, card=base.card,
+        reparam=_random_reparam(base.config, 3),
+    )  # fmt: skip
+    assert model.hash != base.hash
+    path = tmp_path / "r.safetensors"
+    save_inr_model(path, model)
+    loaded = load_inr_model(str(path))
+    assert loaded.hash == model.hash
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.reparam, model.reparam, strict=True))
+    trace = read_ca_trace(PROTEIN)
+    data = INRCodec(model, bits_per_atom=40.0).encode(trace)
+    one = INRCodec(loaded).decode(data)
+    two = INRCodec(loaded).decode(data)
+    assert np.array_equal(one.coords, two.coords)
+    centroid_only = np.sqrt(((trace.coords - trace.coords.mean(0)) ** 2).sum(1).mean())
+    assert np.sqrt(((one.coords - trace.coords) ** 2).sum(1).mean()) < centroid_only
+    with pytest.raises(ModelError):
+        INRCodec(base).decode(data)
+    with pytest.raises(ModelError, match="reparam"):
+        INRModel(
+            "bad", "protein", base.config, base.patch, base.beta, base.prior_mean,
+            base.prior_std, base.kl_profile, reparam=[np.eye(3)],
+        )  # fmt: skip

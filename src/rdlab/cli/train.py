@@ -42,6 +42,17 @@ def add_parser(sub: Any) -> None:
     inr.add_argument("--steps-first", type=int, default=400, help="steps of round 0 (default 400)")
     inr.add_argument("--seed", type=int, default=0)
     inr.add_argument("--w0", type=float, help="sine frequency factor (default: the modality's)")
+    inr.add_argument(
+        "--linear-reparam",
+        action="store_true",
+        help="learn a linear reparameterization of each layer's weights (RECOMBINER)",
+    )
+    inr.add_argument(
+        "--reparam-lr",
+        type=float,
+        default=1e-3,
+        help="Adam step of the reparameterization (default 1e-3)",
+    )
     inr.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     inr.add_argument("--json", action="store_true", help="print a JSON report")
     inr.set_defaults(run=_run_inr)
@@ -113,6 +124,8 @@ def _run_inr(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         architecture=(patch, arch),
+        linear_reparam=args.linear_reparam,
+        reparam_lr=args.reparam_lr,
         overwrite=args.force,
         log=None if args.json else lambda line: print(line, file=sys.stderr),
     )
@@ -123,6 +136,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         "rate_per_item": model.card["rate_per_item"],
         "seconds": model.card["seconds"],
         "hash": model.hash.hex(),
+        "linear_reparam": model.reparam is not None,
     }
     emit(
         report,

@@ -259,7 +259,9 @@ class INRCodec:
         model: INRModel, weights: np.ndarray, modality: str, meta: dict[str, Any], file: RdlFile
     ) -> Any:
         spatial, _ = modalities.spatial_shape(modality, meta)
-        values = evaluate_deterministic(weights, patch_coordinates(model.patch), model.config)
+        values = evaluate_deterministic(
+            model.network_weights(weights), patch_coordinates(model.patch), model.config
+        )
         signal_values = from_patches(values, spatial, model.patch)
         chunks = {c.tag: c.payload for c in file.chunks}
         return modalities.restore(modality, signal_values, meta, chunks)

@@ -65,9 +65,10 @@ def fit_settings(model: INRModel, **overrides: object) -> dict[str, object]:
 
 @dataclass
 class EncodedWeights:
-    """``payload``: the indices' bytes; ``weights``: float64 ``(B, P)`` exactly as the
-    decoder rebuilds them; ``block_kl_bits``: KL of each block when it was coded;
-    ``payload_bits``: ``k`` times the blocks."""
+    """``payload``: the indices' bytes; ``weights``: the coded vectors, float64 ``(B, P)``
+    exactly as the decoder rebuilds them (the latent ``h`` of a reparameterized model: the
+    network's weights are ``model.network_weights(weights)``); ``block_kl_bits``: KL of
+    each block when it was coded; ``payload_bits``: ``k`` times the blocks."""
 
     payload: bytes
     weights: np.ndarray
@@ -97,7 +98,9 @@ def encode_weights(
     layout = block_layout(model.kl_profile, num_patches, num_blocks, seed)
     feats = fourier_features(torch.as_tensor(coords, dtype=torch.float32), model.config)
     targets = torch.as_tensor(np.asarray(patches, dtype=np.float32))
-    inr = BayesianINR(model.config, num_patches, model.prior_mean, model.prior_std)
+    inr = BayesianINR(
+        model.config, num_patches, model.prior_mean, model.prior_std, reparam=model.reparam
+    )
     betas = BlockBetas(layout.block_of, layout.num_blocks, model.beta, float(s["block_kl_target"]))
     steps, tune = int(s["steps"]), int(s["fine_tune_steps"])
     groups = max(1, min(int(s["groups"]), layout.num_blocks))
@@ -180,7 +183,8 @@ def decode_weights(
     seed: int,
     log2_candidates: int,
 ) -> np.ndarray:
-    """The float64 weights ``(num_patches, num_params)`` coded in ``payload``."""
+    """The float64 vectors ``(num_patches, num_params)`` coded in ``payload`` (the latent
+    ``h`` of a reparameterized model; see :meth:`INRModel.network_weights`)."""
     layout = block_layout(model.kl_profile, num_patches, num_blocks, seed)
     prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
     prior_std = layout.to_order(np.tile(model.prior_std, num_patches))

@@ -91,6 +91,7 @@ def fit_posteriors(
     adapt_every: int = 1,
     adapt_after: int = 0,
     sigma_lr_factor: float = 5.0,
+    reparam_lr: float = 1e-3,
     coords_per_step: int | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, float, float], None] | None = None,
@@ -100,12 +101,17 @@ def fit_posteriors(
     (None: all), for long signals. ``adapt_after``: steps at the starting trade-offs before
     the per-block steering begins (lets the posteriors settle first; steering from the
     first step drives every ``beta`` up while the initial KL is far from its budget).
-    ``callback(step, mse, kl_bits)`` after each step."""
+    ``callback(step, mse, kl_bits)`` after each step. A trainable reparameterization
+    (prior learning) is stepped too, at ``reparam_lr``."""
     # log sigma moves in log units: a larger step lets the posterior spread (hence the KL)
     # settle as fast as the means fit, instead of the KL being cut through the means
-    optimizer = torch.optim.Adam(
-        [{"params": [inr.mu], "lr": lr}, {"params": [inr.log_sigma], "lr": lr * sigma_lr_factor}]
-    )
+    groups = [
+        {"params": [inr.mu], "lr": lr},
+        {"params": [inr.log_sigma], "lr": lr * sigma_lr_factor},
+    ]
+    if inr.reparam is not None and inr.reparam[0].requires_grad:
+        groups.append({"params": list(inr.reparam), "lr": reparam_lr})
+    optimizer = torch.optim.Adam(groups)
     n = targets.shape[1]
     mse_value, kl_value = math.nan, math.nan
     for step in range(steps):

@@ -2,10 +2,12 @@
 at one rate level, as safetensors.
 
 Contents: float32 tensors ``prior_mean``, ``prior_std`` and ``kl_profile`` (bits per weight
-per patch, averaged over the training patches), and metadata ``rdlab`` (JSON): modality,
+per patch, averaged over the training patches), optionally ``reparam_0`` ... one ``(d_l,
+d_l)`` matrix per layer (the learned linear reparameterization,
+:mod:`rdlab.nn.bayes_inr`), and metadata ``rdlab`` (JSON): modality,
 network configuration, patch shape, the training trade-off ``beta``, the encoder's
 fitting settings and a model card. The **hash** (:func:`rdlab.container.model_hash`)
-covers the three tensors and the canonical JSON, so a file coded with another prior or
+covers the tensors and the canonical JSON, so a file coded with another prior or
 architecture is refused instead of decoded into garbage.
 """
 
@@ -23,7 +25,7 @@ import numpy as np
 from .._files import write_atomic
 from ..container import model_hash
 from ..errors import InputError, ModelError
-from ..nn.bayes_inr import INRConfig
+from ..nn.bayes_inr import INRConfig, reparameterize_deterministic, validate_reparam
 
 __all__ = [
     "MODALITIES",
@@ -46,7 +48,9 @@ class INRModel:
     ``patch``: samples per patch axis; ``beta``: the trade-off the prior was learned at
     (MSE per value, normalized units, per bit per sample); ``fit``: encoder settings
     (``steps``, ``fine_tune_steps``, ``lr``, ``groups``, ``log2_candidates``,
-    ``block_kl_target``); ``card``: free-form facts (training data, command, time)."""
+    ``block_kl_target``); ``card``: free-form facts (training data, command, time);
+    ``reparam``: None or one ``(d_l, d_l)`` matrix per layer: the prior is then over the
+    latent ``h`` and the network's weights are ``w_l = A_l h_l``."""
 
     name: str
     modality: str
@@ -58,6 +62,7 @@ class INRModel:
     kl_profile: np.ndarray
     fit: dict[str, Any] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
+    reparam: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -73,6 +78,19 @@ class INRModel:
         if len(self.patch) != self.config.in_dim or any(p < 1 for p in self.patch):
             raise ModelError(f"INR model {self.name!r}: patch {self.patch} does not fit the net")
         self.patch = tuple(int(p) for p in self.patch)
+        if self.reparam is not None:
+            try:  # float32 as stored, so a loaded model computes exactly what was saved
+                mats = [np.asarray(m, dtype=np.float32) for m in self.reparam]
+                self.reparam = tuple(validate_reparam(mats, self.config))
+            except InputError as exc:
+                raise ModelError(f"INR model {self.name!r}: {exc}") from None
+
+    def network_weights(self, latent: np.ndarray) -> np.ndarray:
+        """The networks' float64 weights ``(num_patches, num_params)`` of the coded vectors
+        ``latent`` (bit-reproducible; the vectors themselves without a reparameterization)."""
+        if self.reparam is None:
+            return np.asarray(latent, dtype=np.float64)
+        return reparameterize_deterministic(latent, self.reparam, self.config)
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -86,11 +104,14 @@ class INRModel:
         }
 
     def _tensors(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "prior_mean": self.prior_mean.astype(np.float32),
             "prior_std": self.prior_std.astype(np.float32),
             "kl_profile": self.kl_profile.astype(np.float32),
         }
+        for index, mat in enumerate(self.reparam or ()):
+            out[f"reparam_{index}"] = mat.astype(np.float32)
+        return out
 
     @property
     def hash(self) -> bytes:
@@ -139,9 +160,17 @@ def _parse(data: bytes, source: str) -> INRModel:
             kl_profile=tensors["kl_profile"],
             fit=dict(meta.get("fit", {})),
             card=dict(meta.get("card", {})),
+            reparam=_reparam_tensors(tensors),
         )
     except (SafetensorError, KeyError, ValueError, TypeError, InputError) as exc:
         raise ModelError(f"{source} is not an rdlab INR model file ({exc})") from None
+
+
+def _reparam_tensors(tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, ...] | None:
+    count = sum(1 for key in tensors if key.startswith("reparam_"))
+    if count == 0:
+        return None
+    return tuple(tensors[f"reparam_{i}"] for i in range(count))  # KeyError: a gap
 
 
 def bundled_inr_models(modality: str | None = None) -> list[str]:

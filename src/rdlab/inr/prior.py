@@ -6,9 +6,12 @@ posteriors fixed, the prior that maximizes the ELBO is closed form,
 
     prior_mean = mean_b mu_b,     prior_std^2 = mean_b (sigma_b^2 + (mu_b - prior_mean)^2),
 
-per weight. Repeat, warm-starting the posteriors. The result also records each weight's
-average KL (bits) under the final prior: the **KL profile** that lays out the coding
-blocks (:mod:`rdlab.inr.blocks`).
+per weight. Repeat, warm-starting the posteriors. With ``linear_reparam`` the prior is over
+the latent ``h`` of RECOMBINER's linear reparameterization ``w_l = A_l h_l``
+(:mod:`rdlab.nn.bayes_inr`): the matrices start at the identity and are learned by
+gradient steps on the same objective, jointly with the posteriors. The result also records
+each weight's average KL (bits) under the final prior: the **KL profile** that lays out the
+coding blocks (:mod:`rdlab.inr.blocks`).
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ MIN_PRIOR_STD = 1e-5
 @dataclass
 class LearnedPrior:
     """Prior mean and standard deviation per weight and the average KL profile (bits per
-    weight per patch), float64 ``(num_params,)``; ``history``: one dict per round."""
+    weight per patch), float64 ``(num_params,)``; ``history``: one dict per round;
+    ``reparam``: the learned matrices (float64, one ``(d_l, d_l)`` per layer) or None."""
 
     mean: np.ndarray
     std: np.ndarray
     kl_profile: np.ndarray
     history: list[dict[str, float]]
+    reparam: list[np.ndarray] | None = None
 
 
 def learn_prior(
@@ -53,12 +58,15 @@ def learn_prior(
     seed: int = 0,
     coords_per_step: int | None = None,
     sigma_lr_factor: float = 1.0,
+    linear_reparam: bool = False,
+    reparam_lr: float = 1e-3,
     log: Callable[[str], None] | None = None,
 ) -> LearnedPrior:
     """Learn the prior on training ``patches`` (``(B, n, C)`` normalized targets) at the
     trade-off ``beta`` (see :mod:`rdlab.inr.fit`). ``sigma_lr_factor``: the posterior
     spreads' step relative to the means' (1 for the bundled priors: with 5, as the
-    encoder uses, the priors came out at 3-23 % higher rate or MSE)."""
+    encoder uses, the priors came out at 3-23 % higher rate or MSE). ``linear_reparam``:
+    learn one matrix per layer too (step ``reparam_lr``)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     feats = fourier_features(torch.as_tensor(coords, dtype=torch.float32), config)
@@ -67,7 +75,16 @@ def learn_prior(
     prior_mean = np.zeros(count)
     prior_std = config.init_std()
     init = np.random.default_rng(seed).standard_normal((targets.shape[0], count)) * prior_std
-    inr = BayesianINR(config, targets.shape[0], prior_mean, prior_std, init_mean=init)
+    reparam = [np.eye(size) for size in config.layer_sizes()] if linear_reparam else None
+    inr = BayesianINR(
+        config,
+        targets.shape[0],
+        prior_mean,
+        prior_std,
+        init_mean=init,
+        reparam=reparam,
+        train_reparam=linear_reparam,
+    )
     history: list[dict[str, float]] = []
     for round_index in range(rounds):
         report = fit_posteriors(
@@ -80,6 +97,7 @@ def learn_prior(
             coords_per_step=coords_per_step,
             generator=gen,
             sigma_lr_factor=sigma_lr_factor,
+            reparam_lr=reparam_lr,
         )
         with torch.no_grad():
             mu = inr.mu.double()
@@ -106,9 +124,13 @@ def learn_prior(
             )
     with torch.no_grad():
         profile = inr.kl_bits().double().mean(dim=0).numpy()
+    learned = None
+    if inr.reparam is not None:
+        learned = [m.detach().double().numpy().copy() for m in inr.reparam]
     return LearnedPrior(
         inr.prior_mean.double().numpy().copy(),
         torch.exp(inr.prior_log_std.double()).numpy().copy(),
         profile,
         history,
+        learned,
     )

@@ -14,6 +14,12 @@ features ``[x, sin(pi f_l x), cos(pi f_l x)]`` (``f_l`` geometric from 1 to
 of one patch form a flat vector of :meth:`INRConfig.num_params` entries, layer by layer,
 each layer's ``W`` (``in x out``, row-major) followed by its ``b``.
 
+**Linear reparameterization** (RECOMBINER): optionally the coded vector is a latent ``h``
+and each layer's weights (its ``W`` and ``b`` together, ``d_l`` entries) are
+``w_l = A_l h_l`` with a learned ``d_l x d_l`` matrix ``A_l`` shared by all patches. The
+posterior and the prior stay diagonal in ``h``, so ``A`` lets the prior express
+correlations between weights (and the posterior move along them) at no rate cost.
+
 Two evaluation paths:
 
 * :class:`BayesianINR` (torch, float32) for fitting: a batch of patches, each with its own
@@ -46,6 +52,8 @@ __all__ = [
     "fourier_features",
     "fourier_features_deterministic",
     "gaussian_kl_bits_torch",
+    "reparameterize_deterministic",
+    "validate_reparam",
 ]
 
 _LN2 = math.log(2.0)
@@ -99,6 +107,11 @@ class INRConfig:
 
     def num_params(self) -> int:
         return self.layer_offsets()[-1][2]
+
+    def layer_sizes(self) -> list[int]:
+        """Weights per layer (``W`` and ``b``): the sizes ``d_l`` of the reparameterization
+        matrices."""
+        return [end - start for start, _, end in self.layer_offsets()]
 
     def frequency_list(self) -> np.ndarray:
         """The Fourier frequencies f_l (float64), l = 0 .. frequencies - 1."""
@@ -171,7 +184,11 @@ class BayesianINR(nn.Module):
     Parameters ``mu`` and ``log_sigma``, shape ``(num_patches, num_params)``; buffers
     ``prior_mean`` and ``prior_log_std`` (``(num_params,)``, shared by the patches) and
     ``fixed`` / ``fixed_values`` (``(num_patches, num_params)``): weights already sent are
-    fixed to their coded sample, with no posterior spread and no KL."""
+    fixed to their coded sample, with no posterior spread and no KL.
+
+    ``reparam``: None, or one ``(d_l, d_l)`` matrix per layer (see the module docstring);
+    then ``mu``, ``log_sigma`` and the prior live in the latent ``h``. ``train_reparam``:
+    the matrices are parameters (prior learning), else fixed buffers (encoding)."""
 
     def __init__(
         self,
@@ -182,6 +199,8 @@ class BayesianINR(nn.Module):
         *,
         init_mean: Any = None,
         init_log_sigma: float | Any = None,
+        reparam: Any = None,
+        train_reparam: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
@@ -208,6 +227,13 @@ class BayesianINR(nn.Module):
         self.log_sigma = nn.Parameter(log_sigma)
         self.register_buffer("fixed", torch.zeros(num_patches, count, dtype=torch.bool))
         self.register_buffer("fixed_values", torch.zeros(num_patches, count))
+        self.reparam: nn.ParameterList | None = None
+        if reparam is not None:
+            mats = validate_reparam(reparam, config)
+            self.reparam = nn.ParameterList(
+                nn.Parameter(torch.as_tensor(m, dtype=torch.float32), requires_grad=train_reparam)
+                for m in mats
+            )
 
     @property
     def num_patches(self) -> int:
@@ -232,6 +258,17 @@ class BayesianINR(nn.Module):
         kl = gaussian_kl_bits_torch(self.mu, self.log_sigma, self.prior_mean, self.prior_log_std)
         return torch.where(self.fixed, torch.zeros_like(kl), kl)
 
+    def network_weights(self, latent: torch.Tensor) -> torch.Tensor:
+        """The networks' weights ``(num_patches, num_params)`` of coded vectors ``latent``
+        (the identity without a reparameterization)."""
+        if self.reparam is None:
+            return latent
+        parts = [
+            latent[:, start:end] @ mat.T
+            for (start, _, end), mat in zip(self.config.layer_offsets(), self.reparam, strict=True)
+        ]
+        return torch.cat(parts, dim=1)
+
     def forward(self, features: torch.Tensor, sample: bool = True) -> torch.Tensor:
         """Network outputs ``(num_patches, n, out_dim)`` at ``features`` (``(n, F)`` shared
         by the patches, or ``(num_patches, n, F)``). ``sample``: one draw of every weight
@@ -239,7 +276,8 @@ class BayesianINR(nn.Module):
         shared by its coordinates, which is what the decoder will use); else the posterior
         means."""
         mu, sigma = self.effective()
-        weights = mu + sigma * torch.randn_like(mu) if sample else mu
+        latent = mu + sigma * torch.randn_like(mu) if sample else mu
+        weights = self.network_weights(latent)
         h = features if features.dim() == 3 else features.expand(self.num_patches, -1, -1)
         last = len(self.config.layer_offsets()) - 1
         for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(
@@ -249,6 +287,37 @@ class BayesianINR(nn.Module):
             z = torch.baddbmm(weights[:, b_start:end].unsqueeze(1), h, mat)
             h = z if index == last else torch.sin(self.config.w0 * z)
         return h
+
+
+def validate_reparam(reparam: Any, config: INRConfig) -> list[np.ndarray]:
+    """The reparameterization matrices as float64 arrays, checked: one finite ``(d_l,
+    d_l)`` matrix per layer of ``config``."""
+    sizes = config.layer_sizes()
+    mats = [np.asarray(m, dtype=np.float64) for m in reparam]
+    if len(mats) != len(sizes):
+        raise InputError("reparam", f"needs {len(sizes)} matrices (one per layer), got {len(mats)}")
+    for mat, size in zip(mats, sizes, strict=True):
+        if mat.shape != (size, size) or not np.isfinite(mat).all():
+            raise InputError("reparam", f"matrices must be finite and of sizes {sizes} squared")
+    return mats
+
+
+def reparameterize_deterministic(latent: np.ndarray, reparam: Any, config: INRConfig) -> np.ndarray:
+    """Network weights ``w_l = A_l h_l`` from coded vectors ``latent`` (``(num_patches,
+    num_params)``), bit-reproducibly in float64: each output is the sum over ``j`` in
+    increasing order of ``A_l[:, j] * h_l[j]`` (one rounding per operation, no BLAS)."""
+    h = np.asarray(latent, dtype=np.float64)
+    if h.ndim != 2 or h.shape[1] != config.num_params():
+        raise InputError("latent", f"must have shape (patches, {config.num_params()})")
+    out = np.empty_like(h)
+    for (start, _, end), mat in zip(
+        config.layer_offsets(), validate_reparam(reparam, config), strict=True
+    ):
+        acc = np.zeros((h.shape[0], end - start), dtype=np.float64)
+        for j in range(end - start):
+            acc += h[:, start + j : start + j + 1] * mat[None, :, j]
+        out[:, start:end] = acc
+    return out
 
 
 def evaluate_deterministic(

@@ -118,10 +118,14 @@ def train_inr_prior(
     seed: int = 0,
     architecture: tuple[tuple[int, ...], dict[str, Any]] | None = None,
     fit: dict[str, Any] | None = None,
+    linear_reparam: bool = False,
+    reparam_lr: float = 1e-3,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> INRModel:
-    """Learn a prior for ``modality`` from ``folder`` and save it to ``out``."""
+    """Learn a prior for ``modality`` from ``folder`` and save it to ``out``;
+    ``linear_reparam``: with RECOMBINER's learned linear reparameterization of each
+    layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
     patch, arch = architecture or DEFAULT_ARCHITECTURES[modality]
@@ -138,6 +142,8 @@ def train_inr_prior(
         steps=steps,
         lr=lr,
         seed=seed,
+        linear_reparam=linear_reparam,
+        reparam_lr=reparam_lr,
         log=log,
     )
     seconds = time.perf_counter() - start
@@ -164,9 +170,12 @@ def train_inr_prior(
             "steps": steps,
             "lr": lr,
             "seed": seed,
+            "linear_reparam": linear_reparam,
+            **({"reparam_lr": reparam_lr} if linear_reparam else {}),
             "seconds": round(seconds, 1),
             "history": learned.history,
         },
+        reparam=learned.reparam,
     )
     save_inr_model(out, model, overwrite=overwrite)
     return model
