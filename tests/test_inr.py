@@ -379,7 +379,7 @@ def test_reparameterized_weights_match_torch_and_are_bit_reproducible() -> None:
     identity gives back ``h`` exactly."""
     from rdlab.nn.bayes_inr import reparameterize_deterministic
 
-    patch, arch = _TOY["protein"]
+    _, arch = _TOY["protein"]
     cfg = INRConfig(**arch)
     mats = _random_reparam(cfg, 0)
     latent = np.random.default_rng(1).standard_normal((5, cfg.num_params())) * cfg.init_std()
