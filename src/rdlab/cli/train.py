@@ -53,6 +53,16 @@ def add_parser(sub: Any) -> None:
         default=1e-3,
         help="Adam step of the reparameterization (default 1e-3)",
     )
+    inr.add_argument(
+        "--fit-steps",
+        type=int,
+        help="encoder's fitting steps, recorded in the model (default: the codec's 1500)",
+    )
+    inr.add_argument(
+        "--fit-fine-tune-steps",
+        type=int,
+        help="encoder's fine-tuning steps per group, recorded in the model (default 60)",
+    )
     inr.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     inr.add_argument("--json", action="store_true", help="print a JSON report")
     inr.set_defaults(run=_run_inr)
@@ -113,6 +123,12 @@ def _run_inr(args: argparse.Namespace) -> int:
     patch, arch = DEFAULT_ARCHITECTURES[args.modality]
     if args.w0 is not None:
         arch = {**arch, "w0": args.w0}
+    fit = {}
+    for key, value in (("steps", args.fit_steps), ("fine_tune_steps", args.fit_fine_tune_steps)):
+        if value is not None:
+            if value < (1 if key == "steps" else 0):
+                raise InputError(f"fit_{key}", f"must be >= {1 if key == 'steps' else 0}")
+            fit[key] = value
     model = train_inr_prior(
         args.modality,
         args.data,
@@ -124,6 +140,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         architecture=(patch, arch),
+        fit=fit,
         linear_reparam=args.linear_reparam,
         reparam_lr=args.reparam_lr,
         overwrite=args.force,

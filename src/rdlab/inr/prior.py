@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..nn.bayes_inr import BayesianINR, INRConfig, fourier_features
 from .fit import fit_posteriors
 
@@ -67,6 +68,8 @@ def learn_prior(
     spreads' step relative to the means' (1 for the bundled priors: with 5, as the
     encoder uses, the priors came out at 3-23 % higher rate or MSE). ``linear_reparam``:
     learn one matrix per layer too (step ``reparam_lr``)."""
+    if linear_reparam and not (math.isfinite(reparam_lr) and reparam_lr > 0):
+        raise InputError("reparam_lr", f"must be a finite number > 0, got {reparam_lr!r}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     feats = fourier_features(torch.as_tensor(coords, dtype=torch.float32), config)
