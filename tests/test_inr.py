@@ -458,3 +458,35 @@ def test_reparameterized_model_file_and_codec_round_trip(tmp_path: Path) -> None
             "bad", "protein", base.config, base.patch, base.beta, base.prior_mean,
             base.prior_std, base.kl_profile, reparam=[np.eye(3)],
         )  # fmt: skip
+
+
+def test_cli_trains_a_reparameterized_prior_that_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``rdlab train inr --linear-reparam --fit-steps`` writes a model with the matrices and
+    the encoder steps; the codec uses it end to end; bad settings are one-line errors."""
+    import shutil
+
+    data = tmp_path / "chains"
+    data.mkdir()
+    shutil.copy(PROTEIN, data / PROTEIN.name)
+    out = tmp_path / "p.safetensors"
+    argv = ["train", "inr", "protein", str(data), "--out", str(out), "--beta", "0.001",
+            "--patches", "8", "--rounds", "2", "--steps-first", "20", "--steps", "10",
+            "--linear-reparam", "--reparam-lr", "0.01", "--fit-steps", "40", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["linear_reparam"] is True
+    model = load_inr_model(str(out))
+    assert [m.shape for m in model.reparam] == [(d, d) for d in model.config.layer_sizes()]
+    assert model.fit == {"steps": 40}
+    assert model.card["reparam_lr"] == 0.01
+    trace = read_ca_trace(PROTEIN)
+    codec = INRCodec(model, bits_per_atom=30.0)
+    decoded = INRCodec(model).decode(codec.encode(trace))
+    assert decoded.coords.shape == trace.coords.shape
+    assert np.isfinite(decoded.coords).all()
+    for bad in (["--fit-steps", "0"], ["--reparam-lr", "0"]):
+        assert main([*argv[:-1], "--force", *bad]) != 0
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and ("fit_steps" in err or "reparam_lr" in err)
