@@ -9,7 +9,9 @@ with ordered random coding, fine-tuning the rest after each group of blocks
 ``INRW``), the metadata the decoder needs (modality, shape, block count, seed, ...) and,
 for proteins, the residue sequence (chunk ``SEQN``).
 
-``decode`` regenerates the weights from the shared randomness (bit-exact float64) and
+``decode`` regenerates the coded vectors from the shared randomness (bit-exact float64),
+maps them to weights with the model's learned linear reparameterization if it has one
+(:meth:`rdlab.inr.model_file.INRModel.network_weights`, fixed-order float64) and
 evaluates the networks with :func:`rdlab.nn.bayes_inr.evaluate_deterministic`: the decoded
 signal is the same on every machine, thread count and batch split.
 
