@@ -127,13 +127,13 @@ def learn_prior(
             )
     with torch.no_grad():
         profile = inr.kl_bits().double().mean(dim=0).numpy()
-    learned = None
+    matrices = None
     if inr.reparam is not None:
-        learned = [m.detach().double().numpy().copy() for m in inr.reparam]
+        matrices = [m.detach().double().numpy().copy() for m in inr.reparam]
     return LearnedPrior(
         inr.prior_mean.double().numpy().copy(),
         torch.exp(inr.prior_log_std.double()).numpy().copy(),
         profile,
         history,
-        learned,
+        matrices,
     )
