@@ -123,12 +123,8 @@ def _run_inr(args: argparse.Namespace) -> int:
     patch, arch = DEFAULT_ARCHITECTURES[args.modality]
     if args.w0 is not None:
         arch = {**arch, "w0": args.w0}
-    fit = {}
-    for key, value in (("steps", args.fit_steps), ("fine_tune_steps", args.fit_fine_tune_steps)):
-        if value is not None:
-            if value < (1 if key == "steps" else 0):
-                raise InputError(f"fit_{key}", f"must be >= {1 if key == 'steps' else 0}")
-            fit[key] = value
+    given = {"steps": args.fit_steps, "fine_tune_steps": args.fit_fine_tune_steps}
+    fit = {key: value for key, value in given.items() if value is not None}
     model = train_inr_prior(
         args.modality,
         args.data,

@@ -128,6 +128,12 @@ def train_inr_prior(
     layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
+    for key, least in (("steps", 1), ("fine_tune_steps", 0)):
+        value = (fit or {}).get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < least
+        ):
+            raise InputError(f"fit_{key}", f"must be an integer >= {least}, got {value!r}")
     patch, arch = architecture or DEFAULT_ARCHITECTURES[modality]
     config = INRConfig(**arch)
     start = time.perf_counter()
