@@ -286,7 +286,7 @@ def train_image_model(
         seconds_before = float(state.get("seconds", 0.0))
         if world == 1:
             sampler.set_state(state["sampler"])
-            torch.set_rng_state(state["torch_rng"])
+            torch.set_rng_state(state["torch_rng"].cpu())
     train_model: torch.nn.Module = model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -294,7 +294,7 @@ def train_image_model(
         )
     levels = model_config.levels
     log_rows: list[dict[str, Any]] = []
-    running: dict[str, float] = {}
+    running: dict[str, torch.Tensor] = {}
     started = time.perf_counter()
     bar = None
     if progress and rank == 0:
@@ -321,13 +321,19 @@ def train_image_model(
         optimizer.step()
         last_step = step + 1
         with torch.no_grad():
+            # running means stay on the device: reading them every step would stall the GPU
             psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
             for key, value in (("loss", loss), ("bpp", bpp.mean()), ("psnr", psnr)):
-                running[key] = 0.98 * running.get(key, float(value)) + 0.02 * float(value)
+                value = value.detach()
+                running[key] = (
+                    value.clone() if key not in running else 0.98 * running[key] + 0.02 * value
+                )
         if bar is not None:
             bar.update(1)
             if last_step % 10 == 0:
-                bar.set_postfix(bpp=f"{running['bpp']:.3f}", psnr=f"{running['psnr']:.2f}")
+                bar.set_postfix(
+                    bpp=f"{float(running['bpp']):.3f}", psnr=f"{float(running['psnr']):.2f}"
+                )
         elapsed = seconds_before + time.perf_counter() - started
         if rank == 0 and last_step % config.log_every == 0:
             row = {
@@ -335,7 +341,7 @@ def train_image_model(
                 "seconds": round(elapsed, 1),
                 "lr": _learning_rate(config, step),
             }
-            row.update({k: round(v, 5) for k, v in running.items()})
+            row.update({k: round(float(v), 5) for k, v in running.items()})
             log_rows.append(row)
             with open(out / "log.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps(row) + "\n")
@@ -353,7 +359,7 @@ def train_image_model(
             _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
         if out_of_time:
             break
-        if not math.isfinite(loss.item()):
+        if (last_step % config.log_every == 0 or out_of_time) and not math.isfinite(loss.item()):
             raise RuntimeError(f"training diverged at step {last_step} (loss {float(loss)})")
     elapsed = seconds_before + time.perf_counter() - started
     if rank == 0:
@@ -365,7 +371,7 @@ def train_image_model(
         "steps": config.steps,
         "seconds": round(elapsed, 1),
         "finished": last_step >= config.steps,
-        **{k: round(v, 4) for k, v in running.items()},
+        **{k: round(float(v), 4) for k, v in running.items()},
         "checkpoint": str(checkpoint),
         "world_size": world,
     }
