@@ -221,3 +221,15 @@ def test_cli_main_job_prints_bpp_and_psnr(tmp_path):
     assert again.stderr.count("\n") == 1
     wrong = _cli("compress", "--sample", "--codec", "lossless", "--quality", "3", "-o", "x.rdl")
     assert wrong.returncode == 2 and "--quality" in wrong.stderr
+
+
+def test_channels_last_gives_canonical_strides_for_a_permuted_image():
+    from rdlab.codecs.hyperprior import _channels_last
+
+    pixels = torch.from_numpy(np.arange(4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3))
+    view = pixels.permute(2, 0, 1)[None]  # channels-last for torch, but batch stride 3
+    assert view.stride(0) == 3
+    converted = _channels_last(view)
+    assert converted.stride() == (60, 1, 15, 3)
+    assert torch.equal(converted, view)
+    assert _channels_last(converted) is converted  # already canonical: no copy
