@@ -433,3 +433,30 @@ def test_torchrun_data_parallel_on_cpu(data_dir, tmp_path):
     assert len(summaries) == 1 and summaries[0]["world_size"] == 2 and summaries[0]["step"] == 2
     assert [row["step"] for row in _read_jsonl(out / "log.jsonl")] == [1, 2]
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+def test_divergence_stops_training_before_a_checkpoint_is_written(data_dir, tmp_path, monkeypatch):
+    from rdlab.nn.image_model import HyperpriorImageModel
+    from rdlab.train.image import ImageTrainConfig, train_image_model
+
+    forward = HyperpriorImageModel.forward
+    calls = []
+
+    def nan_from_the_third_step(self, x, t):
+        calls.append(1)
+        result = forward(self, x, t)
+        if len(calls) >= 3:
+            result["bits_y"] = result["bits_y"] * float("nan")
+        return result
+
+    monkeypatch.setattr(HyperpriorImageModel, "forward", nan_from_the_third_step)
+    config = ImageTrainConfig(
+        data=str(data_dir), out=str(tmp_path / "run"), steps=8, batch=2, crop=64,
+        channels=8, latent_channels=12, lambdas=(0.002, 0.008, 0.032),
+        log_every=10, checkpoint_every=4,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="diverged by step 4"):
+        train_image_model(config, progress=False)
+    # the NaN of step 3 was caught at the first save (step 4), before any checkpoint
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert len(calls) == 4

@@ -355,12 +355,16 @@ def train_image_model(
             config.max_minutes is not None
             and (time.perf_counter() - started) > 60 * config.max_minutes
         )
-        if rank == 0 and (last_step % config.checkpoint_every == 0 or out_of_time):
+        saving = last_step % config.checkpoint_every == 0 or out_of_time
+        # the running loss stays NaN once any step's loss was: checked before every save
+        if (saving or last_step % config.log_every == 0) and not math.isfinite(
+            float(running["loss"])
+        ):
+            raise RuntimeError(f"training diverged by step {last_step} (loss {float(loss)})")
+        if rank == 0 and saving:
             _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
         if out_of_time:
             break
-        if (last_step % config.log_every == 0 or out_of_time) and not math.isfinite(loss.item()):
-            raise RuntimeError(f"training diverged at step {last_step} (loss {float(loss)})")
     elapsed = seconds_before + time.perf_counter() - started
     if rank == 0:
         _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
