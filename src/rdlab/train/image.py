@@ -360,7 +360,7 @@ def train_image_model(
         if (saving or last_step % config.log_every == 0) and not math.isfinite(
             float(running["loss"])
         ):
-            raise RuntimeError(f"training diverged by step {last_step} (loss {float(loss)})")
+            raise RuntimeError(f"training diverged by step {last_step} (loss {loss.item()})")
         if rank == 0 and saving:
             _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
         if out_of_time:
