@@ -16,8 +16,10 @@ command line around it. Sections, each on ``shared/data`` (``--data``):
 
 Every INR point: encode and decode seconds, file bytes, and whether a second decode
 equals the first. ``targets``: BD-rate vs JPEG <= -25 % below 0.5 bpp; INR beats Opus in
-SNR at 6 kbit/s; RMSD <= 1 Å at <= 12 bits/atom; a 256x256 image encodes in < 600 s and
-decodes in < 1 s. Progress goes to stderr; ``--json`` prints one JSON document.
+SNR at 6 kbit/s (Opus's lowest usable rate), at the same requested rate and at matched
+actual rates (INR interpolated at Opus's whole-file and payload kbit/s); RMSD <= 1 Å at
+<= 12 bits/atom; a 256x256 image encodes in < 600 s and decodes in < 1 s. Progress goes
+to stderr; ``--json`` prints one JSON document.
 
     python benchmarks/inr.py --json > inr.json
     python benchmarks/inr.py --json --steps 50 --images 1 --audio 1 --proteins 1 --out plots/

@@ -492,3 +492,126 @@ def test_cli_trains_a_reparameterized_prior_that_codes(
         assert main([*argv[:-1], "--force", *bad]) != 0
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and name in err
+
+
+def test_audio_prior_trains_at_a_chosen_sample_rate(tmp_path: Path) -> None:
+    """``sample_rate`` resamples the training speech first: the card records the rate and
+    the training rate is in kbit/s at that rate (bits per patch x rate / patch length);
+    other modalities refuse the option."""
+    from rdlab.train.inr import train_inr_prior
+
+    data = tmp_path / "speech"
+    data.mkdir()
+    (data / SPEECH.name).write_bytes(SPEECH.read_bytes())
+    patch, arch = _TOY["audio"]
+    cards = {}
+    for rate in (None, 8000):
+        model = train_inr_prior(
+            "audio", str(data), str(tmp_path / f"a{rate}.safetensors"), beta=0.01,
+            patches=4, rounds=1, steps_first=5, architecture=(patch, arch), sample_rate=rate,
+        )  # fmt: skip
+        bits_per_patch = float(model.kl_profile.astype(np.float64).sum())
+        per_second = model.card["sample_rate"] / patch[0]
+        assert model.card["rate_per_item"] == pytest.approx(bits_per_patch * per_second / 1e3, 1e-5)
+        cards[rate] = model.card
+    assert cards[None]["sample_rate"] == 16000 and cards[8000]["sample_rate"] == 8000
+    with pytest.raises(InputError, match="sample_rate"):
+        train_inr_prior("protein", str(data), str(tmp_path / "p.safetensors"), beta=0.01,
+                        sample_rate=8000)  # fmt: skip
+
+
+# ------------------------------------------------------------------ learned positional grid
+_GRID = {"in_dim": 2, "out_dim": 3, "hidden": 8, "layers": 2, "frequencies": 3,
+         "max_frequency": 4.0, "w0": 5.0, "grid": 3, "grid_channels": 2}  # fmt: skip
+
+
+def test_bundled_model_hashes_are_unchanged() -> None:
+    """The configuration's grid fields are left out of model files without a grid, so
+    the shipped priors keep the hashes that coded files name (the card's table)."""
+    from rdlab.inr.model_file import bundled_inr_models
+
+    expected = {
+        "inr-audio-1": "a2f3ab8fd15d", "inr-audio-2": "2c2b95dedbab",
+        "inr-image-1": "36b482b28926", "inr-protein-1": "0daa5fb4744a",
+        "inr-protein-2": "5c9273a837c0", "inr-protein-3": "ddbbad3f5156",
+        "inr-video-1": "4279dce2a0e9",
+    }  # fmt: skip
+    found = {n: load_inr_model(n).hash.hex()[:12] for n in bundled_inr_models()}
+    assert {n: found[n] for n in expected} == expected
+
+
+def test_positional_grid_interpolates_and_evaluates_bit_reproducibly() -> None:
+    """Interpolation weights sum to 1 and reproduce linear functions to rounding; the
+    float64 network with a grid matches torch (< 1e-5) and ignores chunking; the grid's
+    values pass the linear reparameterization unchanged; bad grids are refused."""
+    from rdlab.nn.bayes_inr import grid_interpolation, reparameterize_deterministic
+
+    cfg = INRConfig(**_GRID)
+    assert cfg.grid_points == 9 and cfg.num_params() == cfg.grid_offset + 18
+    assert cfg.layer_shapes()[0] == (cfg.feature_dim + 2, 8)
+    coords = patch_coordinates((8, 8))
+    weights = grid_interpolation(coords, cfg)
+    assert weights.shape == (64, 9) and np.allclose(weights.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    axis = np.linspace(-1.0, 1.0, 3)
+    points = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    slope = np.array([0.3, -0.7])
+    assert np.abs(weights @ (points @ slope + 0.1) - (coords @ slope + 0.1)).max() < 1e-14
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, cfg.num_params())) * cfg.init_std()
+    inr = BayesianINR(cfg, 4, np.zeros(cfg.num_params()), cfg.init_std(), init_mean=w)
+    feats = fourier_features(torch.as_tensor(coords, dtype=torch.float32), cfg)
+    via_torch = inr(feats, sample=False).detach().double().numpy()
+    exact = evaluate_deterministic(w, coords, cfg)
+    assert np.abs(via_torch - exact).max() < 1e-5
+    assert np.array_equal(evaluate_deterministic(w, coords, cfg, chunk=7), exact)
+    without_grid = evaluate_deterministic(_zero_grid(w, cfg), coords, cfg)
+    assert np.abs(without_grid - exact).max() > 1e-3  # the grid reaches the output
+    mats = _random_reparam(cfg, 1)
+    mapped = reparameterize_deterministic(w, mats, cfg)
+    assert np.array_equal(mapped[:, cfg.grid_offset :], w[:, cfg.grid_offset :])
+    assert cfg.to_dict()["grid"] == 3 and "grid" not in INRConfig(in_dim=1, out_dim=1).to_dict()
+    for bad in ({"grid": 1, "grid_channels": 2}, {"grid": 3, "grid_channels": 0},
+                {"grid": -1, "grid_channels": 0}):  # fmt: skip
+        with pytest.raises(InputError, match="grid"):
+            INRConfig(**{**_GRID, **bad})
+
+
+def _zero_grid(w: np.ndarray, cfg: INRConfig) -> np.ndarray:
+    out = w.copy()
+    out[:, cfg.grid_offset :] = 0.0
+    return out
+
+
+def test_codec_round_trip_with_a_positional_grid(tmp_path: Path) -> None:
+    """A model with a grid survives its file (config and hash) and codes an image end to
+    end: the budget holds, two decodes agree bit for bit, and every patch's coded grid
+    values are its own (they differ between patches: the grid carries information)."""
+    from rdlab.inr.coding import decode_weights
+
+    patch, arch = _TOY["image"]
+    cfg = INRConfig(**{**arch, "grid": 2, "grid_channels": 2})
+    base = toy_model("image")
+    count = cfg.num_params()
+    model = INRModel(
+        "toy-grid", "image", cfg, patch, 0.002, np.zeros(count), cfg.init_std() * 2.0,
+        np.full(count, 1.0), fit=base.fit, card=base.card,
+    )  # fmt: skip
+    save_inr_model(tmp_path / "g.safetensors", model)
+    loaded = load_inr_model(str(tmp_path / "g.safetensors"))
+    assert loaded.config == cfg and loaded.hash == model.hash
+    assert loaded.hash != toy_model("image").hash
+    image = _image()
+    codec = INRCodec(loaded, bpp=6.0)
+    data = codec.encode(image)
+    assert 8 * len(data) <= 6.0 * image.shape[0] * image.shape[1]
+    decoded = INRCodec(loaded).decode(data)
+    assert decoded.shape == image.shape
+    assert np.array_equal(decoded, INRCodec(loaded).decode(data))
+    file = decode_rdl(data, codecs={"inr": ("1",)})
+    weights = decode_weights(
+        loaded, file.chunk("INRW"), num_patches=12, num_blocks=codec.last_report["blocks"],
+        seed=0, log2_candidates=10,
+    )  # fmt: skip
+    grids = weights[:, cfg.grid_offset :]
+    assert grids.shape == (12, 8) and np.isfinite(grids).all()
+    assert grids.std(axis=0).min() > 0.05

@@ -231,8 +231,10 @@ def test_targets_from_synthetic_results():
                  "results": {"inr": [point(0.3, encode_seconds=500.0, decode_seconds=0.5)]}}
             ],
         },
-        "audio": {"signals": [{"results": {"inr": [point(6.0, snr_db=5.0)],
-                                           "opus": [point(6.0, snr_db=2.0)]}}]},
+        "audio": {"signals": [{"results": {
+            "inr": [point(6.0, snr_db=5.0, kbps=6.0, payload_kbps=5.0),
+                    point(12.0, snr_db=8.0, kbps=12.0, payload_kbps=11.0)],
+            "opus": [point(6.0, snr_db=2.0, kbps=9.0, payload_kbps=6.0)]}}]},
         "protein": {
             "signals": [
                 {"name": "a", "results": {"inr": [
@@ -251,16 +253,43 @@ def test_targets_from_synthetic_results():
                                                   "value": 500.0, "met": True}  # fmt: skip
     assert t["image_decode_256x256_seconds"]["met"] is True
     assert t["audio_snr_beats_opus_at_6_kbps"]["met"] is True
+    matched = t["audio_snr_beats_opus_at_matched_kbps"]
+    # INR at 9 kbit/s: 5 + 3 log(9/6)/log(2); payload 6: 5 + 3 log(6/5)/log(11/5)
+    assert matched["value"]["inr_snr_db_at_opus_kbps"] == pytest.approx(
+        5 + 3 * math.log(1.5) / math.log(2)
+    )
+    assert matched["value"]["inr_snr_db_at_opus_payload_kbps"] == pytest.approx(
+        5 + 3 * math.log(1.2) / math.log(2.2)
+    )
+    assert matched["met"] is True
     # chain b needs 13 bits/atom for its file: the whole-file target fails, payload passes
     assert t["protein_rmsd_1A_at_12_bits_per_atom_file"]["met"] is False
     assert t["protein_rmsd_1A_at_12_bits_per_atom_file"]["value"] == {"a": 0.9, "b": None}
     assert t["protein_rmsd_1A_at_12_bits_per_atom_payload"]["met"] is True
+    opus = result["audio"]["signals"][0]["results"]["opus"][0]
+    opus["snr_db"] = 6.0  # INR: 6.75 dB at Opus's file rate, 5.69 dB at its payload rate
+    assert t_met(inr_bench.targets(result), "audio_snr_beats_opus_at_matched_kbps") is False
+    opus["payload_kbps"] = 4.0  # below every INR point: cannot be matched
+    missing = inr_bench.targets(result)["audio_snr_beats_opus_at_matched_kbps"]
+    assert missing["met"] is None and "bracketed" in missing["reason"]
     result["image"]["bd_vs_peers"]["jpeg"]["capped"] = {"bd_rate": None, "reason": "apart"}
     result["image"]["signals"][0]["height"] = 128
     t = inr_bench.targets(result)
     assert t["image_bd_rate_vs_jpeg_below_max_bpp"]["met"] is None
     assert t["image_bd_rate_vs_jpeg_below_max_bpp"]["reason"] == "apart"
     assert t["image_encode_256x256_seconds"]["met"] is None
+
+
+def t_met(targets: dict, name: str) -> bool | None:
+    return targets[name]["met"]
+
+
+def test_interpolate_log_rate():
+    points = [{"r": 2.0, "v": 1.0}, {"r": 8.0, "v": 3.0}, {"r": 4.0, "error": "too low"}]
+    assert inr_bench.interpolate_log_rate(points, "r", "v", 4.0) == pytest.approx(2.0)
+    assert inr_bench.interpolate_log_rate(points, "r", "v", 8.0) == 3.0
+    assert inr_bench.interpolate_log_rate(points, "r", "v", 9.0) is None
+    assert inr_bench.interpolate_log_rate(points, "r", "v", 1.0) is None
 
 
 def load_benchmark():

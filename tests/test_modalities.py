@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from rdlab.data.audio import PCM16_SCALE, Audio, read_audio, write_audio
+from rdlab.data.audio import PCM16_SCALE, Audio, read_audio, resample, write_audio
 from rdlab.data.proteins import CaTrace, ca_pdb_text, read_ca_trace, write_ca_pdb
 from rdlab.data.video import DEFAULT_FPS, Video, is_video_path, read_video, write_video
 from rdlab.errors import InputError
@@ -89,6 +89,30 @@ def test_audio_reader_refusals(tmp_path):
         Audio(np.zeros(3, np.float32), 0)
     with pytest.raises(InputError):
         Audio(np.array([0.0, np.nan]), 16000)
+
+
+def test_resample_keeps_the_band_and_removes_what_lies_above_it():
+    """16 kHz -> 8 kHz: a 440 Hz tone of amplitude 0.5 survives (max error < 2e-3 away
+    from the ends; measured 7.7e-4), a 6 kHz tone (above the new 4 kHz Nyquist) is
+    filtered out (< 1 % of its RMS left; measured 0.05 %), and 8 kHz -> 16 kHz -> 8 kHz
+    gives the tone back (< 2e-3; measured 9.9e-4)."""
+    t = np.arange(16000) / 16000.0
+    low = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    high = 0.5 * np.sin(2 * np.pi * 6000.0 * t)
+    down = resample(Audio(low + high, 16000), 8000)
+    assert down.sample_rate == 8000 and down.samples.shape == (8000,)
+    expect = 0.5 * np.sin(2 * np.pi * 440.0 * np.arange(8000) / 8000.0)
+    inner = slice(200, -200)
+    assert np.max(np.abs(down.samples[inner] - expect[inner])) < 2e-3
+    only_high = resample(Audio(high, 16000), 8000).samples[inner]
+    assert np.sqrt(np.mean(only_high**2)) < 0.01 * np.sqrt(np.mean(high**2))
+    up_down = resample(resample(Audio(expect, 8000), 16000), 8000)
+    assert np.max(np.abs(up_down.samples[inner] - expect[inner])) < 2e-3
+    same = Audio(expect, 8000)
+    assert resample(same, 8000) is same
+    for bad in (0, -8000, 8000.5, True):
+        with pytest.raises(InputError, match="sample_rate"):
+            resample(same, bad)
 
 
 # ---------------------------------------------------------------------- proteins

@@ -63,6 +63,23 @@ def add_parser(sub: Any) -> None:
         type=int,
         help="encoder's fine-tuning steps per group, recorded in the model (default 60)",
     )
+    inr.add_argument(
+        "--grid",
+        type=int,
+        default=0,
+        help="learned positional encoding: latent grid points per axis (default 0: none)",
+    )
+    inr.add_argument(
+        "--grid-channels",
+        type=int,
+        default=4,
+        help="values per point of the positional grid (default 4; with --grid)",
+    )
+    inr.add_argument(
+        "--sample-rate",
+        type=int,
+        help="audio: resample the training files to this rate in Hz (default: as read)",
+    )
     inr.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     inr.add_argument("--json", action="store_true", help="print a JSON report")
     inr.set_defaults(run=_run_inr)
@@ -123,6 +140,8 @@ def _run_inr(args: argparse.Namespace) -> int:
     patch, arch = DEFAULT_ARCHITECTURES[args.modality]
     if args.w0 is not None:
         arch = {**arch, "w0": args.w0}
+    if args.grid:
+        arch = {**arch, "grid": args.grid, "grid_channels": args.grid_channels}
     given = {"steps": args.fit_steps, "fine_tune_steps": args.fit_fine_tune_steps}
     fit = {key: value for key, value in given.items() if value is not None}
     model = train_inr_prior(
@@ -139,6 +158,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         fit=fit,
         linear_reparam=args.linear_reparam,
         reparam_lr=args.reparam_lr,
+        sample_rate=args.sample_rate,
         overwrite=args.force,
         log=None if args.json else lambda line: print(line, file=sys.stderr),
     )

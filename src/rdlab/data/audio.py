@@ -23,7 +23,15 @@ import soundfile
 from .._files import write_atomic
 from ..errors import InputError
 
-__all__ = ["AUDIO_FORMATS", "PCM16_SCALE", "Audio", "audio_bytes", "read_audio", "write_audio"]
+__all__ = [
+    "AUDIO_FORMATS",
+    "PCM16_SCALE",
+    "Audio",
+    "audio_bytes",
+    "read_audio",
+    "resample",
+    "write_audio",
+]
 
 #: Multiply int16 PCM by this to get rdlab's float scale (``2**-15``).
 PCM16_SCALE = 2.0**-15
@@ -103,6 +111,28 @@ def read_audio(path: str | os.PathLike[str]) -> Audio:
     if not np.isfinite(samples).all():
         raise InputError("input", f"{name} holds NaN or infinite samples")
     return Audio(samples, rate)
+
+
+def resample(audio: Audio, sample_rate: int) -> Audio:
+    """``audio`` at ``sample_rate`` Hz: polyphase resampling by the reduced ratio
+    (:func:`scipy.signal.resample_poly`, Kaiser-windowed anti-aliasing low-pass at the
+    lower Nyquist frequency); the same object when the rate is already ``sample_rate``."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise InputError("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+    if sample_rate <= 0:
+        raise InputError("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+    if sample_rate == audio.sample_rate:
+        return audio
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    common = gcd(int(sample_rate), audio.sample_rate)
+    up, down = int(sample_rate) // common, audio.sample_rate // common
+    samples = resample_poly(audio.samples.astype(np.float64), up, down)
+    if samples.size == 0:
+        raise InputError("audio", f"is too short to resample to {sample_rate} Hz")
+    return Audio(samples.astype(np.float32), int(sample_rate))
 
 
 def pcm16(samples: Any) -> np.ndarray:

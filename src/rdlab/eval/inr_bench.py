@@ -72,6 +72,7 @@ __all__ = [
     "center_crop",
     "image_bench",
     "inr_point",
+    "interpolate_log_rate",
     "mean_curve",
     "pick_model",
     "protein_bench",
@@ -759,6 +760,49 @@ def video_bench(
 
 
 # ------------------------------------------------------------------------------ targets
+def interpolate_log_rate(
+    points: Sequence[Mapping[str, Any]], rate_key: str, value_key: str, at: float
+) -> float | None:
+    """``value_key`` at rate ``at``, linear in log rate between the nearest points below
+    and above it (points with ``error`` left out); None where no point lies on one side."""
+    usable = sorted(
+        (float(p[rate_key]), float(p[value_key]))
+        for p in points
+        if "error" not in p and p.get(rate_key) is not None and p.get(value_key) is not None
+    )
+    below = [(r, v) for r, v in usable if r <= at]
+    above = [(r, v) for r, v in usable if r >= at]
+    if not below or not above or at <= 0:
+        return None
+    (r0, v0), (r1, v1) = below[-1], above[0]
+    if r1 == r0:
+        return v0
+    t = (math.log(at) - math.log(r0)) / (math.log(r1) - math.log(r0))
+    return v0 + t * (v1 - v0)
+
+
+def _matched_opus(record: Mapping[str, Any], kbps: float) -> dict[str, float] | None:
+    """One audio signal's Opus point at target ``kbps`` and INR's SNR at Opus's actual
+    whole-file and payload rates (None where INR's points do not bracket both)."""
+    opus = next(
+        (p for p in record["results"]["opus"] if p["target"] == kbps and "error" not in p), None
+    )
+    if opus is None:
+        return None
+    inr = record["results"]["inr"]
+    at_file = interpolate_log_rate(inr, "kbps", "snr_db", float(opus["kbps"]))
+    at_payload = interpolate_log_rate(inr, "payload_kbps", "snr_db", float(opus["payload_kbps"]))
+    if at_file is None or at_payload is None:
+        return None
+    return {
+        "opus_snr_db": float(opus["snr_db"]),
+        "opus_kbps": float(opus["kbps"]),
+        "opus_payload_kbps": float(opus["payload_kbps"]),
+        "inr_snr_db_at_opus_kbps": at_file,
+        "inr_snr_db_at_opus_payload_kbps": at_payload,
+    }
+
+
 def _target(value: Any, met: bool | None, **extra: Any) -> dict[str, Any]:
     return {"value": value, "met": met, **extra}
 
@@ -817,6 +861,27 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
             None if value is None else value["inr_snr_db"] > value["opus_snr_db"],
             goal=f"mean SNR of INR > Opus at a target of {kbps:g} kbit/s",
             reason=None if pairs else f"no INR and Opus points at {kbps:g} kbit/s",
+        )
+        # INR's SNR at Opus's actual rates needs INR points on both sides of them
+        matched = [_matched_opus(record, kbps) for record in audio["signals"]]
+        matched = [m for m in matched if m is not None]
+        value = (
+            {key: float(np.mean([m[key] for m in matched])) for key in matched[0]}
+            | {"signals": len(matched)}
+            if matched else None
+        )  # fmt: skip
+        out["audio_snr_beats_opus_at_matched_kbps"] = _target(
+            value,
+            None
+            if value is None
+            else min(value["inr_snr_db_at_opus_kbps"], value["inr_snr_db_at_opus_payload_kbps"])
+            > value["opus_snr_db"],
+            goal=(
+                f"mean SNR of INR > Opus asked for {kbps:g} kbit/s, with INR's SNR "
+                "interpolated (linear in log rate) at Opus's actual rate: of the whole file "
+                "and of the payload (both must beat it)"
+            ),
+            reason=None if matched else f"no Opus point at {kbps:g} kbit/s bracketed by INR",
         )
     protein = result.get("protein")
     if isinstance(protein, Mapping) and "signals" in protein:

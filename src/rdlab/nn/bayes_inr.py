@@ -14,6 +14,13 @@ features ``[x, sin(pi f_l x), cos(pi f_l x)]`` (``f_l`` geometric from 1 to
 of one patch form a flat vector of :meth:`INRConfig.num_params` entries, layer by layer,
 each layer's ``W`` (``in x out``, row-major) followed by its ``b``.
 
+**Learned positional encoding** (RECOMBINER): optionally each patch also codes a small
+latent grid, ``grid`` points per axis with ``grid_channels`` values each, stored after the
+layers in the same flat vector (grid points row-major, channels fastest) and coded like
+the weights (its own prior per entry). Its multilinear interpolation at the coordinates
+is appended to the Fourier features, so the network gets a coarse, directly coded
+picture of its patch: cheap local means and slopes that sine layers pay many weights for.
+
 **Linear reparameterization** (RECOMBINER): optionally the coded vector is a latent ``h``
 and each layer's weights (its ``W`` and ``b`` together, ``d_l`` entries) are
 ``w_l = A_l h_l`` with a learned ``d_l x d_l`` matrix ``A_l`` shared by all patches. The
@@ -52,11 +59,14 @@ __all__ = [
     "fourier_features",
     "fourier_features_deterministic",
     "gaussian_kl_bits_torch",
+    "grid_interpolation",
     "reparameterize_deterministic",
     "validate_reparam",
 ]
 
 _LN2 = math.log(2.0)
+#: initial (and first prior) standard deviation of the positional grid's values
+GRID_INIT_STD = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,9 @@ class INRConfig:
     values per coordinate; ``hidden`` width and ``layers`` hidden layers; ``frequencies``
     Fourier frequencies per coordinate, geometric from 1 to ``max_frequency`` (cycles over
     the half-width of the ``[-1, 1]`` patch: a patch of ``L`` samples has its Nyquist
-    frequency at ``L / 2``); ``w0``: the sine's frequency factor."""
+    frequency at ``L / 2``); ``w0``: the sine's frequency factor; ``grid`` and
+    ``grid_channels``: the learned positional encoding (grid points per axis >= 2 and
+    values per point; both 0 for none, the default)."""
 
     in_dim: int
     out_dim: int
@@ -76,12 +88,24 @@ class INRConfig:
     frequencies: int = 8
     max_frequency: float = 16.0
     w0: float = 30.0
+    grid: int = 0
+    grid_channels: int = 0
 
     def __post_init__(self) -> None:
         for name in ("in_dim", "out_dim", "hidden", "layers", "frequencies"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(name, f"must be an integer >= 1, got {value!r}")
+        for name in ("grid", "grid_channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(name, f"must be an integer >= 0, got {value!r}")
+        if (self.grid == 0) != (self.grid_channels == 0) or self.grid == 1:
+            raise InputError(
+                "grid",
+                "needs grid >= 2 points per axis and grid_channels >= 1 (or both 0), got "
+                f"{self.grid} and {self.grid_channels}",
+            )
         for name in ("max_frequency", "w0"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -89,11 +113,24 @@ class INRConfig:
 
     @property
     def feature_dim(self) -> int:
+        """Fourier features per coordinate."""
         return self.in_dim * (1 + 2 * self.frequencies)
 
+    @property
+    def grid_points(self) -> int:
+        """Points of the positional grid (``grid ** in_dim``; 0 without one)."""
+        return self.grid**self.in_dim if self.grid else 0
+
+    @property
+    def grid_offset(self) -> int:
+        """Start of the positional grid's values in the flat vector (after the layers)."""
+        return self.layer_offsets()[-1][2]
+
     def layer_shapes(self) -> list[tuple[int, int]]:
-        """(in, out) per linear layer, input to output."""
-        dims = [self.feature_dim] + [self.hidden] * self.layers + [self.out_dim]
+        """(in, out) per linear layer, input to output (the first layer's input: the
+        Fourier features and the grid channels)."""
+        first = self.feature_dim + self.grid_channels
+        dims = [first] + [self.hidden] * self.layers + [self.out_dim]
         return list(itertools.pairwise(dims))
 
     def layer_offsets(self) -> list[tuple[int, int, int]]:
@@ -106,7 +143,8 @@ class INRConfig:
         return out
 
     def num_params(self) -> int:
-        return self.layer_offsets()[-1][2]
+        """Entries of one patch's flat vector: the layers' weights, then the grid."""
+        return self.grid_offset + self.grid_points * self.grid_channels
 
     def layer_sizes(self) -> list[int]:
         """Weights per layer (``W`` and ``b``): the sizes ``d_l`` of the reparameterization
@@ -124,8 +162,9 @@ class INRConfig:
         """SIREN-style initial weight scale per parameter (float64, (num_params,)): the
         standard deviation of U(-1/fan_in, 1/fan_in) for the first layer, of
         U(+-sqrt(6/fan_in)/w0) for the hidden ones and of U(+-sqrt(6/fan_in)) / 3 for the
-        output layer; biases get the same scale as their layer's weights."""
-        std = np.empty(self.num_params(), dtype=np.float64)
+        output layer; biases get the same scale as their layer's weights; the grid's values
+        :data:`GRID_INIT_STD`."""
+        std = np.full(self.num_params(), GRID_INIT_STD, dtype=np.float64)
         shapes = self.layer_shapes()
         for index, ((w0, _, end), (fan_in, _)) in enumerate(
             zip(self.layer_offsets(), shapes, strict=True)
@@ -140,7 +179,12 @@ class INRConfig:
         return std
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields (without the grid's when there is none: older model files, and
+        their hashes, stay as they were)."""
+        out = asdict(self)
+        if not self.grid:
+            del out["grid"], out["grid_channels"]
+        return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> INRConfig:
@@ -150,11 +194,41 @@ class INRConfig:
             raise InputError("config", f"not an INR configuration: {exc}") from None
 
 
+def grid_interpolation(coords: np.ndarray, config: INRConfig) -> np.ndarray:
+    """Multilinear interpolation weights of the positional grid at ``coords`` (``(n,
+    in_dim)`` in [-1, 1]): float64 ``(n, grid_points)``, each row summing to 1. Grid point
+    ``i`` of an axis sits at ``-1 + 2 i / (grid - 1)``, points row-major (last axis
+    fastest). Plain IEEE arithmetic, so the same bits everywhere; ``(n, 0)`` without a
+    grid."""
+    x = np.asarray(coords, dtype=np.float64)
+    n, g = x.shape[0], config.grid
+    if not g:
+        return np.zeros((n, 0))
+    u = (np.clip(x, -1.0, 1.0) + 1.0) * (0.5 * (g - 1))
+    lower = np.clip(np.floor(u), 0, g - 2).astype(np.int64)
+    frac = u - lower
+    out = np.zeros((n, config.grid_points))
+    rows = np.arange(n)
+    for corner in itertools.product((0, 1), repeat=config.in_dim):
+        index = np.zeros(n, dtype=np.int64)
+        weight = np.ones(n)
+        for axis, bit in enumerate(corner):
+            index = index * g + lower[:, axis] + bit
+            weight = weight * (frac[:, axis] if bit else 1.0 - frac[:, axis])
+        out[rows, index] += weight
+    return out
+
+
 def fourier_features(coords: torch.Tensor, config: INRConfig) -> torch.Tensor:
-    """``(..., in_dim)`` coordinates in [-1, 1] to ``(..., feature_dim)`` features (torch)."""
+    """``(n, in_dim)`` coordinates in [-1, 1] to ``(n, feature_dim + grid_points)`` input
+    features (torch): the Fourier features, then the positional grid's interpolation
+    weights (:func:`grid_interpolation`; none without a grid)."""
     freqs = torch.as_tensor(config.frequency_list() * math.pi, dtype=coords.dtype)
     angles = coords.unsqueeze(-1) * freqs  # (..., in_dim, F)
     parts = [coords, torch.sin(angles).flatten(-2), torch.cos(angles).flatten(-2)]
+    if config.grid:
+        weights = grid_interpolation(coords.detach().double().cpu().numpy(), config)
+        parts.append(torch.as_tensor(weights, dtype=coords.dtype))
     return torch.cat(parts, dim=-1)
 
 
@@ -164,9 +238,10 @@ def fourier_features_deterministic(coords: np.ndarray, config: INRConfig) -> np.
     freqs = config.frequency_list() * math.pi
     angles = x[..., :, None] * freqs
     shape = (*x.shape[:-1], -1)
-    return np.concatenate(
-        [x, detmath.sin(angles).reshape(shape), detmath.cos(angles).reshape(shape)], axis=-1
-    )
+    parts = [x, detmath.sin(angles).reshape(shape), detmath.cos(angles).reshape(shape)]
+    if config.grid:
+        parts.append(grid_interpolation(x, config))
+    return np.concatenate(parts, axis=-1)
 
 
 def gaussian_kl_bits_torch(
@@ -267,6 +342,7 @@ class BayesianINR(nn.Module):
             latent[:, start:end] @ mat.T
             for (start, _, end), mat in zip(self.config.layer_offsets(), self.reparam, strict=True)
         ]
+        parts.append(latent[:, self.config.grid_offset :])  # the grid: not reparameterized
         return torch.cat(parts, dim=1)
 
     def forward(self, features: torch.Tensor, sample: bool = True) -> torch.Tensor:
@@ -279,6 +355,11 @@ class BayesianINR(nn.Module):
         latent = mu + sigma * torch.randn_like(mu) if sample else mu
         weights = self.network_weights(latent)
         h = features if features.dim() == 3 else features.expand(self.num_patches, -1, -1)
+        cfg = self.config
+        if cfg.grid:
+            values = weights[:, cfg.grid_offset :].reshape(-1, cfg.grid_points, cfg.grid_channels)
+            position = torch.matmul(h[..., cfg.feature_dim :], values)  # (patches, n, channels)
+            h = torch.cat([h[..., : cfg.feature_dim], position], dim=-1)
         last = len(self.config.layer_offsets()) - 1
         for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(
             zip(self.config.layer_offsets(), self.config.layer_shapes(), strict=True)
@@ -309,7 +390,7 @@ def reparameterize_deterministic(latent: np.ndarray, reparam: Any, config: INRCo
     h = np.asarray(latent, dtype=np.float64)
     if h.ndim != 2 or h.shape[1] != config.num_params():
         raise InputError("latent", f"must have shape (patches, {config.num_params()})")
-    out = np.empty_like(h)
+    out = h.copy()  # the positional grid's values pass unchanged
     for (start, _, end), mat in zip(
         config.layer_offsets(), validate_reparam(reparam, config), strict=True
     ):
@@ -317,6 +398,17 @@ def reparameterize_deterministic(latent: np.ndarray, reparam: Any, config: INRCo
         for j in range(end - start):
             acc += h[:, start + j : start + j + 1] * mat[None, :, j]
         out[:, start:end] = acc
+    return out
+
+
+def _grid_values(weights: np.ndarray, feats: np.ndarray, config: INRConfig) -> np.ndarray:
+    """The positional grid interpolated at the coordinates: ``(patches, n, channels)``,
+    summed over the grid points in increasing order (one rounding per operation)."""
+    values = weights[:, config.grid_offset :].reshape(-1, config.grid_points, config.grid_channels)
+    interp = feats[:, config.feature_dim :]
+    out = np.zeros((weights.shape[0], feats.shape[0], config.grid_channels))
+    for k in range(config.grid_points):
+        out += interp[None, :, k : k + 1] * values[:, None, k, :]
     return out
 
 
@@ -340,6 +432,8 @@ def evaluate_deterministic(
     for c0 in range(0, coords.shape[0], chunk):
         feats = fourier_features_deterministic(coords[c0 : c0 + chunk], config)
         h = np.broadcast_to(feats, (w.shape[0], *feats.shape))
+        if config.grid:
+            h = np.concatenate([h[..., : config.feature_dim], _grid_values(w, feats, config)], -1)
         for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(layers):
             mat = w[:, w_start:b_start].reshape(-1, fan_in, fan_out)
             z = np.repeat(w[:, None, b_start:end], h.shape[1], axis=1)

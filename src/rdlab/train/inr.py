@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.audio import resample
 from ..errors import InputError
 from ..inr import modalities
 from ..inr.model_file import INRModel, save_inr_model
@@ -74,9 +75,11 @@ def sample_training_patches(
     count: int,
     seed: int = 0,
     max_frames: int = 32,
+    sample_rate: int | None = None,
 ) -> tuple[np.ndarray, float]:
     """``count`` random patches ``(count, prod(patch), C)`` of normalized values and the
-    average items per patch sample (for turning bits per patch into the rate unit)."""
+    average items per patch sample (for turning bits per patch into the rate unit);
+    ``sample_rate``: resample every audio file to this rate (Hz) first."""
     rng = np.random.default_rng(seed)
     files = _files(folder, modality)
     signals = []
@@ -87,6 +90,8 @@ def sample_training_patches(
             signal = read_video(name, max_frames=max_frames)
         else:
             signal = modalities.read_signal(name, modality)
+            if sample_rate is not None:
+                signal = resample(signal, sample_rate)
         prepared = modalities.prepare(modality, signal)
         if all(s >= p for s, p in zip(prepared.values.shape[:-1], patch, strict=True)):
             signals.append(prepared)
@@ -120,14 +125,23 @@ def train_inr_prior(
     fit: dict[str, Any] | None = None,
     linear_reparam: bool = False,
     reparam_lr: float = 1e-3,
+    sample_rate: int | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> INRModel:
     """Learn a prior for ``modality`` from ``folder`` and save it to ``out``;
     ``linear_reparam``: with RECOMBINER's learned linear reparameterization of each
-    layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``."""
+    layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``;
+    ``sample_rate`` (audio only): resample the training files to this rate (Hz). Audio
+    cards record the training sample rate (``card["sample_rate"]``) when it is one rate,
+    which the codec uses to pick a model for a signal's own rate."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
+    if sample_rate is not None:
+        if modality != "audio":
+            raise InputError("sample_rate", f"applies to audio only, not {modality}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+            raise InputError("sample_rate", f"must be a positive integer, got {sample_rate!r}")
     for key, least in (("steps", 1), ("fine_tune_steps", 0)):
         value = (fit or {}).get(key)
         if value is not None and (
@@ -137,7 +151,9 @@ def train_inr_prior(
     patch, arch = architecture or DEFAULT_ARCHITECTURES[modality]
     config = INRConfig(**arch)
     start = time.perf_counter()
-    train, items_per_sample = sample_training_patches(modality, folder, patch, patches, seed)
+    train, items_per_sample = sample_training_patches(
+        modality, folder, patch, patches, seed, sample_rate=sample_rate
+    )
     learned = learn_prior(
         config,
         patch_coordinates(patch),
@@ -155,8 +171,12 @@ def train_inr_prior(
     seconds = time.perf_counter() - start
     bits_per_patch = float(learned.kl_profile.sum())
     per_item = bits_per_patch / (math.prod(patch) * items_per_sample)
+    rates: dict[str, Any] = {}
     if modality == "audio":
         per_item /= 1000.0  # items are seconds: kbit/s
+        trained_at = round(1.0 / items_per_sample)
+        if abs(trained_at * items_per_sample - 1.0) < 1e-9:  # one rate for all patches
+            rates["sample_rate"] = trained_at
     model = INRModel(
         name=name or Path(out).stem,
         modality=modality,
@@ -169,6 +189,7 @@ def train_inr_prior(
         fit=dict(fit or {}),
         card={
             "rate_per_item": per_item,
+            **rates,
             "data": os.path.basename(os.path.normpath(folder)),
             "training_patches": patches,
             "rounds": rounds,
