@@ -3,6 +3,7 @@ decode determinism, rate accounting, and the CLI."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -615,3 +616,47 @@ def test_codec_round_trip_with_a_positional_grid(tmp_path: Path) -> None:
     grids = weights[:, cfg.grid_offset :]
     assert grids.shape == (12, 8) and np.isfinite(grids).all()
     assert grids.std(axis=0).min() > 0.05
+
+
+# ------------------------------------------------------------------ encoder settings
+def test_encoder_settings_by_modality_and_the_decaying_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Images default to a decaying step (``MODALITY_FIT``), other modalities to a
+    constant one; a model's own settings and explicit overrides win, in that order. The
+    decay is a cosine from ``lr`` to ``lr * lr_final_ratio`` for every parameter group."""
+    from rdlab.inr.coding import DEFAULT_FIT, fit_settings
+    from rdlab.inr.fit import fit_posteriors
+
+    assert fit_settings(toy_model("image"))["lr_final_ratio"] == 0.1
+    assert fit_settings(toy_model("audio"))["lr_final_ratio"] == DEFAULT_FIT["lr_final_ratio"]
+    own = toy_model("image", fit={**toy_model("image").fit, "lr_final_ratio": 0.5})
+    assert fit_settings(own)["lr_final_ratio"] == 0.5
+    assert fit_settings(own, lr_final_ratio=0.2)["lr_final_ratio"] == 0.2
+
+    made: list[torch.optim.Optimizer] = []
+
+    class Recorded(torch.optim.Adam):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recorded)
+    cfg = INRConfig(**_TOY["protein"][1])
+    count = cfg.num_params()
+    feats = fourier_features(torch.as_tensor(patch_coordinates((16,)), dtype=torch.float32), cfg)
+    for ratio in (1.0, 0.01):
+        inr = BayesianINR(cfg, 1, np.zeros(count), cfg.init_std())
+        steps: list[list[float]] = []
+
+        def record(step: int, mse: float, kl: float, steps: list = steps) -> None:
+            steps.append([group["lr"] for group in made[-1].param_groups])
+
+        fit_posteriors(inr, feats, torch.zeros(1, 16, 3), steps=50, lr=1e-2, beta=1e-3,
+                       lr_final_ratio=ratio, callback=record)  # fmt: skip
+        mu_steps = [s[0] for s in steps]
+        assert mu_steps[0] == pytest.approx(1e-2) and mu_steps[-1] == pytest.approx(1e-2 * ratio)
+        assert all(a >= b for a, b in itertools.pairwise(mu_steps))
+        assert all(s[1] == pytest.approx(5 * s[0]) for s in steps)  # sigma: 5x, same shape
+        halfway = 1e-2 * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * 25 / 49)))
+        assert mu_steps[25] == pytest.approx(halfway)

@@ -34,6 +34,7 @@ from .model_file import INRModel
 
 __all__ = [
     "DEFAULT_FIT",
+    "MODALITY_FIT",
     "EncodedWeights",
     "decode_weights",
     "encode_weights",
@@ -51,13 +52,25 @@ DEFAULT_FIT = {
     "log2_candidates": 16,
     "block_kl_target": 16.0,
     "coords_per_step": None,
+    "lr_final_ratio": 1.0,
+}
+#: per modality, over :data:`DEFAULT_FIT` (the model file's own settings still win).
+#: Images: the step decays (cosine) to a tenth over the fitting. With ``inr-image-1`` on
+#: a 256x256 crop of mvtb_P1070492 (1,500 steps) that gave 26.70 dB at 0.4 bpp against
+#: 25.65 dB for a constant step. The others keep the constant step: the decay cost 0.06-
+#: 0.08 Å at 12 bits/atom on two protein chains and 0.8 dB on video (mire2, 8 frames of
+#: 64x64, 0.4 bpp: 28.12 against 28.93 dB), and changed nothing on speech (6.51 dB at 6
+#: kbit/s against 6.5).
+MODALITY_FIT: dict[str, dict[str, object]] = {
+    "image": {"lr_final_ratio": 0.1},
 }
 
 
 def fit_settings(model: INRModel, **overrides: object) -> dict[str, object]:
-    """The model's encoder settings over :data:`DEFAULT_FIT`, then ``overrides`` (None
-    values ignored)."""
+    """The model's encoder settings over :data:`MODALITY_FIT` over :data:`DEFAULT_FIT`,
+    then ``overrides`` (None values ignored)."""
     out = dict(DEFAULT_FIT)
+    out.update(MODALITY_FIT.get(model.modality, {}))
     out.update({k: v for k, v in model.fit.items() if k in DEFAULT_FIT})
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out
@@ -120,9 +133,13 @@ def encode_weights(
         "generator": gen,
         "callback": tick,
     }
+    final = float(s["lr_final_ratio"])
     fit_posteriors(
-        inr, feats, targets, steps=steps, beta=betas, adapt_after=steps // 3, **fit_kwargs
-    )
+        inr, feats, targets, steps=steps, beta=betas, adapt_after=steps // 3,
+        lr_final_ratio=final, **fit_kwargs,
+    )  # fmt: skip
+    if final != 1.0:  # fine-tuning goes on at the step size the fit ended with
+        fit_kwargs["lr"] = float(s["lr"]) * final
 
     prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
     prior_std = layout.to_order(np.tile(model.prior_std, num_patches))

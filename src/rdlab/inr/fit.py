@@ -95,6 +95,7 @@ def fit_posteriors(
     coords_per_step: int | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, float, float], None] | None = None,
+    lr_final_ratio: float = 1.0,
 ) -> FitReport:
     """Run ``steps`` Adam steps on the ELBO. ``features``: ``(n, F)``; ``targets``:
     ``(B, n, C)``. ``coords_per_step``: a random subset of the coordinates per step
@@ -102,7 +103,9 @@ def fit_posteriors(
     the per-block steering begins (lets the posteriors settle first; steering from the
     first step drives every ``beta`` up while the initial KL is far from its budget).
     ``callback(step, mse, kl_bits)`` after each step. A trainable reparameterization
-    (prior learning) is stepped too, at ``reparam_lr``."""
+    (prior learning) is stepped too, at ``reparam_lr``. ``lr_final_ratio``: every step
+    size follows a cosine from its start to this fraction of it over the ``steps`` (1:
+    constant)."""
     # log sigma moves in log units: a larger step lets the posterior spread (hence the KL)
     # settle as fast as the means fit, instead of the KL being cut through the means
     groups = [
@@ -112,9 +115,16 @@ def fit_posteriors(
     if inr.reparam is not None and inr.reparam[0].requires_grad:
         groups.append({"params": list(inr.reparam), "lr": reparam_lr})
     optimizer = torch.optim.Adam(groups)
+    starts = [group["lr"] for group in optimizer.param_groups]
     n = targets.shape[1]
     mse_value, kl_value = math.nan, math.nan
     for step in range(steps):
+        if lr_final_ratio != 1.0:
+            factor = lr_final_ratio + (1.0 - lr_final_ratio) * 0.5 * (
+                1.0 + math.cos(math.pi * step / max(steps - 1, 1))
+            )
+            for group, start in zip(optimizer.param_groups, starts, strict=True):
+                group["lr"] = start * factor
         if coords_per_step is not None and coords_per_step < n:
             idx = torch.randperm(n, generator=generator)[:coords_per_step]
             feats, tgt = features[idx], targets[:, idx]
