@@ -660,3 +660,28 @@ def test_encoder_settings_by_modality_and_the_decaying_step(
         assert all(s[1] == pytest.approx(5 * s[0]) for s in steps)  # sigma: 5x, same shape
         halfway = 1e-2 * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * 25 / 49)))
         assert mu_steps[25] == pytest.approx(halfway)
+
+
+def test_cli_trains_a_prior_with_a_positional_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``rdlab train inr --grid G --grid-channels C`` writes a model whose configuration has
+    the grid (and as many more prior entries); a lone ``--grid-channels`` or a one-point
+    grid is a one-line error."""
+    import shutil
+
+    data = tmp_path / "chains"
+    data.mkdir()
+    shutil.copy(PROTEIN, data / PROTEIN.name)
+    out = tmp_path / "g.safetensors"
+    argv = ["train", "inr", "protein", str(data), "--out", str(out), "--beta", "0.001",
+            "--patches", "4", "--rounds", "1", "--steps-first", "5", "--json"]  # fmt: skip
+    assert main([*argv, "--grid", "3", "--grid-channels", "2"]) == 0
+    capsys.readouterr()
+    model = load_inr_model(str(out))
+    assert (model.config.grid, model.config.grid_channels) == (3, 2)
+    assert model.prior_mean.shape == (model.config.grid_offset + 3 * 2,)
+    for bad, name in ((["--grid-channels", "2"], "grid_channels"), (["--grid", "1"], "grid")):
+        assert main([*argv, "--force", *bad]) != 0
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and name in err

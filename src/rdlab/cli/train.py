@@ -72,8 +72,7 @@ def add_parser(sub: Any) -> None:
     inr.add_argument(
         "--grid-channels",
         type=int,
-        default=4,
-        help="values per point of the positional grid (default 4; with --grid)",
+        help="values per point of the positional grid (default 4; needs --grid)",
     )
     inr.add_argument(
         "--sample-rate",
@@ -141,7 +140,10 @@ def _run_inr(args: argparse.Namespace) -> int:
     if args.w0 is not None:
         arch = {**arch, "w0": args.w0}
     if args.grid:
-        arch = {**arch, "grid": args.grid, "grid_channels": args.grid_channels}
+        channels = 4 if args.grid_channels is None else args.grid_channels
+        arch = {**arch, "grid": args.grid, "grid_channels": channels}
+    elif args.grid_channels is not None:
+        raise InputError("grid_channels", "needs --grid (the positional grid's points per axis)")
     given = {"steps": args.fit_steps, "fine_tune_steps": args.fit_fine_tune_steps}
     fit = {key: value for key, value in given.items() if value is not None}
     model = train_inr_prior(

@@ -133,8 +133,8 @@ def train_inr_prior(
     ``linear_reparam``: with RECOMBINER's learned linear reparameterization of each
     layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``;
     ``sample_rate`` (audio only): resample the training files to this rate (Hz). Audio
-    cards record the training sample rate (``card["sample_rate"]``) when it is one rate,
-    which the codec uses to pick a model for a signal's own rate."""
+    cards record the training sample rate (``card["sample_rate"]``) when it is one rate;
+    the codec still picks a model by its training rate in kbit/s."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
     if sample_rate is not None:
