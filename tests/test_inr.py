@@ -533,7 +533,7 @@ def test_bundled_model_hashes_are_unchanged() -> None:
 
     expected = {
         "inr-audio-1": "a2f3ab8fd15d", "inr-audio-2": "2c2b95dedbab",
-        "inr-image-1": "36b482b28926", "inr-protein-1": "0daa5fb4744a",
+        "inr-image-2": "c26e2147f2ec", "inr-protein-1": "0daa5fb4744a",
         "inr-protein-2": "5c9273a837c0", "inr-protein-3": "ddbbad3f5156",
         "inr-video-1": "4279dce2a0e9",
     }  # fmt: skip
@@ -666,8 +666,9 @@ def test_cli_trains_a_prior_with_a_positional_grid(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """``rdlab train inr --grid G --grid-channels C`` writes a model whose configuration has
-    the grid (and as many more prior entries); a lone ``--grid-channels`` or a one-point
-    grid is a one-line error."""
+    the grid (and as many more prior entries); ``--lr-final-ratio`` is recorded in the
+    card; a lone ``--grid-channels``, a one-point grid or a ratio outside (0, 1] is a
+    one-line error."""
     import shutil
 
     data = tmp_path / "chains"
@@ -676,12 +677,14 @@ def test_cli_trains_a_prior_with_a_positional_grid(
     out = tmp_path / "g.safetensors"
     argv = ["train", "inr", "protein", str(data), "--out", str(out), "--beta", "0.001",
             "--patches", "4", "--rounds", "1", "--steps-first", "5", "--json"]  # fmt: skip
-    assert main([*argv, "--grid", "3", "--grid-channels", "2"]) == 0
+    assert main([*argv, "--grid", "3", "--grid-channels", "2", "--lr-final-ratio", "0.1"]) == 0
     capsys.readouterr()
     model = load_inr_model(str(out))
     assert (model.config.grid, model.config.grid_channels) == (3, 2)
     assert model.prior_mean.shape == (model.config.grid_offset + 3 * 2,)
-    for bad, name in ((["--grid-channels", "2"], "grid_channels"), (["--grid", "1"], "grid")):
+    assert model.card["lr_final_ratio"] == 0.1
+    for bad, name in ((["--grid-channels", "2"], "grid_channels"), (["--grid", "1"], "grid"),
+                      (["--lr-final-ratio", "0"], "lr_final_ratio")):  # fmt: skip
         assert main([*argv, "--force", *bad]) != 0
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and name in err

@@ -75,6 +75,13 @@ def add_parser(sub: Any) -> None:
         help="values per point of the positional grid (default 4; needs --grid)",
     )
     inr.add_argument(
+        "--lr-final-ratio",
+        type=float,
+        default=1.0,
+        help="within each round the fitting step decays (cosine) to this fraction "
+        "(default 1: constant)",
+    )
+    inr.add_argument(
         "--sample-rate",
         type=int,
         help="audio: resample the training files to this rate in Hz (default: as read)",
@@ -161,6 +168,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         linear_reparam=args.linear_reparam,
         reparam_lr=args.reparam_lr,
         sample_rate=args.sample_rate,
+        lr_final_ratio=args.lr_final_ratio,
         overwrite=args.force,
         log=None if args.json else lambda line: print(line, file=sys.stderr),
     )

@@ -61,13 +61,15 @@ def learn_prior(
     sigma_lr_factor: float = 1.0,
     linear_reparam: bool = False,
     reparam_lr: float = 1e-3,
+    lr_final_ratio: float = 1.0,
     log: Callable[[str], None] | None = None,
 ) -> LearnedPrior:
     """Learn the prior on training ``patches`` (``(B, n, C)`` normalized targets) at the
     trade-off ``beta`` (see :mod:`rdlab.inr.fit`). ``sigma_lr_factor``: the posterior
     spreads' step relative to the means' (1 for the bundled priors: with 5, as the
     encoder uses, the priors came out at 3-23 % higher rate or MSE). ``linear_reparam``:
-    learn one matrix per layer too (step ``reparam_lr``)."""
+    learn one matrix per layer too (step ``reparam_lr``). ``lr_final_ratio``: within each
+    round the steps decay (cosine) to this fraction (1: constant)."""
     if linear_reparam and not (math.isfinite(reparam_lr) and reparam_lr > 0):
         raise InputError("reparam_lr", f"must be a finite number > 0, got {reparam_lr!r}")
     torch.manual_seed(seed)
@@ -101,6 +103,7 @@ def learn_prior(
             generator=gen,
             sigma_lr_factor=sigma_lr_factor,
             reparam_lr=reparam_lr,
+            lr_final_ratio=lr_final_ratio,
         )
         with torch.no_grad():
             mu = inr.mu.double()

@@ -126,6 +126,7 @@ def train_inr_prior(
     linear_reparam: bool = False,
     reparam_lr: float = 1e-3,
     sample_rate: int | None = None,
+    lr_final_ratio: float = 1.0,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> INRModel:
@@ -134,9 +135,12 @@ def train_inr_prior(
     layer's weights (:mod:`rdlab.inr.prior`), learned at step ``reparam_lr``;
     ``sample_rate`` (audio only): resample the training files to this rate (Hz). Audio
     cards record the training sample rate (``card["sample_rate"]``) when it is one rate;
-    the codec still picks a model by its training rate in kbit/s."""
+    the codec still picks a model by its training rate in kbit/s. ``lr_final_ratio``:
+    within each round the fitting steps decay (cosine) to this fraction of ``lr``."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
+    if not (isinstance(lr_final_ratio, (int, float)) and 0 < lr_final_ratio <= 1):
+        raise InputError("lr_final_ratio", f"must be a number in (0, 1], got {lr_final_ratio!r}")
     if sample_rate is not None:
         if modality != "audio":
             raise InputError("sample_rate", f"applies to audio only, not {modality}")
@@ -166,6 +170,7 @@ def train_inr_prior(
         seed=seed,
         linear_reparam=linear_reparam,
         reparam_lr=reparam_lr,
+        lr_final_ratio=lr_final_ratio,
         log=log,
     )
     seconds = time.perf_counter() - start
@@ -199,6 +204,7 @@ def train_inr_prior(
             "seed": seed,
             "linear_reparam": linear_reparam,
             **({"reparam_lr": reparam_lr} if linear_reparam else {}),
+            **({"lr_final_ratio": lr_final_ratio} if lr_final_ratio != 1.0 else {}),
             "seconds": round(seconds, 1),
             "history": learned.history,
         },
