@@ -58,9 +58,9 @@ DEFAULT_FIT = {
 #: Images: the step decays (cosine) to a tenth over the fitting. With the earlier image
 #: prior (``inr-image-1``) on a 256x256 crop of mvtb_P1070492 (1,500 steps) that gave
 #: 26.70 dB at 0.4 bpp against 25.65 dB for a constant step. The others keep the
-#: constant step: the decay cost 0.06-0.08 Å at 12 bits/atom on two protein chains and 0.8 dB on video (mire2, 8 frames of
-#: 64x64, 0.4 bpp: 28.12 against 28.93 dB), and changed nothing on speech (6.51 dB at 6
-#: kbit/s against 6.5).
+#: constant step: the decay cost 0.06-0.08 Å at 12 bits/atom on two protein chains and
+#: 0.8 dB on video (mire2, 8 frames of 64x64, 0.4 bpp: 28.12 against 28.93 dB), and
+#: changed nothing on speech (6.51 dB at 6 kbit/s against 6.5).
 MODALITY_FIT: dict[str, dict[str, object]] = {
     "image": {"lr_final_ratio": 0.1},
 }
