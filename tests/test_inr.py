@@ -660,6 +660,10 @@ def test_encoder_settings_by_modality_and_the_decaying_step(
         assert all(s[1] == pytest.approx(5 * s[0]) for s in steps)  # sigma: 5x, same shape
         halfway = 1e-2 * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * 25 / 49)))
         assert mu_steps[25] == pytest.approx(halfway)
+    for bad in (0.0, 1.5):  # also from a model file's settings: refused where it is used
+        with pytest.raises(InputError, match="lr_final_ratio"):
+            fit_posteriors(inr, feats, torch.zeros(1, 16, 3), steps=1, lr=1e-2, beta=1e-3,
+                           lr_final_ratio=bad)  # fmt: skip
 
 
 def test_cli_trains_a_prior_with_a_positional_grid(

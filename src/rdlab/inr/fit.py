@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..nn.bayes_inr import BayesianINR
 
 __all__ = ["BlockBetas", "FitReport", "fit_posteriors"]
@@ -106,6 +107,8 @@ def fit_posteriors(
     (prior learning) is stepped too, at ``reparam_lr``. ``lr_final_ratio``: every step
     size follows a cosine from its start to this fraction of it over the ``steps`` (1:
     constant)."""
+    if not (isinstance(lr_final_ratio, (int, float)) and 0 < lr_final_ratio <= 1):
+        raise InputError("lr_final_ratio", f"must be a number in (0, 1], got {lr_final_ratio!r}")
     # log sigma moves in log units: a larger step lets the posterior spread (hence the KL)
     # settle as fast as the means fit, instead of the KL being cut through the means
     groups = [

@@ -139,8 +139,6 @@ def train_inr_prior(
     within each round the fitting steps decay (cosine) to this fraction of ``lr``."""
     if modality not in DEFAULT_ARCHITECTURES:
         raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
-    if not (isinstance(lr_final_ratio, (int, float)) and 0 < lr_final_ratio <= 1):
-        raise InputError("lr_final_ratio", f"must be a number in (0, 1], got {lr_final_ratio!r}")
     if sample_rate is not None:
         if modality != "audio":
             raise InputError("sample_rate", f"applies to audio only, not {modality}")
