@@ -365,6 +365,39 @@ def test_bundled_models_load_and_one_codes_a_real_protein() -> None:
     assert rmsd(trace.coords, decoded.coords) < 0.3 * centroid_only
 
 
+def test_image_rate_picks_the_prior_learned_at_a_fraction_of_it(monkeypatch) -> None:
+    """Images: the bundled ladder gives 0.2, 0.4 and 0.8 bpp three different priors, each
+    the one whose training rate is nearest (log scale) to 0.6 times the request; other
+    modalities still take the nearest training rate. Checked on a made-up ladder too, so
+    the rule is tested apart from the shipped files."""
+    from rdlab.codecs import inr as inr_codec
+
+    picks = [inr_codec.choose_model("image", r) for r in (0.2, 0.4, 0.8)]
+    rates = [float(m.card["rate_per_item"]) for m in picks]
+    assert rates == sorted(rates) and len({m.name for m in picks}) == 3
+    for request, rate in zip((0.2, 0.4, 0.8), rates, strict=True):
+        assert 0.4 * request < rate < 0.8 * request
+
+    ladder = {f"inr-{mod}-{i}": (mod, r) for mod in ("image", "audio")
+              for i, r in enumerate((0.1, 0.2, 0.4, 0.8))}  # fmt: skip
+
+    class _Fake:
+        def __init__(self, name: str) -> None:
+            self.name, (self.modality, rate) = name, ladder[name]
+            self.card = {"rate_per_item": rate}
+
+    monkeypatch.setattr(
+        inr_codec, "bundled_inr_models", lambda m: [n for n in ladder if ladder[n][0] == m]
+    )
+    monkeypatch.setattr(inr_codec, "load_inr_model", _Fake)
+    # 0.6 x 0.33 is about 0.2; 0.6 x 0.5 = 0.3 lies nearer 0.4 than 0.2 in log scale
+    assert inr_codec.choose_model("image", 0.33).card["rate_per_item"] == 0.2
+    assert inr_codec.choose_model("image", 0.5).card["rate_per_item"] == 0.4
+    assert inr_codec.choose_model("image", 0.75).card["rate_per_item"] == 0.4
+    assert inr_codec.choose_model("audio", 0.33).card["rate_per_item"] == 0.4
+    assert inr_codec.choose_model("image", None).card["rate_per_item"] == 0.4
+
+
 # ------------------------------------------------------------------ linear reparameterization
 def _random_reparam(cfg: INRConfig, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -533,7 +566,8 @@ def test_bundled_model_hashes_are_unchanged() -> None:
 
     expected = {
         "inr-audio-1": "a2f3ab8fd15d", "inr-audio-2": "2c2b95dedbab",
-        "inr-image-2": "c26e2147f2ec", "inr-protein-1": "0daa5fb4744a",
+        "inr-image-3": "5e8d3a85b3e2", "inr-image-4": "50e1453acf63",
+        "inr-image-5": "8b4954e409cf", "inr-protein-1": "0daa5fb4744a",
         "inr-protein-2": "5c9273a837c0", "inr-protein-3": "ddbbad3f5156",
         "inr-video-1": "4279dce2a0e9",
     }  # fmt: skip
