@@ -56,7 +56,8 @@ def add_parser(sub: Any) -> None:
     inr.add_argument(
         "--fit-steps",
         type=int,
-        help="encoder's fitting steps, recorded in the model (default: the codec's 1500)",
+        help="encoder's fitting steps, recorded in the model (default: the codec's, 3000 for "
+        "images and 1500 for the others)",
     )
     inr.add_argument(
         "--fit-fine-tune-steps",
