@@ -365,7 +365,9 @@ def test_bundled_models_load_and_one_codes_a_real_protein() -> None:
     assert rmsd(trace.coords, decoded.coords) < 0.3 * centroid_only
 
 
-def test_image_rate_picks_the_prior_learned_at_a_fraction_of_it(monkeypatch) -> None:
+def test_image_rate_picks_the_prior_learned_at_a_fraction_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Images: the bundled ladder gives 0.2, 0.4 and 0.8 bpp three different priors, each
     the one whose training rate is nearest (log scale) to 0.6 times the request; other
     modalities still take the nearest training rate. Checked on a made-up ladder too, so

@@ -50,21 +50,10 @@ _TAG = "INRW"
 
 
 #: per modality, the training rate of the prior that codes a requested rate best, as a
-#: fraction of that rate (1 where not measured). Images: a prior learned at a lower rate
-#: than the one coded wins, because prior learning's rate is still falling when it stops
-#: (measured on 256x256 crops of mvtb_P1070492 and skimage_motorcycle_left, PSNR in dB;
-#: priors named by training rate):
-#:
-#: ======== ================= ================= =================
-#: coded    0.108 bpp prior   0.267 bpp prior   0.489 bpp prior
-#: ======== ================= ================= =================
-#: 0.2 bpp  **24.56 / 20.75** 24.23 / 20.37
-#: 0.4 bpp  26.34 / 22.54     **27.07 / 22.80** 26.67 / 22.55
-#: 0.8 bpp                    29.09 / 25.24     **29.70 / 25.59**
-#: ======== ================= ================= =================
-#:
-#: (a 0.919 bpp prior gave 28.90 / 24.83 dB at 0.8 bpp): the best sits at 0.54-0.67
-#: times the coded rate.
+#: fraction of that rate (1 where not measured). Images: on 256x256 crops of two photos
+#: at 0.2, 0.4 and 0.8 bpp the best prior had been learned at 0.5-0.67 times the coded
+#: rate, and priors learned near the coded rate lost 0.3-1.0 dB (prior learning's rate
+#: is still falling when it stops); the table is in ``models/inr.md``.
 PRIOR_RATE_FRACTION: dict[str, float] = {"image": 0.6}
 
 

@@ -63,7 +63,7 @@ DEFAULT_FIT = {
 #: changed nothing on speech (6.51 dB at 6 kbit/s against 6.5).
 #: Images also take 3,000 fitting steps: with ``inr-image-4`` at 0.4 bpp they gave
 #: 27.25 / 23.11 dB on the mvtb / motorcycle crops against 27.13 / 22.97 dB at 1,500
-#: (encoding about 300 s instead of 150 s on one thread, within the 10 minutes asked
+#: (encoding about 250 s instead of 150 s on one thread, within the 10 minutes asked
 #: for a 256x256 image); 150 fine-tuning steps per group instead of 60 gave about half
 #: that gain (27.22 / 23.05 dB) for two thirds of the extra steps.
 MODALITY_FIT: dict[str, dict[str, object]] = {
