@@ -125,8 +125,10 @@ def decode_or_format_error(data: bytes) -> RdlFile | None:
         result = decode_rdl(data)
     except FormatError:
         return None
-    # Whatever the reader accepts, the writer can write again.
-    assert decode_rdl(encode_rdl(result)) == result
+    # Whatever the reader accepts, the writer can write again, in the same layout.
+    assert result.layout is not None
+    compact = result.layout.format_major == 2
+    assert decode_rdl(encode_rdl(result, compact=compact)) == result
     return result
 
 

@@ -3,6 +3,7 @@ decode determinism, rate accounting, and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -16,11 +17,11 @@ import torch
 from rdlab import detmath
 from rdlab.cli import main
 from rdlab.codecs.inr import INRCodec
-from rdlab.container import decode_rdl
+from rdlab.container import RdlFile, decode_rdl, encode_rdl, hash_matches
 from rdlab.data.audio import read_audio
 from rdlab.data.proteins import read_ca_trace
 from rdlab.data.video import read_video
-from rdlab.errors import InputError, ModelError
+from rdlab.errors import FormatError, InputError, ModelError
 from rdlab.inr import modalities
 from rdlab.inr.blocks import MAX_BLOCK_DIMS, block_layout, min_blocks
 from rdlab.inr.model_file import INRModel, load_inr_model, save_inr_model
@@ -211,7 +212,10 @@ def test_round_trip_rate_accounting_and_determinism(modality: str) -> None:
     codec = INRCodec(model, **_RATES[modality])
     data = codec.encode(signal)
     report = codec.last_report
-    file = decode_rdl(data, codecs={"inr": ("1",)})
+    file = decode_rdl(data, codecs={"inr": ("2",)})
+    # compact container; the model is named by its hash, the block count by the payload
+    assert file.layout.format_major == 2 and hash_matches(file.model_hash, model.hash)
+    assert "model" not in file.metadata and "blocks" not in file.metadata
     # the file is the header plus the coded block indices (k bits per block)
     payload = file.chunk("INRW")
     assert report["payload_bits"] == 10 * report["blocks"]
@@ -242,6 +246,23 @@ def test_round_trip_rate_accounting_and_determinism(modality: str) -> None:
     else:
         assert decoded.frames.shape == signal.frames.shape
         assert np.array_equal(decoded.frames, again.frames)
+
+
+def test_version_1_files_still_decode() -> None:
+    """Files of codec version 1 (long container, model name and block count in the
+    metadata) decode to what the same content gives as version 2."""
+    model = toy_model("image")
+    data = INRCodec(model, bpp=6.0).encode(_image())
+    file = decode_rdl(data)
+    meta = {**file.metadata, "model": model.name, "blocks": 8 * len(file.chunk("INRW")) // 10}
+    old = RdlFile("inr", "1", model.hash, meta, file.chunks)
+    assert np.array_equal(INRCodec(model).decode(encode_rdl(old)), INRCodec(model).decode(data))
+    without_blocks = dataclasses.replace(old, metadata=file.metadata)
+    with pytest.raises(FormatError, match="incomplete"):
+        INRCodec(model).decode(encode_rdl(without_blocks))
+    other = toy_model("audio").hash
+    with pytest.raises(ModelError, match="other weights"):
+        INRCodec(model).decode(encode_rdl(dataclasses.replace(old, model_hash=other)))
 
 
 def test_decoding_is_independent_of_threads() -> None:
@@ -360,7 +381,10 @@ def test_bundled_models_load_and_one_codes_a_real_protein() -> None:
     assert low.card["rate_per_item"] < high.card["rate_per_item"]
     trace = read_ca_trace(PROTEIN)
     codec = INRCodec(bits_per_atom=24.0, steps=400)
-    decoded = codec.decode(codec.encode(trace))
+    data = codec.encode(trace)
+    # the file names its prior only by hash; a fresh codec finds it among the bundled ones
+    assert "model" not in decode_rdl(data).metadata
+    decoded = INRCodec().decode(data)
     centroid_only = rmsd(trace.coords, np.broadcast_to(trace.coords.mean(0), trace.coords.shape))
     assert rmsd(trace.coords, decoded.coords) < 0.3 * centroid_only
 
@@ -644,7 +668,7 @@ def test_codec_round_trip_with_a_positional_grid(tmp_path: Path) -> None:
     decoded = INRCodec(loaded).decode(data)
     assert decoded.shape == image.shape
     assert np.array_equal(decoded, INRCodec(loaded).decode(data))
-    file = decode_rdl(data, codecs={"inr": ("1",)})
+    file = decode_rdl(data, codecs={"inr": ("2",)})
     weights = decode_weights(
         loaded, file.chunk("INRW"), num_patches=12, num_blocks=codec.last_report["blocks"],
         seed=0, log2_candidates=10,

@@ -3,7 +3,9 @@
 An ``.rdl`` file holds the name and version of the codec that wrote it, an optional
 SHA-256 of the model weights it was written with, a JSON metadata object, and a list of
 tagged binary chunks (latents, hyper-latents, side information, ...). The container knows
-nothing about what the chunks mean; codecs do.
+nothing about what the chunks mean; codecs do. Two layouts hold the same content: the
+long one below, and a compact one (about 50 bytes less, the model hash cut to 8 bytes)
+for codecs whose files are a few kilobytes; readers take both.
 
 Binary layout
 =============
@@ -56,6 +58,36 @@ The header size reported by :func:`describe` is ``24 + H``: everything before th
 chunk record. A chunk's reported offset is the offset of its payload (its record starts
 16 bytes earlier).
 
+Compact layout
+==============
+
+For codecs whose files are small enough that the header is a real part of the rate (an
+INR image at 0.2 bpp is about 1.6 kB, and the layout above takes 85 bytes plus the
+metadata), :func:`encode_rdl` with ``compact=True`` writes the same content in fewer
+bytes. Varints are unsigned LEB128 (7 bits per byte, low group first, minimal: no
+trailing zero group), at most 9 bytes.
+
+==========  ================  ======  ===================================================
+offset      field             type    meaning
+==========  ================  ======  ===================================================
+0           magic             5 B     ``b"\\x89RDL\\x02"``: the long magic's first four
+                                      bytes, then the compact format's major version (2)
+5           codec_name        u8 + n  as in the long layout
+.           codec_version     u8 + n  as in the long layout
+.           model_hash        u8 + n  n = 0 (no model) or 8: the first 8 bytes of the
+                                      SHA-256 (64 bits; :func:`hash_matches`)
+.           metadata          varint  n, then n bytes of canonical JSON (as above)
+                                      + n
+.           chunk_count       varint
+.           chunks            ...     per chunk: tag 4 B, varint payload length, payload
+end - 4     crc32             u32     ``zlib.crc32(data[: end - 4])``: one CRC over the
+                                      whole file
+==========  ================  ======  ===================================================
+
+An INR file with one chunk and 19 bytes of metadata thus has 51 bytes of header and
+framing instead of 102. :func:`describe` reports ``format_version`` ``"2.0"`` and as
+``header_size`` everything before the first chunk's tag.
+
 The metadata is written canonically (``json.dumps(metadata, sort_keys=True,
 separators=(",", ":"), allow_nan=False)``, ASCII-only), so encoding the same
 :class:`RdlFile` always gives the same bytes.
@@ -82,6 +114,12 @@ Reading
    ``LengthError``; CRC mismatch -> ``CorruptChunkError``; tag not printable ASCII ->
    ``CorruptHeaderError``;
 9. bytes after the last chunk -> ``TrailingDataError``.
+
+A compact file is read in the same spirit: magic and version; then its lengths (each
+checked against the bytes left before the CRC: ``LengthError``, or ``TruncatedError``
+inside a fixed-size field or varint); bytes between the last chunk and the CRC ->
+``TrailingDataError``; the file CRC -> ``CorruptChunkError`` (it covers header and
+chunks alike); then the fields' content, the codec and the model hash as above.
 
 A fixed-size field that the data ends inside raises ``TruncatedError``. The reader
 loops at most ``chunk_count`` times and touches each byte a bounded number of times, so
@@ -118,6 +156,8 @@ from .errors import (
 )
 
 __all__ = [
+    "COMPACT_HASH_SIZE",
+    "COMPACT_MAGIC",
     "FORMAT_MAJOR",
     "FORMAT_MINOR",
     "HASH_SIZE",
@@ -129,6 +169,7 @@ __all__ = [
     "decode_rdl",
     "describe",
     "encode_rdl",
+    "hash_matches",
     "model_hash",
     "read_rdl",
     "write_rdl",
@@ -148,6 +189,14 @@ MAX_HEADER_LENGTH = 16 * 1024 * 1024
 
 HASH_SIZE = 32
 """Length of a model hash in bytes (SHA-256)."""
+
+COMPACT_MAGIC: bytes = MAGIC[:4] + b"\x02"
+"""The 5 bytes every compact ``.rdl`` file starts with (the last is its major version)."""
+
+COMPACT_HASH_SIZE = 8
+"""Bytes of the model hash a compact file keeps (the SHA-256's first 8)."""
+
+_MAX_VARINT_BYTES = 9  # 63 bits
 
 _MAX_NAME_BYTES = 255
 
@@ -180,7 +229,8 @@ class Layout:
     """Where the parts of an ``.rdl`` file lie in its bytes (all values in bytes).
 
     ``chunk_offsets[i]`` is the offset of chunk ``i``'s payload; ``header_size`` is the
-    size of everything before the first chunk record (``24 + header_length``).
+    size of everything before the first chunk record (``24 + header_length``; compact:
+    ``5 + header_length``). ``format_major`` is 1 (long layout) or 2 (compact).
     """
 
     format_major: int
@@ -195,7 +245,8 @@ class Layout:
 class RdlFile:
     """The decoded content of an ``.rdl`` file.
 
-    ``model_hash`` is ``b""`` (no model) or the 32-byte SHA-256 of the model weights;
+    ``model_hash`` is ``b""`` (no model) or the 32-byte SHA-256 of the model weights
+    (read from a compact file: its first 8 bytes; compare with :func:`hash_matches`);
     ``metadata`` is a JSON object (``dict`` with ``str`` keys); ``chunks`` keep their
     order. ``layout`` is set by :func:`decode_rdl` to where the parts lay in the decoded
     bytes; it is ``None`` for a file built in memory, takes no part in equality and is
@@ -228,9 +279,9 @@ class RdlFile:
             f"missing chunk {tag!r}: codec {self.codec!r} needs it; the file has: {present}"
         )
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, compact: bool = False) -> bytes:
         """The canonical encoding of this file (see :func:`encode_rdl`)."""
-        return encode_rdl(self)
+        return encode_rdl(self, compact=compact)
 
 
 # --------------------------------------------------------------------------- model hash
@@ -448,16 +499,93 @@ def _encode(file: RdlFile) -> tuple[bytes, Layout]:
     return data, layout
 
 
-def encode_rdl(file: RdlFile) -> bytes:
+def _varint(value: int) -> bytes:
+    """``value`` (0 <= value < 2**63) as a minimal unsigned LEB128 varint."""
+    out = bytearray()
+    while True:
+        low = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _encode_compact(file: RdlFile) -> tuple[bytes, Layout]:
+    """Encode ``file`` in the compact layout; return the bytes and where their parts lie."""
+    if not isinstance(file, RdlFile):
+        raise InputError("file", f"must be an RdlFile, got {type(file).__name__}")
+    codec = _check_name(file.codec, "codec")
+    version = _check_name(file.codec_version, "codec_version")
+    if not isinstance(file.model_hash, (bytes, bytearray)):
+        raise InputError("model_hash", f"must be bytes, got {type(file.model_hash).__name__}")
+    if len(file.model_hash) not in (0, COMPACT_HASH_SIZE, HASH_SIZE):
+        raise InputError(
+            "model_hash",
+            f"must be empty, {COMPACT_HASH_SIZE} or {HASH_SIZE} bytes, got {len(file.model_hash)}",
+        )
+    short_hash = bytes(file.model_hash[:COMPACT_HASH_SIZE])
+    metadata = _metadata_bytes(file.metadata)
+    if len(metadata) > MAX_HEADER_LENGTH:
+        raise InputError(
+            "metadata", f"is {len(metadata)} bytes as JSON; at most {MAX_HEADER_LENGTH}"
+        )
+    chunks = _check_chunks(file.chunks)
+    parts = [
+        COMPACT_MAGIC,
+        _U8.pack(len(codec)), codec,
+        _U8.pack(len(version)), version,
+        _U8.pack(len(short_hash)), short_hash,
+        _varint(len(metadata)), metadata,
+        _varint(len(chunks)),
+    ]  # fmt: skip
+    header_size = sum(len(part) for part in parts)
+    position = header_size
+    offsets = []
+    for raw_tag, payload in chunks:
+        head = raw_tag + _varint(len(payload))
+        parts += [head, payload]
+        offsets.append(position + len(head))
+        position += len(head) + len(payload)
+    body = b"".join(parts)
+    data = body + _U32.pack(zlib.crc32(body))
+    layout = Layout(
+        format_major=COMPACT_MAGIC[4],
+        format_minor=0,
+        header_length=header_size - len(COMPACT_MAGIC),
+        header_size=header_size,
+        chunk_offsets=tuple(offsets),
+        total_size=len(data),
+    )
+    return data, layout
+
+
+def encode_rdl(file: RdlFile, *, compact: bool = False) -> bytes:
     """Encode ``file`` as the bytes of an ``.rdl`` file (canonical: same file, same bytes).
+
+    ``compact`` selects the compact layout (see the module doc): the same content in
+    about 50 fewer bytes, with the model hash cut to its first 8 bytes.
 
     Raises :class:`~rdlab.errors.InputError`, naming the field, when the codec name or
     version is empty, longer than 255 UTF-8 bytes or not printable, the model hash is
-    neither empty nor 32 bytes, the metadata is not a JSON object (``dict`` with ``str``
-    keys, finite numbers) or makes the header larger than 16 MiB, or a chunk tag is not
-    4 printable ASCII characters.
+    neither empty nor 32 bytes (compact: also 8), the metadata is not a JSON object
+    (``dict`` with ``str`` keys, finite numbers) or makes the header larger than 16 MiB,
+    or a chunk tag is not 4 printable ASCII characters.
     """
-    return _encode(file)[0]
+    return (_encode_compact(file) if compact else _encode(file))[0]
+
+
+def hash_matches(file_hash: bytes, model_hash: bytes) -> bool:
+    """Whether a file's model hash names the model whose full hash is ``model_hash``.
+
+    ``file_hash`` is what :func:`decode_rdl` returned: the whole 32-byte SHA-256 (long
+    layout), its first 8 bytes (compact layout) or ``b""`` (no model, which matches only
+    ``b""``).
+    """
+    if len(file_hash) == len(model_hash):
+        return bytes(file_hash) == bytes(model_hash)
+    return len(file_hash) == COMPACT_HASH_SIZE and bytes(model_hash).startswith(bytes(file_hash))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -501,19 +629,41 @@ class _Cursor:
         return values
 
 
-def _check_magic(data: bytes) -> None:
-    """Raise unless ``data`` starts with :data:`MAGIC`."""
+def _check_magic(data: bytes) -> bool:
+    """Raise unless ``data`` starts with :data:`MAGIC` or :data:`COMPACT_MAGIC`.
+
+    Returns whether the file is compact.
+    """
     head = data[: len(MAGIC)]
     if head == MAGIC:
-        return
-    if len(data) < len(MAGIC) and MAGIC.startswith(head):
+        return False
+    if data[: len(COMPACT_MAGIC)] == COMPACT_MAGIC:
+        return True
+    if len(data) < len(MAGIC) and (MAGIC.startswith(head) or COMPACT_MAGIC.startswith(head)):
         raise TruncatedError(
             f"data is {len(data)} bytes, shorter than the {len(MAGIC)}-byte .rdl magic"
+        )
+    if head[:4] == MAGIC[:4] and 2 < head[4] < 0x0A:
+        raise UnsupportedVersionError(
+            f"compact format version {head[4]} is not supported; this reader understands 2"
         )
     hint = ""
     if head[:4] == MAGIC[:4]:
         hint = " (it starts like one: was it sent through a text-mode transfer?)"
     raise BadMagicError(f"not an .rdl file: starts with {head!r}, expected {MAGIC!r}{hint}")
+
+
+def _read_varint(cursor: _Cursor, what: str) -> int:
+    """A minimal unsigned LEB128 varint of at most 9 bytes."""
+    value = 0
+    for index in range(_MAX_VARINT_BYTES):
+        (byte,) = cursor.unpack(_U8, what)
+        value |= (byte & 0x7F) << (7 * index)
+        if not byte & 0x80:
+            if byte == 0 and index > 0:
+                raise CorruptHeaderError(f"{what} at byte {cursor.pos - 1} is not minimal")
+            return value
+    raise LengthError(f"{what} at byte {cursor.pos - 1} runs over {_MAX_VARINT_BYTES} bytes")
 
 
 def _parse_name(cursor: _Cursor, what: str) -> str:
@@ -608,6 +758,109 @@ def _check_codec(codec: str, version: str, codecs: Mapping[str, Collection[str]]
         )
 
 
+def _check_model_hash(file_hash: bytes, expected: bytes | None) -> None:
+    """Raise ``WeightsMismatchError`` unless ``expected`` is None or names the file's model."""
+    if expected is not None and not hash_matches(file_hash, bytes(expected)):
+        raise WeightsMismatchError(
+            f"file was written with model weights {_short_hash(file_hash)}, "
+            f"but the given weights hash to {_short_hash(bytes(expected))}"
+        )
+
+
+def _decode_compact(
+    data: bytes,
+    codecs: Mapping[str, Collection[str]] | None,
+    expected_model_hash: bytes | None,
+) -> RdlFile:
+    """Decode a compact-layout file (magic already checked); see the module doc."""
+    end = len(data) - _U32.size
+    if end < len(COMPACT_MAGIC):
+        raise TruncatedError(f"data is {len(data)} bytes, too short for a compact .rdl file")
+    cursor = _Cursor(data, len(COMPACT_MAGIC), end, TruncatedError)
+
+    # Structure first: every length against the bytes left before the CRC.
+    def name_field(what: str) -> bytes:
+        (size,) = cursor.unpack(_U8, f"{what} length")
+        return cursor.take(size, what)
+
+    codec_raw = name_field("codec name")
+    version_raw = name_field("codec version")
+    hash_raw = name_field("model hash")
+    metadata_size = _read_varint(cursor, "metadata length")
+    if metadata_size > min(MAX_HEADER_LENGTH, cursor.remaining()):
+        raise LengthError(
+            f"metadata length {metadata_size} exceeds the {cursor.remaining()} bytes that "
+            f"follow (or the limit of {MAX_HEADER_LENGTH})"
+        )
+    metadata_raw = cursor.take(metadata_size, "metadata")
+    count = _read_varint(cursor, "chunk count")
+    if count > cursor.remaining() // 5:
+        raise LengthError(
+            f"chunk count {count} is impossible: {cursor.remaining()} bytes remain "
+            "and each chunk takes at least 5"
+        )
+    header_size = cursor.pos
+    records = []
+    for index in range(count):
+        start = cursor.pos
+        raw_tag = cursor.take(4, f"chunk {index} tag")
+        size = _read_varint(cursor, f"chunk {index} length")
+        if size > cursor.remaining():
+            raise LengthError(
+                f"chunk {index} ({raw_tag!r}) at byte {start} declares {size} bytes, "
+                f"but only {cursor.remaining()} remain"
+            )
+        records.append((raw_tag, cursor.pos, cursor.take(size, f"chunk {index} payload")))
+    if cursor.remaining():
+        raise TrailingDataError(
+            f"{cursor.remaining()} bytes follow the last chunk (which ends at byte "
+            f"{cursor.pos}) before the CRC"
+        )
+    (stored_crc,) = _U32.unpack_from(data, end)
+    actual_crc = zlib.crc32(memoryview(data)[:end])
+    if actual_crc != stored_crc:
+        raise CorruptChunkError(
+            f"file CRC mismatch: stored {stored_crc:08x}, computed {actual_crc:08x}"
+        )
+
+    # Then the fields' content.
+    names = []
+    for raw, what in ((codec_raw, "codec name"), (version_raw, "codec version")):
+        if not raw:
+            raise CorruptHeaderError(f"{what} is empty")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptHeaderError(f"{what} {raw!r} is not valid UTF-8") from None
+        if not text.isprintable():
+            raise CorruptHeaderError(f"{what} {text!r} holds non-printable characters")
+        names.append(text)
+    if len(hash_raw) not in (0, COMPACT_HASH_SIZE):
+        raise CorruptHeaderError(
+            f"model hash is {len(hash_raw)} bytes; a compact file has 0 or {COMPACT_HASH_SIZE}"
+        )
+    metadata = _parse_metadata(metadata_raw)
+    codec, version = names
+    _check_codec(codec, version, codecs)
+    _check_model_hash(hash_raw, expected_model_hash)
+    chunks = []
+    for index, (raw_tag, _, payload) in enumerate(records):
+        if not _is_tag(raw_tag):
+            raise CorruptHeaderError(f"chunk {index}: tag {raw_tag!r} is not printable ASCII")
+        chunks.append(Chunk(raw_tag.decode("ascii"), payload))
+    result = RdlFile(codec, version, hash_raw, metadata, tuple(chunks))
+    layout = Layout(
+        format_major=COMPACT_MAGIC[4],
+        format_minor=0,
+        header_length=header_size - len(COMPACT_MAGIC),
+        header_size=header_size,
+        chunk_offsets=tuple(offset for _, offset, _ in records),
+        total_size=len(data),
+    )
+    object.__setattr__(result, "layout", layout)
+    return result
+
+
 def decode_rdl(
     data: bytes | bytearray | memoryview,
     *,
@@ -618,8 +871,9 @@ def decode_rdl(
 
     ``codecs`` maps each accepted codec name to its accepted versions; a file of another
     codec or version raises :class:`~rdlab.errors.UnknownCodecError`. ``None`` accepts
-    any codec. ``expected_model_hash`` (32 bytes or ``b""``), when given, must equal the
-    file's model hash, else :class:`~rdlab.errors.WeightsMismatchError`.
+    any codec. ``expected_model_hash`` (32 bytes or ``b""``), when given, must match the
+    file's model hash (:func:`hash_matches`), else
+    :class:`~rdlab.errors.WeightsMismatchError`. Both layouts are read.
 
     Every problem with ``data`` raises a :class:`~rdlab.errors.FormatError` subclass;
     invalid ``codecs`` or ``expected_model_hash`` arguments raise
@@ -636,7 +890,8 @@ def decode_rdl(
     data = bytes(data)
 
     # 1-2: magic and version.
-    _check_magic(data)
+    if _check_magic(data):
+        return _decode_compact(data, codecs, expected_model_hash)
     cursor = _Cursor(data, 0, len(data), TruncatedError)
     _, major, minor, header_length = cursor.unpack(_PREFIX, "file header")
     if major != FORMAT_MAJOR:
@@ -685,11 +940,7 @@ def decode_rdl(
 
     # 7: codec and weights.
     _check_codec(codec, version, codecs)
-    if expected_model_hash is not None and bytes(expected_model_hash) != file_hash:
-        raise WeightsMismatchError(
-            f"file was written with model weights {_short_hash(file_hash)}, "
-            f"but the given weights hash to {_short_hash(bytes(expected_model_hash))}"
-        )
+    _check_model_hash(file_hash, expected_model_hash)
 
     # 8: chunks.
     header_size = cursor.pos + _U32.size
@@ -789,11 +1040,11 @@ def describe(file: RdlFile, size_bytes: int | None = None) -> dict[str, Any]:
 
     Offsets and sizes are in bytes and describe the bytes ``file`` was decoded from
     (its ``layout``), or its canonical encoding for a file built in memory. Keys:
-    ``format_version`` (``"1.0"``), ``codec``, ``codec_version``, ``model_hash`` (hex or
-    ``None``), ``metadata``, ``chunks`` (each ``tag``, ``offset`` of the payload,
-    ``length``, ``crc32`` as 8 hex digits), ``total_size`` (``size_bytes`` when given,
-    e.g. the size on disk), ``header_size`` (bytes before the first chunk record) and
-    ``payload_bytes`` (sum of the chunk lengths).
+    ``format_version`` (``"1.0"``; compact: ``"2.0"``), ``codec``, ``codec_version``,
+    ``model_hash`` (hex or ``None``), ``metadata``, ``chunks`` (each ``tag``, ``offset``
+    of the payload, ``length``, ``crc32`` as 8 hex digits), ``total_size``
+    (``size_bytes`` when given, e.g. the size on disk), ``header_size`` (bytes before the
+    first chunk record) and ``payload_bytes`` (sum of the chunk lengths).
     """
     layout = file.layout if file.layout is not None else _encode(file)[1]
     chunks = []

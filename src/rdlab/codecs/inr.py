@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..container import Chunk, RdlFile, decode_rdl, encode_rdl
+from ..container import Chunk, RdlFile, decode_rdl, encode_rdl, hash_matches
 from ..errors import FormatError, InputError, ModelError
 from ..inr import modalities
 from ..inr.blocks import min_blocks
@@ -45,7 +45,11 @@ from .registry import register_codec
 __all__ = ["PRIOR_RATE_FRACTION", "INRCodec", "choose_model"]
 
 NAME = "inr"
-VERSION = "1"
+#: version 2 writes the compact container and leaves out what the decoder can find
+#: itself: the model's name (found by hash among the bundled models) and the block count
+#: (from the payload's length). Version 1 files (long container) still decode.
+VERSION = "2"
+VERSIONS = ("1", VERSION)
 _TAG = "INRW"
 
 
@@ -179,12 +183,18 @@ class INRCodec:
         budget = self._budget_bits(modality, prepared.items, model)
 
         def build(num_blocks: int, payload: bytes) -> bytes:
-            # kept short: for small signals (a protein chain) the header is a real cost
-            meta = {"model": model.name, "blocks": num_blocks, **prepared.meta}
+            # Kept short: at 0.2 bpp a 256x256 image is 1.6 kB, and every header byte is
+            # a byte less for the weights. The model is named by its hash (8 bytes in the
+            # compact container); the block count only where the payload's length does
+            # not give it.
+            meta: dict[str, Any] = dict(prepared.meta)
+            if _blocks_in(len(payload), k) != num_blocks:
+                meta["blocks"] = num_blocks
             if self.seed:
                 meta["seed"] = self.seed
             chunks = [Chunk(_TAG, payload)] + [Chunk(t, b) for t, b in prepared.chunks.items()]
-            return encode_rdl(RdlFile(NAME, VERSION, model.hash, meta, tuple(chunks)))
+            file = RdlFile(NAME, VERSION, model.hash, meta, tuple(chunks))
+            return encode_rdl(file, compact=True)
 
         fewest = min_blocks(num_patches * model.num_params)
 
@@ -231,29 +241,21 @@ class INRCodec:
 
     # ------------------------------------------------------------------ decode
     def decode(self, data: bytes) -> Any:
-        file = decode_rdl(data, codecs={NAME: (VERSION,)})
+        file = decode_rdl(data, codecs={NAME: VERSIONS})
         meta = file.metadata
-        try:
-            model_name = str(meta["model"])
-            num_blocks, seed = int(meta["blocks"]), int(meta.get("seed", 0))
-        except (KeyError, TypeError, ValueError):
-            raise FormatError("the INR file's metadata is incomplete") from None
-        model = self.model
-        if model is None or model.name != model_name:
-            try:
-                model = load_inr_model(model_name)
-            except ModelError:
-                raise ModelError(
-                    f"the file was made with INR model {model_name!r}, which is not bundled: "
-                    "pass it with --model"
-                ) from None
-        if file.model_hash != model.hash:
-            raise ModelError(
-                f"the file was made with other weights than model {model.name!r} "
-                f"(hash {file.model_hash.hex()[:12]} vs {model.hash.hex()[:12]})"
-            )
+        model = self._model_for(file)
         modality = model.modality
         k = int(fit_settings(model)["log2_candidates"])
+        try:
+            seed = int(meta.get("seed", 0))
+            if "blocks" in meta:
+                num_blocks = int(meta["blocks"])
+            elif file.codec_version == "1":
+                raise KeyError("blocks")
+            else:
+                num_blocks = _blocks_in(len(file.chunk(_TAG)), k)
+        except (KeyError, TypeError, ValueError):
+            raise FormatError("the INR file's metadata is incomplete") from None
         spatial, channels = modalities.spatial_shape(modality, meta)
         if channels != model.config.out_dim:
             raise FormatError("the file's channels do not match its model")
@@ -268,6 +270,39 @@ class INRCodec:
         )
         return self.reconstruct(model, weights, modality, meta, file)
 
+    def _model_for(self, file: RdlFile) -> INRModel:
+        """The model a file was made with: the given one, else the bundled one named in
+        the metadata (version 1) or whose hash the file holds (version 2)."""
+        name = file.metadata.get("model")
+        if self.model is not None and (name is None or self.model.name == name):
+            model = self.model
+        elif name is not None:
+            try:
+                model = load_inr_model(str(name))
+            except ModelError:
+                raise ModelError(
+                    f"the file was made with INR model {name!r}, which is not bundled: "
+                    "pass it with --model"
+                ) from None
+        else:
+            found = [
+                load_inr_model(n)
+                for n in bundled_inr_models()
+                if hash_matches(file.model_hash, load_inr_model(n).hash)
+            ]
+            if not found:
+                raise ModelError(
+                    f"the file was made with an INR model of hash {file.model_hash.hex()}, "
+                    "which is not bundled: pass it with --model"
+                )
+            model = found[0]
+        if not hash_matches(file.model_hash, model.hash):
+            raise ModelError(
+                f"the file was made with other weights than model {model.name!r} "
+                f"(hash {file.model_hash.hex()[:12]} vs {model.hash.hex()[:12]})"
+            )
+        return model
+
     @staticmethod
     def reconstruct(
         model: INRModel, weights: np.ndarray, modality: str, meta: dict[str, Any], file: RdlFile
@@ -281,4 +316,10 @@ class INRCodec:
         return modalities.restore(modality, signal_values, meta, chunks)
 
 
-register_codec(NAME, lambda **options: INRCodec(**options), (VERSION,))
+def _blocks_in(payload_bytes: int, log2_candidates: int) -> int:
+    """Blocks of ``log2_candidates`` bits that a payload of ``payload_bytes`` holds (the
+    payload is padded to whole bytes, so for 8 or more bits per block this is exact)."""
+    return 8 * payload_bytes // log2_candidates
+
+
+register_codec(NAME, lambda **options: INRCodec(**options), VERSIONS)
