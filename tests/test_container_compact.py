@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import zlib
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rdlab.cli import main
 from rdlab.container import (
     COMPACT_HASH_SIZE,
     COMPACT_MAGIC,
@@ -20,6 +23,7 @@ from rdlab.container import (
     describe,
     encode_rdl,
     hash_matches,
+    write_rdl,
 )
 from rdlab.errors import (
     BadMagicError,
@@ -85,6 +89,20 @@ def test_layout_offsets_point_at_the_payloads() -> None:
     assert info["model_hash"] == HASH_A[:8].hex()
     assert info["total_size"] == len(SAMPLE)
     assert info["header_size"] == file.layout.chunk_offsets[0] - 6  # tag + 2-byte varint
+    assert [c["crc32"] for c in info["chunks"]] == [None] * 3  # one CRC covers the file
+
+
+def test_written_file_is_shown_by_inspect(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "c.rdl"
+    assert write_rdl(path, sample(), compact=True) == len(SAMPLE)
+    assert path.read_bytes() == SAMPLE
+    assert main(["inspect", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "format 2.0" in text and HASH_A[:8].hex() in text and "(file CRC)" in text
+    assert main(["inspect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    records = sum(4 + (2 if c["length"] > 127 else 1) + c["length"] for c in report["chunks"])
+    assert report["header_size"] + records + 4 == report["total_size"] == len(SAMPLE)
 
 
 def test_compact_is_smaller_by_the_fixed_fields() -> None:

@@ -1002,14 +1002,17 @@ def write_rdl(
     *,
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    compact: bool = False,
 ) -> int:
-    """Write ``file`` to ``path`` atomically; return the number of bytes written.
+    """Write ``file`` to ``path`` atomically (``compact``: in the compact layout); return
+    the number of bytes written.
 
     An invalid ``file`` raises :class:`~rdlab.errors.InputError` before anything is
     written; the rest is :func:`rdlab._files.write_atomic` (temporary file, fsync,
     rename; never over an existing file unless ``overwrite``, never over ``protect``).
     """
-    return write_atomic(path, encode_rdl(file), overwrite=overwrite, protect=protect)
+    data = encode_rdl(file, compact=compact)
+    return write_atomic(path, data, overwrite=overwrite, protect=protect)
 
 
 def read_rdl(
@@ -1042,21 +1045,19 @@ def describe(file: RdlFile, size_bytes: int | None = None) -> dict[str, Any]:
     (its ``layout``), or its canonical encoding for a file built in memory. Keys:
     ``format_version`` (``"1.0"``; compact: ``"2.0"``), ``codec``, ``codec_version``,
     ``model_hash`` (hex or ``None``), ``metadata``, ``chunks`` (each ``tag``, ``offset``
-    of the payload, ``length``, ``crc32`` as 8 hex digits), ``total_size``
+    of the payload, ``length``, ``crc32`` as 8 hex digits; ``None`` in a compact file,
+    whose one CRC covers the whole file), ``total_size``
     (``size_bytes`` when given, e.g. the size on disk), ``header_size`` (bytes before the
     first chunk record) and ``payload_bytes`` (sum of the chunk lengths).
     """
     layout = file.layout if file.layout is not None else _encode(file)[1]
+    compact = layout.format_major == COMPACT_MAGIC[4]
     chunks = []
     for item, offset in zip(file.chunks, layout.chunk_offsets, strict=True):
         raw_tag = item.tag.encode("ascii")
+        crc = None if compact else f"{_chunk_crc(raw_tag, bytes(item.payload)):08x}"
         chunks.append(
-            {
-                "tag": item.tag,
-                "offset": offset,
-                "length": len(item.payload),
-                "crc32": f"{_chunk_crc(raw_tag, bytes(item.payload)):08x}",
-            }
+            {"tag": item.tag, "offset": offset, "length": len(item.payload), "crc32": crc}
         )
     return {
         "format_version": f"{layout.format_major}.{layout.format_minor}",

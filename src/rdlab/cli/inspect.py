@@ -23,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     report = describe(file, os.path.getsize(args.file))
     report["path"] = os.fspath(args.file)
     rows = "\n".join(
-        f"  {c['tag']:<6}{c['offset']:>10}{c['length']:>12}  {c['crc32']}" for c in report["chunks"]
+        f"  {c['tag']:<6}{c['offset']:>10}{c['length']:>12}  {c['crc32'] or '(file CRC)'}"
+        for c in report["chunks"]
     )
     text = (
         f"{report['path']}: rdlab file, format {report['format_version']}, "
