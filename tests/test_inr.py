@@ -265,6 +265,35 @@ def test_version_1_files_still_decode() -> None:
         INRCodec(model).decode(encode_rdl(dataclasses.replace(old, model_hash=other)))
 
 
+def test_a_file_coded_with_other_block_bits_says_so() -> None:
+    """A file coded with more bits per block than the model's own (``log2_candidates``
+    12 against the toy's 10) carries ``k`` and decodes as well as the default file; read
+    with the model's ``k`` instead, its indices are garbage."""
+    model = toy_model("image")
+    image = _image()
+
+    def psnr(data: bytes) -> float:
+        decoded = INRCodec(model).decode(data).astype(float)
+        return 10 * math.log10(255**2 / np.mean((decoded - image) ** 2))
+
+    plain = INRCodec(model, bpp=6.0).encode(image)
+    codec = INRCodec(model, bpp=6.0)
+    codec.overrides["log2_candidates"] = 12
+    codec.overrides["block_kl_target"] = 11.0
+    wide = codec.encode(image)
+    assert "k" not in decode_rdl(plain).metadata
+    file = decode_rdl(wide)
+    assert file.metadata["k"] == 12 and "blocks" not in file.metadata
+    assert codec.last_report["payload_bits"] == 12 * codec.last_report["blocks"]
+    assert psnr(wide) > psnr(plain) - 3.0
+    stripped = dataclasses.replace(file, metadata={"shape": file.metadata["shape"]})
+    assert psnr(encode_rdl(stripped, compact=True)) < psnr(wide) - 3.0  # 4.5 dB measured
+    for bad in (0, 33, "x"):
+        damaged = dataclasses.replace(file, metadata={**file.metadata, "k": bad})
+        with pytest.raises(FormatError, match="incomplete"):
+            INRCodec(model).decode(encode_rdl(damaged, compact=True))
+
+
 def test_decoding_is_independent_of_threads() -> None:
     model = toy_model("image")
     data = INRCodec(model, bpp=6.0).encode(_image())

@@ -47,7 +47,7 @@ from ..inr.patches import from_patches, patch_coordinates, patch_grid, to_patche
 from ..nn.bayes_inr import evaluate_deterministic
 from .registry import register_codec
 
-__all__ = ["PRIOR_RATE_FRACTION", "INRCodec", "choose_model"]
+__all__ = ["PRIOR_RATE_FRACTION", "INRCodec", "choose_model", "implicit_log2_candidates"]
 
 NAME = "inr"
 #: version 2 writes the compact container and leaves out what the decoder can find
@@ -195,6 +195,8 @@ class INRCodec:
             meta: dict[str, Any] = dict(prepared.meta)
             if _blocks_in(len(payload), k) != num_blocks:
                 meta["blocks"] = num_blocks
+            if k != implicit_log2_candidates(model):
+                meta["k"] = k
             if self.seed:
                 meta["seed"] = self.seed
             chunks = [Chunk(_TAG, payload)] + [Chunk(t, b) for t, b in prepared.chunks.items()]
@@ -250,8 +252,10 @@ class INRCodec:
         meta = file.metadata
         model = self._model_for(file)
         modality = model.modality
-        k = int(fit_settings(model)["log2_candidates"])
         try:
+            k = int(meta.get("k", implicit_log2_candidates(model)))
+            if not 1 <= k <= 32:
+                raise ValueError("k")
             seed = int(meta.get("seed", 0))
             if "blocks" in meta:
                 num_blocks = int(meta["blocks"])
@@ -319,6 +323,14 @@ class INRCodec:
         signal_values = from_patches(values, spatial, model.patch)
         chunks = {c.tag: c.payload for c in file.chunks}
         return modalities.restore(modality, signal_values, meta, chunks)
+
+
+def implicit_log2_candidates(model: INRModel) -> int:
+    """Bits per block of a file that does not say (no ``k`` in its metadata): the
+    model's own ``log2_candidates`` if its file sets one, else 16. Fixed for versions 1
+    and 2, so that encoder defaults can change without changing what old files mean;
+    a file coded with other settings carries ``k``."""
+    return int(model.fit.get("log2_candidates", 16))
 
 
 def _blocks_in(payload_bytes: int, log2_candidates: int) -> int:
