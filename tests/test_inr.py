@@ -110,7 +110,9 @@ def test_detmath_sin_cos_accuracy_and_reproducibility() -> None:
         assert detmath.cos(value).item().hex() == c_hex
 
 
-def test_deterministic_network_matches_torch_and_ignores_chunking() -> None:
+def test_deterministic_network_matches_torch_and_ignores_chunking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     cfg = INRConfig(2, 3, hidden=12, layers=2, frequencies=4, max_frequency=6.0)
     rng = np.random.default_rng(0)
     weights = rng.standard_normal((3, cfg.num_params())) * cfg.init_std()
@@ -124,6 +126,10 @@ def test_deterministic_network_matches_torch_and_ignores_chunking() -> None:
     assert np.max(np.abs(out - ref)) < 1e-9
     assert np.array_equal(out, evaluate_deterministic(weights, coords, cfg, chunk=17))
     assert np.array_equal(out[1:2], evaluate_deterministic(weights[1:2], coords, cfg))
+    from rdlab.nn import bayes_inr
+
+    monkeypatch.setattr(bayes_inr, "_TILE_ENTRIES", 50)  # tiles of one patch
+    assert np.array_equal(out, evaluate_deterministic(weights, coords, cfg, chunk=5))
 
 
 def test_patches_round_trip_any_shape() -> None:

@@ -412,8 +412,12 @@ def _grid_values(weights: np.ndarray, feats: np.ndarray, config: INRConfig) -> n
     return out
 
 
+#: activations per tile in :func:`evaluate_deterministic` (float64 values: 1 MiB)
+_TILE_ENTRIES = 2**17
+
+
 def evaluate_deterministic(
-    weights: np.ndarray, coords: np.ndarray, config: INRConfig, *, chunk: int = 16384
+    weights: np.ndarray, coords: np.ndarray, config: INRConfig, *, chunk: int = 128
 ) -> np.ndarray:
     """Network outputs for a batch of weight vectors, bit-reproducibly (float64).
 
@@ -421,28 +425,36 @@ def evaluate_deterministic(
     patches. Returns ``(num_patches, n, out_dim)`` float64. Each matrix product is the sum
     over the input features in increasing order of element-wise products (one rounding
     per operation, no BLAS), so the result does not depend on the machine, the thread
-    count or how the patches and coordinates are split. ``chunk`` coordinates at a time
-    bound the memory."""
+    count or how the patches and coordinates are split. The work goes in tiles of
+    ``chunk`` coordinates and as many patches as keep a layer's activations near
+    :data:`_TILE_ENTRIES` values (about 1 MiB, so they stay in cache: a 256x256 image
+    decodes in half the time of one 64-patch x 1,024-coordinate tile)."""
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 2 or w.shape[1] != config.num_params():
         raise InputError("weights", f"must have shape (patches, {config.num_params()})")
     coords = np.asarray(coords, dtype=np.float64)
     out = np.empty((w.shape[0], coords.shape[0], config.out_dim), dtype=np.float64)
     layers = list(zip(config.layer_offsets(), config.layer_shapes(), strict=True))
+    chunk = max(1, int(chunk))
+    width = max(max(fan_in, fan_out) for fan_in, fan_out in config.layer_shapes())
+    group = max(1, _TILE_ENTRIES // (chunk * width))
     for c0 in range(0, coords.shape[0], chunk):
         feats = fourier_features_deterministic(coords[c0 : c0 + chunk], config)
-        h = np.broadcast_to(feats, (w.shape[0], *feats.shape))
-        if config.grid:
-            h = np.concatenate([h[..., : config.feature_dim], _grid_values(w, feats, config)], -1)
-        for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(layers):
-            mat = w[:, w_start:b_start].reshape(-1, fan_in, fan_out)
-            z = np.repeat(w[:, None, b_start:end], h.shape[1], axis=1)
-            for i in range(fan_in):
-                z += h[:, :, i : i + 1] * mat[:, None, i, :]
-            if index == len(layers) - 1:
-                h = z
-            else:
-                z *= config.w0
-                h = detmath.sin(z)
-        out[:, c0 : c0 + chunk] = h
+        for p0 in range(0, w.shape[0], group):
+            wp = w[p0 : p0 + group]
+            h = np.broadcast_to(feats, (wp.shape[0], *feats.shape))
+            if config.grid:
+                grid = _grid_values(wp, feats, config)
+                h = np.concatenate([h[..., : config.feature_dim], grid], -1)
+            for index, ((w_start, b_start, end), (fan_in, fan_out)) in enumerate(layers):
+                mat = wp[:, w_start:b_start].reshape(-1, fan_in, fan_out)
+                z = np.repeat(wp[:, None, b_start:end], h.shape[1], axis=1)
+                for i in range(fan_in):
+                    z += h[:, :, i : i + 1] * mat[:, None, i, :]
+                if index == len(layers) - 1:
+                    h = z
+                else:
+                    z *= config.w0
+                    h = detmath.sin(z)
+            out[p0 : p0 + group, c0 : c0 + chunk] = h
     return out
