@@ -248,3 +248,15 @@ def test_random_mutations(data: st.DataObject) -> None:
 def test_random_bytes_after_the_magic(blob: bytes, sealed: bool) -> None:
     data = COMPACT_MAGIC + blob
     decode_or_format_error(reseal(data) if sealed else data)
+
+
+def test_varints_and_zigzag() -> None:
+    from rdlab._varint import encode_varint, unzigzag, zigzag
+
+    assert encode_varint(0) == b"\x00" and encode_varint(127) == b"\x7f"
+    assert encode_varint(128) == b"\x80\x01" and encode_varint(300) == b"\xac\x02"
+    assert len(encode_varint(2**63 - 1)) == 9
+    with pytest.raises(InputError):
+        encode_varint(-1)
+    assert [zigzag(v) for v in (0, -1, 1, -2, 2)] == [0, 1, 2, 3, 4]
+    assert all(unzigzag(zigzag(v)) == v for v in range(-1000, 1000))

@@ -141,6 +141,7 @@ from typing import Any
 import numpy as np
 
 from ._files import read_bytes, write_atomic
+from ._varint import encode_varint
 from .errors import (
     BadMagicError,
     CorruptChunkError,
@@ -448,20 +449,28 @@ def _chunk_crc(raw_tag: bytes, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(raw_tag))
 
 
-def _encode(file: RdlFile) -> tuple[bytes, Layout]:
-    """Encode ``file``; return the bytes and where their parts lie."""
+def _checked_fields(
+    file: RdlFile, hash_sizes: tuple[int, ...]
+) -> tuple[bytes, bytes, bytes, list[tuple[bytes, bytes]]]:
+    """``file``'s codec name, version, metadata JSON and chunks as bytes, every field
+    checked (the model hash must have one of ``hash_sizes`` bytes)."""
     if not isinstance(file, RdlFile):
         raise InputError("file", f"must be an RdlFile, got {type(file).__name__}")
     codec = _check_name(file.codec, "codec")
     version = _check_name(file.codec_version, "codec_version")
     if not isinstance(file.model_hash, (bytes, bytearray)):
         raise InputError("model_hash", f"must be bytes, got {type(file.model_hash).__name__}")
-    if len(file.model_hash) not in (0, HASH_SIZE):
+    if len(file.model_hash) not in hash_sizes:
+        sizes = " or ".join(str(n) for n in hash_sizes if n)
         raise InputError(
-            "model_hash", f"must be empty or {HASH_SIZE} bytes, got {len(file.model_hash)}"
+            "model_hash", f"must be empty or {sizes} bytes, got {len(file.model_hash)}"
         )
-    metadata = _metadata_bytes(file.metadata)
-    chunks = _check_chunks(file.chunks)
+    return codec, version, _metadata_bytes(file.metadata), _check_chunks(file.chunks)
+
+
+def _encode(file: RdlFile) -> tuple[bytes, Layout]:
+    """Encode ``file``; return the bytes and where their parts lie."""
+    codec, version, metadata, chunks = _checked_fields(file, (0, HASH_SIZE))
 
     block = b"".join(
         (
@@ -499,52 +508,28 @@ def _encode(file: RdlFile) -> tuple[bytes, Layout]:
     return data, layout
 
 
-def _varint(value: int) -> bytes:
-    """``value`` (0 <= value < 2**63) as a minimal unsigned LEB128 varint."""
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
 def _encode_compact(file: RdlFile) -> tuple[bytes, Layout]:
     """Encode ``file`` in the compact layout; return the bytes and where their parts lie."""
-    if not isinstance(file, RdlFile):
-        raise InputError("file", f"must be an RdlFile, got {type(file).__name__}")
-    codec = _check_name(file.codec, "codec")
-    version = _check_name(file.codec_version, "codec_version")
-    if not isinstance(file.model_hash, (bytes, bytearray)):
-        raise InputError("model_hash", f"must be bytes, got {type(file.model_hash).__name__}")
-    if len(file.model_hash) not in (0, COMPACT_HASH_SIZE, HASH_SIZE):
-        raise InputError(
-            "model_hash",
-            f"must be empty, {COMPACT_HASH_SIZE} or {HASH_SIZE} bytes, got {len(file.model_hash)}",
-        )
+    sizes = (0, COMPACT_HASH_SIZE, HASH_SIZE)
+    codec, version, metadata, chunks = _checked_fields(file, sizes)
     short_hash = bytes(file.model_hash[:COMPACT_HASH_SIZE])
-    metadata = _metadata_bytes(file.metadata)
     if len(metadata) > MAX_HEADER_LENGTH:
         raise InputError(
             "metadata", f"is {len(metadata)} bytes as JSON; at most {MAX_HEADER_LENGTH}"
         )
-    chunks = _check_chunks(file.chunks)
     parts = [
         COMPACT_MAGIC,
         _U8.pack(len(codec)), codec,
         _U8.pack(len(version)), version,
         _U8.pack(len(short_hash)), short_hash,
-        _varint(len(metadata)), metadata,
-        _varint(len(chunks)),
+        encode_varint(len(metadata)), metadata,
+        encode_varint(len(chunks)),
     ]  # fmt: skip
     header_size = sum(len(part) for part in parts)
     position = header_size
     offsets = []
     for raw_tag, payload in chunks:
-        head = raw_tag + _varint(len(payload))
+        head = raw_tag + encode_varint(len(payload))
         parts += [head, payload]
         offsets.append(position + len(head))
         position += len(head) + len(payload)

@@ -36,6 +36,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from .._varint import encode_varint, unzigzag, zigzag
 from ..coding import FrequencyTables, SymbolDecoder, SymbolEncoder
 from ..data.audio import Audio
 from ..errors import CorruptStreamError, InputError, TruncatedError
@@ -174,17 +175,6 @@ _REACH = 4.2  # Å: consecutive CA atoms are 2.9 (cis) to 3.85 Å apart; beyond:
 _MAX_HALF_WIDTH = 4096
 
 
-def _put_varint(out: bytearray, value: int) -> None:
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return
-
-
 def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
     value = 0
     for shift in range(0, 70, 7):
@@ -196,14 +186,6 @@ def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, pos
     raise CorruptStreamError("C-alpha header holds an over-long integer")
-
-
-def _zigzag(value: int) -> int:
-    return 2 * value if value >= 0 else -2 * value - 1
-
-
-def _unzigzag(value: int) -> int:
-    return value // 2 if value % 2 == 0 else -(value + 1) // 2
 
 
 def _half_width(step: float) -> int:
@@ -257,9 +239,9 @@ def encode_ca_uniform(coords: Any, step: float) -> bytes:
     header = bytearray(_MAGIC)
     header.append(_VERSION)
     header += struct.pack("<d", step)
-    _put_varint(header, q.shape[0])
+    header += encode_varint(q.shape[0])
     for value in q[0]:
-        _put_varint(header, _zigzag(int(value)))
+        header += encode_varint(zigzag(int(value)))
     diffs = np.diff(q, axis=0).reshape(-1)
     half = _half_width(step)
     counts = np.full(2 * half + 1, _PRIOR)
@@ -291,7 +273,7 @@ def decode_ca_uniform(data: bytes) -> np.ndarray:
     first = []
     for _ in range(3):
         value, pos = _get_varint(data, pos)
-        first.append(_unzigzag(value))
+        first.append(unzigzag(value))
     half = _half_width(step)
     counts = np.full(2 * half + 1, _PRIOR)
     total = 3 * (count - 1)

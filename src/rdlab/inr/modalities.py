@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._varint import encode_varint, unzigzag, zigzag
 from ..data.audio import Audio, read_audio, write_audio
 from ..data.images import read_image, write_png
 from ..data.proteins import CaTrace, read_ca_trace, write_ca_pdb
@@ -108,20 +109,6 @@ def items(modality: str, signal: Any) -> float:
     return float(math.prod(signal.frames.shape[:3]))
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _zigzag(value: int) -> int:
-    return 2 * value if value >= 0 else -2 * value - 1
-
-
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
@@ -145,8 +132,7 @@ class _Reader:
                 raise FormatError("the protein side-information chunk is corrupt")
 
     def signed(self) -> int:
-        u = self.varint()
-        return u // 2 if u % 2 == 0 else -(u + 1) // 2
+        return unzigzag(self.varint())
 
 
 def _protein_side_chunk(trace: CaTrace, centroid: np.ndarray) -> bytes:
@@ -158,24 +144,24 @@ def _protein_side_chunk(trace: CaTrace, centroid: np.ndarray) -> bytes:
     as base-21 digits of one integer (log2(21) = 4.39 bits each)."""
     out = bytearray()
     for c in centroid:
-        out += _varint(_zigzag(round(float(c) * 1000)))
+        out += encode_varint(zigzag(round(float(c) * 1000)))
     chain = trace.chain_id.encode("utf-8")
-    out += _varint(len(chain)) + chain
+    out += encode_varint(len(chain)) + chain
     numbers = trace.residue_numbers
     breaks = [(i, n) for i, n in enumerate(numbers) if i == 0 or n != numbers[i - 1] + 1]
-    out += _varint(len(breaks))
+    out += encode_varint(len(breaks))
     last, expected = 0, 1
     for i, n in breaks:
         prev = numbers[i - 1] + 1 if i else expected
-        out += _varint(i - last) + _varint(_zigzag(n - prev))
+        out += encode_varint(i - last) + encode_varint(zigzag(n - prev))
         last = i
     lookup = {name: k for k, name in enumerate(_AMINO)}
     others = [(i, name) for i, name in enumerate(trace.residue_names) if name not in lookup]
-    out += _varint(len(others))
+    out += encode_varint(len(others))
     last = 0
     for i, name in others:
         raw = name.encode("utf-8")
-        out += _varint(i - last) + _varint(len(raw)) + raw
+        out += encode_varint(i - last) + encode_varint(len(raw)) + raw
         last = i
     value = 0
     for name in reversed(trace.residue_names):
