@@ -656,7 +656,13 @@ def _parse_name(cursor: _Cursor, what: str) -> str:
     (size,) = cursor.unpack(_U8, f"{what} length")
     if size == 0:
         raise CorruptHeaderError(f"{what} at byte {cursor.pos - 1} is empty")
-    raw = cursor.take(size, what)
+    return _decode_name(cursor.take(size, what), what)
+
+
+def _decode_name(raw: bytes, what: str) -> str:
+    """A codec name or version from its bytes: non-empty, printable UTF-8."""
+    if not raw:
+        raise CorruptHeaderError(f"{what} is empty")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -809,23 +815,13 @@ def _decode_compact(
         )
 
     # Then the fields' content.
-    names = []
-    for raw, what in ((codec_raw, "codec name"), (version_raw, "codec version")):
-        if not raw:
-            raise CorruptHeaderError(f"{what} is empty")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CorruptHeaderError(f"{what} {raw!r} is not valid UTF-8") from None
-        if not text.isprintable():
-            raise CorruptHeaderError(f"{what} {text!r} holds non-printable characters")
-        names.append(text)
+    codec = _decode_name(codec_raw, "codec name")
+    version = _decode_name(version_raw, "codec version")
     if len(hash_raw) not in (0, COMPACT_HASH_SIZE):
         raise CorruptHeaderError(
             f"model hash is {len(hash_raw)} bytes; a compact file has 0 or {COMPACT_HASH_SIZE}"
         )
     metadata = _parse_metadata(metadata_raw)
-    codec, version = names
     _check_codec(codec, version, codecs)
     _check_model_hash(hash_raw, expected_model_hash)
     chunks = []

@@ -294,11 +294,8 @@ class INRCodec:
                     "pass it with --model"
                 ) from None
         else:
-            found = [
-                load_inr_model(n)
-                for n in bundled_inr_models()
-                if hash_matches(file.model_hash, load_inr_model(n).hash)
-            ]
+            bundled = (load_inr_model(n) for n in bundled_inr_models())
+            found = [m for m in bundled if hash_matches(file.model_hash, m.hash)]
             if not found:
                 raise ModelError(
                     f"the file was made with an INR model of hash {file.model_hash.hex()}, "
