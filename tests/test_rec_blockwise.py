@@ -17,6 +17,7 @@ from rdlab.rec.blockwise import (
     partition_by_kl,
     partition_fixed,
 )
+from rdlab.rec.messages import IndexCode, encode_indices
 from rdlab.rec.streams import stream_id
 
 
@@ -61,6 +62,48 @@ def test_progressive_blocks_decode_like_the_full_message():
     x = decode_blocks(part_msg.data, m, s, 5, part, blocks=chosen)
     assert np.array_equal(x, full.sample[positions])
     assert np.array_equal(decode_blocks(part_msg, m, s, 5, part), x)
+
+
+def _log_ratio_per_block(x, mu, sigma, m, s, part):
+    """log q(x) / p(x) (nats) summed over each block's entries, float64."""
+    entry = -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) + 0.5 * ((x - m) / s) ** 2 + np.log(s)
+    return np.add.reduceat(entry, np.asarray(part.boundaries[:-1]))
+
+
+def test_greedy_selection_takes_the_candidate_with_the_largest_log_ratio():
+    """selection="greedy" sends, per block, the candidate of largest log q/p among its 2^k
+    (recomputed here in float64 from every candidate the decoder can build), decodes
+    bit-exactly, and so beats the sampled (ORC) candidate's log ratio in every block."""
+    mu, sigma, m, s = _problem(256, seed=3)
+    part = partition_fixed(256, 16)
+    k, seed = 9, 4
+    greedy = encode_blocks(mu, sigma, m, s, seed, part, log2_candidates=k, selection="greedy")
+    sampled = encode_blocks(mu, sigma, m, s, seed, part, log2_candidates=k)
+    assert greedy.bits == sampled.bits == k * part.num_blocks
+    assert np.array_equal(
+        decode_blocks(greedy.data, m, s, seed, part, log2_candidates=k), greedy.sample
+    )
+    candidates = np.stack(
+        [
+            _log_ratio_per_block(
+                decode_blocks(
+                    encode_indices(IndexCode.fixed(k), np.full(part.num_blocks, j, np.uint64))[0],
+                    m, s, seed, part, log2_candidates=k,
+                ),
+                mu, sigma, m, s, part,
+            )
+            for j in range(1, 2**k + 1)
+        ]
+    )  # fmt: skip
+    best = candidates.max(axis=0)
+    chosen = _log_ratio_per_block(greedy.sample, mu, sigma, m, s, part)
+    assert np.allclose(chosen, best, rtol=0, atol=1e-4)  # float32 scores: near ties only
+    orc = _log_ratio_per_block(sampled.sample, mu, sigma, m, s, part)
+    assert np.all(chosen >= orc - 1e-4) and np.mean(chosen - orc) > 0.5
+    # "nearest" maximizes log q: the candidate closest to the mean in the posterior metric
+    nearest = encode_blocks(mu, sigma, m, s, seed, part, log2_candidates=k, selection="nearest")
+    dist = lambda x: np.add.reduceat(((x - mu) / sigma) ** 2, np.asarray(part.boundaries[:-1]))  # noqa: E731
+    assert np.all(dist(nearest.sample) <= dist(greedy.sample) + 1e-3)
 
 
 def test_standardized_residuals_follow_the_target():
@@ -166,6 +209,7 @@ def test_bad_inputs_are_refused():
         ((mu, sigma, m, s, 0, partition_fixed(65, 16)), {}, "mean"),
         ((mu, sigma, m, s, 0, "blocks"), {}, "partition"),
         ((mu, sigma, m, s, 0, part), {"method": "astar"}, "method"),
+        ((mu, sigma, m, s, 0, part), {"selection": "best"}, "selection"),
         ((mu, sigma, m, s, 0, part), {"log2_candidates": 21}, "log2_candidates"),
         ((mu, sigma, m, s, 0, part), {"blocks": [4]}, "blocks"),
         ((mu, sigma, m, s, 0, part), {"blocks": [1, 1]}, "blocks"),

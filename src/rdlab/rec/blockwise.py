@@ -42,6 +42,14 @@ Only the encoder's choice uses this fast float32 path; the sample is always asse
 float64 from the pool rows (which are bit-reproducible), identically in encoder and
 decoder.
 
+**Selection.** ``selection="sample"`` (default) adds the noise above, so the index is an
+(approximate) sample of Q: what relative entropy coding promises. A codec that wants a
+good reconstruction rather than a faithful sample may send another of the same ``N``
+candidates at the same ``k`` bits (the decoder only reads the index):
+``"greedy"`` takes the largest ``log q/p`` (no noise), ``"nearest"`` the largest
+``log q`` (the candidate nearest the mean in the metric of ``std``). Both are
+deterministic and biased: their samples are not distributed as Q.
+
 **Decoder.** It reads the ``k``-bit indices and needs only the chosen pool rows: from the
 cached pool when there is one (or when so many rows are needed that building it is
 cheaper), else row by row (random access of :func:`rdlab.rng.open_uniform_rows`).
@@ -88,6 +96,7 @@ _POOL_STREAM = "rec/pool"
 _MAP_STREAM = "rec/block-map"
 _TIME_STREAM = "rec/block-times"
 _METHODS = ("ordered", "minimal")
+_SELECTIONS = ("sample", "greedy", "nearest")
 _BATCH_ENTRIES = 1 << 22  # blocks x candidates scored per matrix product
 _LOG2E = 1.0 / math.log(2.0)
 
@@ -444,6 +453,7 @@ def encode_blocks(
     log2_candidates: int = 16,
     method: str = "ordered",
     blocks: Any = None,
+    selection: str = "sample",
 ) -> BlockMessage:
     """Code a sample of N(mean, std^2) against the prior N(prior_mean, prior_std^2) block
     by block (all flat float64 vectors of ``partition.dim`` entries).
@@ -452,11 +462,15 @@ def encode_blocks(
     progressive coding; each block's choice does not depend on which others are coded
     with it (up to float32 rounding of the scores in near ties). ``log2_candidates``:
     ``k`` in 1..20, bits per block. ``method``: ``"ordered"`` (ORC) or ``"minimal"`` (MRC).
+    ``selection``: ``"sample"`` (the method's noisy choice), ``"greedy"`` or ``"nearest"``
+    (deterministic, biased; see the module docstring).
     """
     part = _check_partition(partition)
     mu, sigma, m, s = _vectors(mean, std, prior_mean, prior_std, part.dim)
     if method not in _METHODS:
         raise InputError("method", f"must be one of {_METHODS}, got {method!r}")
+    if selection not in _SELECTIONS:
+        raise InputError("selection", f"must be one of {_SELECTIONS}, got {selection!r}")
     k = _check_k(log2_candidates, part)
     sel = _block_ids(blocks, part)
     width, count = part.max_dims, 1 << k
@@ -464,7 +478,9 @@ def encode_blocks(
     layout = _Layout(seed, part, sel)
     pos = layout.positions
     # log r = a z^2 + c z + const per entry (nats), z the pool value
-    quad = (0.5 * (1.0 - (s[pos] / sigma[pos]) ** 2)).astype(np.float32)
+    # "nearest" scores log q instead of log q/p: log p adds -z^2 / 2 per entry
+    base = 0.0 if selection == "nearest" else 1.0
+    quad = (0.5 * (base - (s[pos] / sigma[pos]) ** 2)).astype(np.float32)
     lin = (layout.sign * s[pos] * (mu[pos] - m[pos]) / sigma[pos] ** 2).astype(np.float32)
     features = p.features
     batch = max(1, _BATCH_ENTRIES // count)
@@ -477,7 +493,8 @@ def encode_blocks(
         coef[owner, column] = lin[e0:e1]
         coef[owner, width + column] = quad[e0:e1]
         scores = coef @ features
-        scores += _noise(seed, sel[b0:b1], count, method)
+        if selection == "sample":
+            scores += _noise(seed, sel[b0:b1], count, method)
         chosen[b0:b1] = np.argmax(scores, axis=1)
     indices = (chosen + 1).astype(np.uint64)
     data, bits = encode_indices(IndexCode.fixed(k), indices)
