@@ -229,6 +229,8 @@ def test_round_trip_rate_accounting_and_determinism(modality: str) -> None:
     # everything else is the header (container, metadata, chunk records, sequence)
     assert file.layout.chunk_offsets[0] + len(payload) <= len(data)
     assert report["file_bits"] == 8 * len(data)
+    # images send greedy candidates, the other modalities samples (MODALITY_FIT)
+    assert report["selection"] == ("greedy" if modality == "image" else "sample")
     items = modalities.items(modality, signal)
     budget = next(iter(_RATES[modality].values())) * items * (1000 if modality == "audio" else 1)
     # the budget covers the whole file, except for proteins: their coordinates' payload

@@ -243,6 +243,7 @@ class INRCodec:
             "items": prepared.items,
             "block_kl_mean_bits": float(encoded.block_kl_bits.mean()),
             "block_kl_max_bits": float(encoded.block_kl_bits.max()),
+            "selection": str(settings["selection"]),
         }
         return data
 

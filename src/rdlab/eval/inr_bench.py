@@ -132,6 +132,8 @@ CONVENTIONS = {
     "fit_seconds, code_seconds": "the encode time split by the codec's progress reports "
     "(approximate: the time since the previous report goes to the reporting stage); "
     "fit_steps: fitting plus fine-tuning steps",
+    "selection": "how the encoder picked each block's candidate: 'sample' (REC's noisy "
+    "choice) or 'greedy' (largest log q/p; rdlab.rec.blockwise)",
 }
 
 Log = Callable[[str], None]
@@ -296,6 +298,7 @@ def inr_point(
             "encode_seconds": encode_seconds,
             "decode_seconds": decode_seconds,
             "fit_steps": int(stages["fit_steps"]),
+            "selection": report["selection"],
             "fit_seconds": stages["fit"],
             "code_seconds": stages["code"],
             "deterministic": _same(decoded, again),
