@@ -35,18 +35,44 @@ def test_info_json_lists_dependencies_and_codecs(capsys):
         assert report["dependencies"][name], name
     assert "lossless" in report["codecs"]
     assert "hyperprior" in report["codecs"]
-    assert set(report["classical_codecs"]) == {
-        "jpeg",
-        "webp",
-        "jpeg2000",
-        "avif",
-        "heic",
-        "jxl",
-        "rdlab",
-        "rdlab-e8",
-        "rdlab-refine",
-    }
+    # rdlab's own benchmark codecs have their place, apart from the classical ones
+    assert set(report["classical_codecs"]) == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jxl"}
     assert report["classical_codecs"]["jpeg"] is True  # Pillow always has JPEG
+    assert set(report["bench_codecs"]) == {"rdlab", "rdlab-e8", "rdlab-refine"}
+    assert report["bench_codecs"]["rdlab-e8"]["model"] == "default-e8"
+    assert all(entry["model_bundled"] for entry in report["bench_codecs"].values())
+    assert "self_test" not in report  # nothing learned is run without --self-test
+
+
+def test_info_reports_bundled_models_from_their_files(capsys):
+    import hashlib
+    from importlib.resources import files
+
+    code, out, _ = run_cli(capsys, "info", "--json")
+    assert code == 0
+    models = json.loads(out)["models"]
+    data = (files("rdlab") / "models" / "default.safetensors").read_bytes()
+    assert models["default"] == {
+        "codec": "hyperprior",
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert any(m["codec"] == "inr" for m in models.values())
+    assert json.loads(out)["threads"]["default"] >= 1
+
+
+def test_info_self_test_runs_every_codec(capsys):
+    code, out, _ = run_cli(capsys, "info", "--self-test", "--json")
+    report = json.loads(out)
+    tested = {entry["codec"]: entry for entry in report["self_test"]}
+    assert set(tested) == (
+        set(report["codecs"]) | set(report["classical_codecs"]) | set(report["bench_codecs"])
+    )
+    failed = {name: e.get("error") for name, e in tested.items() if not e["ok"]}
+    assert failed == {}
+    assert code == 0
+    assert all(e["seconds"] >= 0 and e["bytes"] > 0 for e in tested.values())
+    assert report["torch"]["threads"] >= 1
 
 
 def test_demo_round_trips_exactly_and_beats_png(capsys, tmp_path):
@@ -68,7 +94,7 @@ def test_compress_decompress_round_trip(capsys, tmp_path):
     code, out, _ = run_cli(
         capsys, "compress", sample_path(), "-o", str(rdl), "--codec", "lossless", "--json"
     )
-    assert code == 0 and json.loads(out)["bytes"] == rdl.stat().st_size
+    assert code == 0 and json.loads(out)["rdl_bytes"] == rdl.stat().st_size
     assert json.loads(out)["lossless"] is True and json.loads(out)["psnr_db"] is None
     code, out, _ = run_cli(capsys, "decompress", str(rdl), "-o", str(png), "--json")
     assert code == 0
@@ -161,7 +187,7 @@ def test_bad_images_and_arguments(capsys, tmp_path):
 def test_internal_errors_exit_1_and_debug_shows_traceback(capsys, monkeypatch):
     from rdlab.cli import info
 
-    def broken():
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(info, "collect", broken)

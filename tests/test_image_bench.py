@@ -157,6 +157,24 @@ def test_anchor_is_added_and_progress_is_called(image_dir):
     assert len(webp["cubic"]["failures"]) == 3
 
 
+def test_cli_default_codecs_start_with_rdlab(image_dir, tmp_path, monkeypatch):
+    """Without --codecs the benchmark sweeps rdlab's own codec first, then the classical
+    ones (as the README shows)."""
+    import rdlab.eval.image_bench as image_bench
+
+    seen = {}
+
+    def fake(directory, codecs, **options):
+        seen["codecs"] = list(codecs)
+        raise InputError("stop", "enough")
+
+    monkeypatch.setattr(image_bench, "evaluate_images", fake)
+    with pytest.raises(InputError):
+        _bench(str(image_dir), "--out", str(tmp_path / "out"))
+    assert seen["codecs"][0] == "rdlab"
+    assert set(seen["codecs"][1:]) == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jxl"}
+
+
 def test_translucent_rgba_is_composited_on_white(tmp_path):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0] = 200

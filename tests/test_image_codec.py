@@ -208,7 +208,7 @@ def test_cli_main_job_prints_bpp_and_psnr(tmp_path):
     result = _cli("compress", "--sample", "-o", str(rdl), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["codec"] == "hyperprior" and report["bytes"] == rdl.stat().st_size
+    assert report["codec"] == "hyperprior" and report["rdl_bytes"] == rdl.stat().st_size
     assert 0 < report["bits_per_pixel"] < 2 and report["psnr_db"] > 28
     result = _cli("decompress", str(rdl), "-o", str(png), "--compare", sample_path(), "--json")
     assert result.returncode == 0, result.stderr

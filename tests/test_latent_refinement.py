@@ -187,7 +187,7 @@ def test_cli_refine_option(tmp_path, photo):
     result = _cli("compress", "--sample", "-q", "2", "--refine", "10", "-o", str(out), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["bytes"] == out.stat().st_size
+    assert report["rdl_bytes"] == out.stat().st_size
     assert out.read_bytes() == HyperpriorImageCodec(quality=2, refine=10).encode(photo)
     for bad, message in (
         (["--refine", "-3"], "refine"),

@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from rdlab.codecs import get_codec, load
 from rdlab.codecs.lossless import planar_inverse, planar_residual, rct_forward, rct_inverse
+from rdlab.container import decode_rdl
 from rdlab.data import read_image, sample_path
 from rdlab.errors import FormatError, InputError
 
@@ -26,6 +27,32 @@ images = st.one_of(
 def test_any_image_round_trips(image, block):
     codec = get_codec("lossless", block=block)
     assert np.array_equal(codec.decode(codec.encode(image)), image)
+
+
+wide_images = st.one_of(
+    hnp.arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40), st.just(3))),
+    hnp.arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    image=wide_images,
+    block=st.sampled_from([4, 8, 16]),
+    narrow=st.integers(0, 15),
+    shift=st.integers(0, 15),
+)
+def test_any_16_bit_image_round_trips_to_uint16(image, block, narrow, shift):
+    image = (image >> narrow) << shift  # small ranges are coded, shifts dropped
+    codec = get_codec("lossless", block=block)
+    decoded = codec.decode(codec.encode(image))
+    assert decoded.dtype == np.uint16 and np.array_equal(decoded, image)
+
+
+def test_8_bit_images_that_compress_keep_version_1():
+    data = get_codec("lossless").encode(read_image(sample_path()))
+    file = decode_rdl(data)
+    assert file.codec_version == "1" and "storage" not in file.metadata
 
 
 def test_transforms_are_exact_inverses():
@@ -62,7 +89,8 @@ def test_corrupt_payload_is_refused():
         np.zeros((4, 4), np.float32),
         np.zeros((4, 4, 4), np.uint8),
         np.zeros((0, 4), np.uint8),
-        np.zeros((4, 4), np.uint16),
+        np.zeros((4, 4), np.uint32),
+        np.zeros((4, 4), np.int16),
     ],
 )
 def test_bad_images_are_refused(bad):

@@ -61,3 +61,16 @@ def same_shape(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
     """Refuse two arrays whose shapes differ."""
     if a.shape != b.shape:
         raise InputError(b_name, f"has shape {b.shape} but {a_name} has shape {a.shape}")
+
+
+def optional_limit(value: Any, name: str) -> int | None:
+    """A size limit argument: a positive integer, or None for no limit.
+
+    Raises:
+        InputError: on argument ``name``, for a bool, a non-integer or a value below 1.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(name, f"must be a positive integer or None, got {value!r}")
+    return int(value)

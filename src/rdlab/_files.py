@@ -42,6 +42,41 @@ def _exists_message(target: str) -> str:
     return f"{target} exists (use --force, or overwrite=True, to replace it)"
 
 
+def check_output(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> str:
+    """Refuse an output path before any work is done; return it as a string.
+
+    The checks :func:`write_atomic` makes again when it writes (so a file that appears
+    in between is still never clobbered): ``path`` is not one of ``protect`` (the
+    inputs, compared with :func:`os.path.samefile`, so links count; even with
+    ``overwrite``), is not a directory, its directory exists, and it does not exist
+    unless ``overwrite``.
+
+    Raises:
+        InputError: on argument ``"output"``, naming the path and the reason.
+    """
+    target = os.fspath(path)
+    for guarded in protect:
+        if _same_file(target, os.fspath(guarded)):
+            raise InputError(
+                "output",
+                f"{target} is the input file {os.fspath(guarded)}; refusing to "
+                "overwrite an input (choose another output path)",
+            )
+    if os.path.isdir(target):
+        raise InputError("output", f"{target} is a directory")
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise InputError("output", f"directory {directory} does not exist")
+    if not overwrite and os.path.lexists(target):
+        raise InputError("output", _exists_message(target))
+    return target
+
+
 def write_atomic(
     path: str | os.PathLike[str],
     data: bytes,
@@ -61,21 +96,8 @@ def write_atomic(
     ``path`` is a symbolic link and ``overwrite`` is true, the link is replaced by the
     new file; its target is left alone.
     """
-    target = os.fspath(path)
-    for guarded in protect:
-        if _same_file(target, os.fspath(guarded)):
-            raise InputError(
-                "output",
-                f"{target} is the input file {os.fspath(guarded)}; refusing to "
-                "overwrite an input (choose another output path)",
-            )
-    if os.path.isdir(target):
-        raise InputError("output", f"{target} is a directory")
+    target = check_output(path, overwrite=overwrite, protect=protect)
     directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise InputError("output", f"directory {directory} does not exist")
-    if not overwrite and os.path.lexists(target):
-        raise InputError("output", _exists_message(target))
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     base = os.path.basename(target)

@@ -74,5 +74,18 @@ class CorruptStreamError(FormatError):
     """An entropy-coded stream cannot be decoded with the given model and parameters."""
 
 
+class StreamEndError(CorruptStreamError):
+    """An entropy-coded stream does not end where its symbols do: it was cut short, bytes
+    follow its last symbol, or its words are not what the encoder writes for them."""
+
+
+class CountMismatchError(FormatError):
+    """A count or size in the metadata disagrees with the payload it describes."""
+
+
+class SizeLimitError(FormatError):
+    """The file declares a signal larger than the decoder's (configurable) limit."""
+
+
 class StepLimitError(RdlabError):
     """A sampler or search ran into its step limit (raised instead of running forever)."""

@@ -3,8 +3,12 @@
 One module per subcommand; each exposes ``add_parser(subparsers)`` and ``run(args)``.
 Errors: rdlab's own errors (bad input, bad files) print one line ``rdlab: error: ...``
 and exit 2; anything else is a bug: one line and exit 1 (``--debug`` shows the
-traceback). Reports go to stdout (``--json`` for machine-readable output), progress bars
-to stderr and only on a terminal.
+traceback). Reports go to stdout (``--json`` for machine-readable output), progress to
+stderr (a bar on a terminal, a plain line every 30 s otherwise; ``--quiet``: none).
+
+Start-up stays fast: building the parser imports no codec, PyTorch or SciPy; each
+command imports what it needs in ``run`` (``rdlab --help``, ``info`` and ``inspect``
+never load PyTorch).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import bench, compress, demo, info, inspect, ltc, rd, rec, train
+from . import _output, bench, compress, demo, info, inspect, ltc, rd, rec, train
+from ._parser import EXIT_USAGE, QUIET_HELP, Parser, SubParser
 
 COMMANDS = (
     info,
@@ -30,22 +35,15 @@ COMMANDS = (
     train,
 )
 
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``rdlab: error: ...``) and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"rdlab: error: {message} (see 'rdlab --help')\n")
-        raise SystemExit(EXIT_USAGE)
+EXIT_OK, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rdlab", description="Learned compression measured against the limit.")
+    parser = Parser(prog="rdlab", description="Learned compression measured against the limit.")
     parser.add_argument("--version", action="version", version=f"rdlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubParser)
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
@@ -57,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    quiet = _output.QUIET
+    _output.QUIET = bool(args.quiet)
     try:
         return int(args.run(args) or EXIT_OK)
     except RdlabError as exc:
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = "" if args.debug else " (run with --debug for the traceback)"
         sys.stderr.write(f"rdlab: internal error: {type(exc).__name__}: {_one_line(exc)}{hint}\n")
         return EXIT_BUG
+    finally:
+        _output.QUIET = quiet
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``rdlab bench images DIR --out OUT``: rate-distortion benchmark of classical codecs.
+"""``rdlab bench images DIR --out OUT``: rate-distortion benchmark of rdlab's learned codec
+against the classical codecs.
 
 Writes into OUT (created if missing; never DIR itself or a folder inside it):
 ``per_image.json``, ``summary.json``, ``bd_rate.md``, ``rd_psnr.png``, ``rd_msssim.png``,
@@ -17,18 +18,23 @@ from typing import Any
 from .._files import write_atomic
 from ..errors import InputError
 from ._output import emit, progress
+from .threads_help import add_threads_argument
 
 OUTPUTS = ("per_image.json", "summary.json", "bd_rate.md", "rd_psnr.png", "rd_msssim.png")
-DEFAULT_CODECS = "jpeg,webp,jpeg2000,avif,heic,jxl"
+#: rdlab's learned codec (bundled default model) first, then the classical codecs.
+DEFAULT_CODECS = "rdlab,jpeg,webp,jpeg2000,avif,heic,jxl"
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="benchmarks (rate-distortion of classical codecs)")
+    parser = sub.add_parser(
+        "bench", help="benchmarks (rate-distortion of rdlab against classical codecs)"
+    )
     parser.set_defaults(run=_no_target)
     targets = parser.add_subparsers(dest="bench_target", metavar="TARGET")
     images = targets.add_parser(
         "images",
-        help="R-D sweep of JPEG/WebP/JPEG 2000/AVIF/HEIC/JPEG XL over a folder of images",
+        help="R-D sweep of rdlab, JPEG, WebP, JPEG 2000, AVIF, HEIC and JPEG XL over a "
+        "folder of images",
         description="Code every image in DIR with every codec at every quality; write "
         "per-image and mean results, BD-rates against the anchor and R-D plots into OUT.",
     )
@@ -36,7 +42,8 @@ def add_parser(sub: Any) -> None:
     images.add_argument(
         "--codecs",
         default=DEFAULT_CODECS,
-        help=f"comma-separated codec names (default: {DEFAULT_CODECS}; aliases jp2, jpegxl)",
+        help=f"comma-separated codec names (default: {DEFAULT_CODECS}; also rdlab-e8, "
+        "rdlab-refine; aliases jp2, jpegxl)",
     )
     images.add_argument("--out", required=True, metavar="OUT", help="output folder")
     images.add_argument("--anchor", default="jpeg", help="BD-rate anchor codec (default: jpeg)")
@@ -51,6 +58,7 @@ def add_parser(sub: Any) -> None:
     images.add_argument("--limit", type=int, help="use only the first N readable images")
     images.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     images.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_threads_argument(images)
     images.set_defaults(run=run)
 
 
@@ -93,6 +101,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._threads import apply_threads
     from ..eval.image_bench import bd_markdown, evaluate_images, per_image_of, summary_of
     from ..eval.plots import bench_plots
 
@@ -118,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError("limit", f"must be a positive integer, got {args.limit}")
     qualities = _parse_qualities(args.qualities)
+    apply_threads(args.threads)  # rdlab's codecs run PyTorch
 
     result = evaluate_images(
         directory,

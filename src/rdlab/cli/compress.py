@@ -1,7 +1,9 @@
 """``rdlab compress`` and ``rdlab decompress``: files to ``.rdl`` and back.
 
-Several inputs may be given at once; each output is then named after its input, and a
-progress bar runs on a terminal.
+Several inputs may be given at once; each output is then named after its input, a bad
+file is reported by name and the others are still done (exit 2 at the end), and a
+progress display runs. Every output is checked before any coding starts. The codecs,
+PyTorch and the INR code are imported only once a command runs, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -9,46 +11,68 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
-from .._files import read_bytes, write_atomic
-from ..codecs import available_codecs, get_codec
-from ..codecs.registry import decode_bytes
-from ..container import decode_rdl
-from ..data.images import read_image, sample_path, write_png
+from .._files import check_output, read_bytes
 from ..errors import InputError
-from ..eval.metrics import psnr
-from ._output import emit, human_bytes, progress, progress_bar
-from .inr_io import (
-    add_inr_arguments,
-    compress_inr,
-    decompress_inr,
-    inr_options_given,
-)
+from ._batch import planned_outputs, run_batch
+from ._output import human_bytes, progress, progress_bar
+
+#: Options of the learned (hyperprior) codec alone.
+HYPERPRIOR_OPTIONS = ("quality", "target_bpp", "lmbda", "tile", "refine")
+
+#: Image suffixes ``rdlab decompress`` writes, by Pillow format: lossless formats only,
+#: so a decoded image is never compressed a second time with loss.
+IMAGE_SUFFIXES = {
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
+}
+#: Suffixes of lossy formats, refused for decoded images (named in the message).
+LOSSY_SUFFIXES = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WebP",
+    ".avif": "AVIF",
+    ".heic": "HEIC",
+    ".jxl": "JPEG XL",
+    ".jp2": "JPEG 2000",
+    ".gif": "GIF (256 colours)",
+}
 
 
-def _outputs(args: argparse.Namespace, default: Any) -> list[str]:
-    if args.output and len(args.inputs) > 1:
+def _image_format(path: str) -> str:
+    """The Pillow format an output image path names, or a one-line refusal."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in IMAGE_SUFFIXES:
+        return IMAGE_SUFFIXES[suffix]
+    allowed = ", ".join(sorted(set(IMAGE_SUFFIXES)))
+    if suffix in LOSSY_SUFFIXES:
         raise InputError(
             "output",
-            "-o/--output names one file; with several inputs, leave it "
-            "out and each output is named after its input",
+            f"{path}: writing {LOSSY_SUFFIXES[suffix]} would compress the decoded image "
+            f"again, with loss; name a lossless image ({allowed})",
         )
-    return [args.output] if args.output else [default(path) for path in args.inputs]
-
-
-def _finish(reports: list[dict[str, Any]], as_json: bool, lines: list[str]) -> None:
-    emit(reports[0] if len(reports) == 1 else {"files": reports}, as_json, "\n".join(lines))
+    raise InputError(
+        "output", f"{path}: unknown image suffix {suffix or '(none)'!r}; use one of {allowed}"
+    )
 
 
 class CompressCommand:
     @staticmethod
     def add_parser(sub: Any) -> None:
+        from ..codecs.registry import known_codecs
+        from .inr_io import add_inr_arguments
+        from .threads_help import add_threads_argument
+
         parser = sub.add_parser(
             "compress", help="compress images (and, with --codec inr, audio, proteins, video)"
         )
@@ -57,7 +81,8 @@ class CompressCommand:
             nargs="*",
             metavar="input",
             help="image file(s): PNG, JPEG, ...; 8-bit greyscale or RGB (opaque alpha is "
-            "dropped); with --codec inr also WAV/FLAC audio, PDB/mmCIF proteins and video",
+            "dropped; 16-bit only with --codec lossless or --to-8bit); with --codec inr "
+            "also WAV/FLAC audio, PDB/mmCIF proteins and video",
         )
         parser.add_argument(
             "-o", "--output", help="output path for a single input (default: INPUT.rdl)"
@@ -70,7 +95,7 @@ class CompressCommand:
         parser.add_argument(
             "--codec",
             default="hyperprior",
-            help=f"codec name (default: hyperprior; available: {', '.join(available_codecs())})",
+            help=f"codec name (default: hyperprior; available: {', '.join(known_codecs())})",
         )
         rate = parser.add_mutually_exclusive_group()
         rate.add_argument(
@@ -80,7 +105,10 @@ class CompressCommand:
             help="learned codec rate, 1 (smallest) .. 6 (best), fractional allowed; default 4",
         )
         rate.add_argument(
-            "--target-bpp", type=float, help="learned codec: aim at this many bits per pixel"
+            "--target-bpp",
+            type=float,
+            help="learned codec: aim at this many bits per pixel (a warning says when the "
+            "model cannot reach it; --json gives target_bpp, quality and reachable)",
         )
         rate.add_argument("--lmbda", type=float, help="learned codec: rate-distortion trade-off λ")
         parser.add_argument(
@@ -97,7 +125,13 @@ class CompressCommand:
             "(smaller files at the same quality; ~1 s per step for 640x426 on 2 cores; "
             "100 is a good choice); files decode as usual",
         )
-        parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+        parser.add_argument(
+            "--to-8bit",
+            action="store_true",
+            help="lossy codecs: reduce 16-bit images to 8 bits (refused without it); "
+            "--codec lossless keeps all 16 bits",
+        )
+        add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
         add_inr_arguments(parser)
@@ -108,85 +142,153 @@ class CompressCommand:
         if args.sample:
             if args.inputs:
                 raise InputError("input", "give either --sample or input files, not both")
+            from ..data.images import sample_path
+
             args.inputs = [sample_path()]
             if not args.output:
                 args.output = "chelsea.rdl"
         if not args.inputs:
             raise InputError("input", "no input image (give a file, or --sample)")
-        _set_threads(args.threads)
-        if args.codec.lower() == "inr":
-            return _compress_inr_files(args)
-        given = inr_options_given(args)
-        if given:
-            raise InputError("codec", f"{', '.join(given)} apply to --codec inr")
+        from .inr_io import inr_options_given
+
+        inr = args.codec.lower() == "inr"
+        if inr:
+            _only_for(args, (*HYPERPRIOR_OPTIONS, "to_8bit"), "--codec hyperprior")
+        else:
+            given = inr_options_given(args)
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise InputError("codec", f"{', '.join(given)} {verb} only to --codec inr")
+            if args.codec.lower() != "hyperprior":
+                _only_for(args, (*HYPERPRIOR_OPTIONS, "model", "to_8bit"), "--codec hyperprior")
+        default = (lambda p: f"{p.rstrip('/')}.rdl") if inr else (lambda p: f"{p}.rdl")
+        outputs = planned_outputs(args.inputs, args.output, default)
+        for output in outputs:  # refuse before any work, not after
+            check_output(output, overwrite=args.force, protect=args.inputs)
+        _apply_threads(args.threads)
+        pairs = list(zip(args.inputs, outputs, strict=True))
+        if inr:
+            from .inr_io import compress_inr
+
+            return run_batch(args, pairs, lambda s, o: compress_inr(args, s, o))
+        from ..codecs import get_codec
+
         codec = get_codec(args.codec, **_codec_options(args))
-        outputs = _outputs(args, lambda path: f"{path}.rdl")
-        reports, lines = [], []
-        for source, output in progress(
-            zip(args.inputs, outputs, strict=True), "compressing", total=len(outputs)
-        ):
-            image = read_image(source)
-            start = time.perf_counter()
-            with _refinement_progress(codec, source):
-                data = codec.encode(image)
-            seconds = time.perf_counter() - start
-            size = write_atomic(output, data, overwrite=args.force, protect=args.inputs)
-            pixels = image.shape[0] * image.shape[1]
-            decoded = codec.decode(data)  # the file decodes: and the quality it gives
-            quality = psnr(image, decoded)
-            version = decode_rdl(data).codec_version  # per file (a model may pick it)
-            reports.append(
-                {
-                    "input": source,
-                    "output": output,
-                    "codec": codec.name,
-                    "codec_version": version,
-                    "height": image.shape[0],
-                    "width": image.shape[1],
-                    "channels": 1 if image.ndim == 2 else 3,
-                    "bytes": size,
-                    "bits_per_pixel": 8 * size / pixels,
-                    "psnr_db": quality if math.isfinite(quality) else None,
-                    "lossless": bool(np.array_equal(decoded, image)),
-                    "input_bytes": os.path.getsize(source),
-                    "encode_seconds": seconds,
-                }
-            )
-            shown = "lossless" if not math.isfinite(quality) else f"PSNR {quality:.2f} dB"
-            lines.append(
-                f"{source} -> {output}: {human_bytes(size)}, {8 * size / pixels:.3f} bpp, "
-                f"{shown} ({codec.name} v{version}, {seconds:.2f} s)"
-            )
-        _finish(reports, args.json, lines)
-        return 0
+        return run_batch(
+            args,
+            pairs,
+            lambda s, o: _compress_image(args, codec, s, o),
+            lambda items: progress(items, "compressing", total=len(pairs)),
+        )
 
 
-def _compress_inr_files(args: argparse.Namespace) -> int:
+def _only_for(args: argparse.Namespace, names: tuple[str, ...], codec: str) -> None:
+    """Refuse the options among ``names`` that were given: they apply only to ``codec``."""
     given = [
-        "--" + k.replace("_", "-")
-        for k in ("quality", "target_bpp", "lmbda", "tile", "refine")
-        if getattr(args, k) is not None
+        "--" + n.replace("_", "-") for n in names if getattr(args, n, None) not in (None, False)
     ]
     if given:
-        raise InputError("codec", f"{', '.join(given)} apply to the hyperprior codec, not inr")
-    outputs = _outputs(args, lambda path: f"{path.rstrip('/')}.rdl")
-    reports, lines = [], []
-    for source, output in zip(args.inputs, outputs, strict=True):
-        report, line = compress_inr(args, source, output)
-        reports.append(report)
-        lines.append(line)
-    _finish(reports, args.json, lines)
-    return 0
+        verb = "applies" if len(given) == 1 else "apply"
+        raise InputError(
+            "codec", f"{', '.join(given)} {verb} only to {codec}, not --codec {args.codec}"
+        )
+
+
+def _compress_image(
+    args: argparse.Namespace, codec: Any, source: str, output: str
+) -> tuple[dict[str, Any], str]:
+    """Code one image file with ``codec``; returns its JSON report and text line."""
+    import numpy as np
+
+    from .._files import write_atomic
+    from ..container import decode_rdl
+    from ..eval.metrics import psnr
+
+    image = _read_input_image(args, codec, source)
+    start = time.perf_counter()
+    with _refinement_progress(codec, source):
+        data = codec.encode(image)
+    seconds = time.perf_counter() - start
+    size = write_atomic(output, data, overwrite=args.force, protect=args.inputs)
+    pixels = image.shape[0] * image.shape[1]
+    decoded = codec.decode(data)  # the file decodes: and the quality it gives
+    lossless = bool(np.array_equal(decoded, image))
+    quality = math.inf if lossless else psnr(image, decoded)
+    version = decode_rdl(data).codec_version  # per file (a model may pick it)
+    report: dict[str, Any] = {
+        "input": source,
+        "output": output,
+        "codec": codec.name,
+        "codec_version": version,
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "channels": 1 if image.ndim == 2 else 3,
+        "bits_per_sample": 8 * image.dtype.itemsize,
+        "rdl_bytes": size,
+        "bits_per_pixel": 8 * size / pixels,
+        "psnr_db": quality if math.isfinite(quality) else None,
+        "lossless": lossless,
+        "input_bytes": os.path.getsize(source),
+        "encode_seconds": seconds,
+    }
+    report.update(getattr(codec, "last_rate", None) or {})
+    report["bits_per_pixel"] = 8 * size / pixels
+    if report.get("reachable") is False:
+        sys.stderr.write(f"rdlab: warning: {source}: {_unreachable(report, codec)}\n")
+    shown = "lossless" if lossless else f"PSNR {quality:.2f} dB"
+    chosen = f", quality {report['quality']:.2f}" if "quality" in report else ""
+    line = (
+        f"{source} -> {output}: {human_bytes(size)}, {8 * size / pixels:.3f} bpp, "
+        f"{shown} ({codec.name} v{version}{chosen}, {seconds:.2f} s)"
+    )
+    return report, line
+
+
+def _unreachable(report: dict[str, Any], codec: Any) -> str:
+    """The warning for a ``--target-bpp`` the model cannot meet."""
+    target, got = report["target_bpp"], report["bits_per_pixel"]
+    model = getattr(codec, "model_name", "the model")
+    if report.get("unreachable") == "above":
+        return (
+            f"--target-bpp {target:g} is above what model {model!r} reaches on this image; "
+            f"wrote its largest file, {got:.3f} bpp (quality {report['quality']:.2f})"
+        )
+    return (
+        f"--target-bpp {target:g} is below what model {model!r} reaches on this image; "
+        f"wrote its smallest file, {got:.3f} bpp (quality {report['quality']:.2f})"
+    )
+
+
+def _read_input_image(args: argparse.Namespace, codec: Any, source: str) -> Any:
+    """Read one input image for ``codec``: 16-bit kept for the lossless codec, reduced
+    with ``--to-8bit``, else refused; refused up front (before its pixels are decoded)
+    when coding it would need more memory than this process may use."""
+    from .._memory import require_memory
+    from ..data.images import check_image_header, probe_image, read_image
+
+    lossless = codec.name == "lossless"
+    bit_depth = "keep" if lossless else ("reduce" if args.to_8bit else "8")
+    info = probe_image(source)
+    check_image_header(info, bit_depth=bit_depth)
+    estimate = getattr(codec, "peak_memory_bytes", None)
+    if estimate is not None:
+        if lossless:
+            keep = 16 if info.bit_depth > 8 else 8
+            needed = estimate(info.height, info.width, info.channels, keep)
+        else:
+            needed = estimate(info.height, info.width)
+        require_memory(needed, f"coding {source} ({info.width}x{info.height})")
+    return read_image(source, bit_depth=bit_depth)
 
 
 @contextmanager
 def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
-    """A progress bar (on a terminal) for the learned codec's latent refinement; a new
-    bar for each refinement (``--target-bpp`` may refine up to 4 times)."""
+    """A progress display for the learned codec's latent refinement; a new one for each
+    refinement (``--target-bpp`` may refine up to 4 times)."""
     if not getattr(codec, "refine", 0):
         yield
         return
-    bar: Any = None
+    bar: Any = None  # no bar yet
     last = 0
 
     def report(stage: str, done: int, total: int) -> None:
@@ -196,8 +298,7 @@ def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
                 bar.close()
             bar = progress_bar(total, f"{os.path.basename(source)}: {stage}")
         last = done
-        if bar is not None:
-            bar.update(done - bar.n)
+        bar.update(done - bar.n)
 
     codec.progress = report
     try:
@@ -208,14 +309,10 @@ def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
         codec.progress = None
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1:
-        raise InputError("threads", f"must be >= 1, got {threads}")
-    import torch
+def _apply_threads(threads: int | None) -> None:
+    from .._threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads)
 
 
 def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,89 +325,120 @@ def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
         "tile": args.tile,
         "refine": args.refine,
     }
-    given = {k: v for k, v in learned.items() if v is not None}
-    if given and args.codec.lower() != "hyperprior":
-        names = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise InputError("codec", f"{names} apply to the hyperprior codec, not {args.codec!r}")
-    return given
+    return {k: v for k, v in learned.items() if v is not None}
 
 
 class DecompressCommand:
     @staticmethod
     def add_parser(sub: Any) -> None:
-        parser = sub.add_parser("decompress", help="decode .rdl files back to images (PNG)")
+        from .threads_help import add_threads_argument
+
+        parser = sub.add_parser(
+            "decompress",
+            help="decode .rdl files: images to PNG (or TIFF, BMP, PPM); INR files to PNG, "
+            "FLAC, PDB or animated PNG by modality",
+        )
         parser.add_argument("inputs", nargs="+", metavar="input", help=".rdl file(s)")
         parser.add_argument(
             "-o",
             "--output",
-            help="output PNG path for a single input (default: INPUT without .rdl, or INPUT.png)",
+            help="output path for a single input; images: .png, .tif, .bmp or .ppm/.pgm "
+            "(lossless formats; default: INPUT without .rdl, or INPUT.png); INR files: "
+            "PNG (images), FLAC (audio), PDB (proteins), animated PNG (video)",
         )
-        parser.add_argument("--compare", metavar="IMAGE", help="print the PSNR against this image")
+        parser.add_argument(
+            "--compare",
+            metavar="IMAGE",
+            help="image files: print the PSNR against this image (checked before decoding)",
+        )
         parser.add_argument(
             "--model", help="learned codec: model file (.safetensors) if not a bundled model"
         )
-        parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+        add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
         parser.set_defaults(run=DecompressCommand.run)
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
-        outputs = _outputs(args, _default_image_name)
-        _set_threads(args.threads)
-        reference = read_image(args.compare) if args.compare else None
-        reports, lines = [], []
-        for source, output in progress(
-            zip(args.inputs, outputs, strict=True), "decompressing", total=len(outputs)
-        ):
-            data = read_bytes(source)
-            header = decode_rdl(data, codecs=available_codecs())
-            if header.codec == "inr":
-                if reference is not None:
-                    raise InputError("compare", "applies to images of the hyperprior codec")
-                report, line = decompress_inr(args, source, data, args.output)
-                reports.append(report)
-                lines.append(line)
-                continue
-            start = time.perf_counter()
-            if args.model and header.codec == "hyperprior":
-                image = get_codec("hyperprior", model=args.model).decode(data)
-            else:
-                image = decode_bytes(data)
-            seconds = time.perf_counter() - start
-            size = write_png(output, image, overwrite=args.force, protect=tuple(args.inputs))
-            extra = ""
-            if reference is not None:
-                if reference.shape != image.shape:
-                    raise InputError(
-                        "compare",
-                        f"{args.compare} is {reference.shape}, the decoded image {image.shape}",
-                    )
-                value = psnr(reference, image)
-                extra = ", lossless" if not math.isfinite(value) else f", PSNR {value:.2f} dB"
-            reports.append(
-                {
-                    "input": source,
-                    "output": output,
-                    "codec": header.codec,
-                    "codec_version": header.codec_version,
-                    "height": int(image.shape[0]),
-                    "width": int(image.shape[1]),
-                    "bytes": size,
-                    "decode_seconds": seconds,
-                    "bits_per_pixel": 8 * len(data) / (image.shape[0] * image.shape[1]),
-                }
-            )
-            if reference is not None:
-                value = psnr(reference, image)
-                reports[-1]["psnr_db"] = value if math.isfinite(value) else None
-            lines.append(
-                f"{source} -> {output}: {image.shape[1]}x{image.shape[0]}, "
-                f"{8 * len(data) / (image.shape[0] * image.shape[1]):.3f} bpp{extra} "
-                f"({header.codec} v{header.codec_version}, {seconds:.2f} s)"
-            )
-        _finish(reports, args.json, lines)
-        return 0
+        explicit = args.output is not None
+        outputs = planned_outputs(args.inputs, args.output, _default_image_name)
+        if explicit:  # refuse before any decoding (default names: once the codec is known)
+            check_output(args.output, overwrite=args.force, protect=args.inputs)
+        reference = None
+        if args.compare:
+            from ..data.images import read_image
+
+            reference = read_image(args.compare, field="compare")
+        _apply_threads(args.threads)
+        pairs = list(zip(args.inputs, outputs, strict=True))
+        return run_batch(
+            args,
+            pairs,
+            lambda s, o: _decompress_one(args, s, o, reference, explicit),
+            lambda items: progress(items, "decompressing", total=len(pairs)),
+        )
+
+
+def _decompress_one(
+    args: argparse.Namespace, source: str, output: str, reference: Any, explicit: bool
+) -> tuple[dict[str, Any], str]:
+    """Decode one ``.rdl`` file to ``output``; returns its JSON report and text line."""
+    from ..codecs import get_codec
+    from ..codecs.registry import decode_bytes, known_codecs
+    from ..container import decode_rdl
+
+    data = read_bytes(source)
+    header = decode_rdl(data, codecs=known_codecs())
+    if header.codec == "inr":
+        if reference is not None:
+            raise InputError("compare", "applies to image files (hyperprior, lossless), not inr")
+        from .inr_io import decompress_inr
+
+        return decompress_inr(args, source, data, output if explicit else None)
+    image_format = _image_format(output)  # before decoding: refuse early
+    check_output(output, overwrite=args.force, protect=args.inputs)
+    start = time.perf_counter()
+    if args.model and header.codec == "hyperprior":
+        image = get_codec("hyperprior", model=args.model).decode(data)
+    else:
+        image = decode_bytes(data)
+    seconds = time.perf_counter() - start
+    if reference is not None and reference.shape != image.shape:  # before writing
+        raise InputError(
+            "compare", f"{args.compare} is {reference.shape}, the decoded image {image.shape}"
+        )
+    from ..data.images import write_image
+
+    size = write_image(
+        output, image, image_format=image_format, overwrite=args.force, protect=args.inputs
+    )
+    pixels = image.shape[0] * image.shape[1]
+    report: dict[str, Any] = {
+        "input": source,
+        "output": output,
+        "codec": header.codec,
+        "codec_version": header.codec_version,
+        "height": int(image.shape[0]),
+        "width": int(image.shape[1]),
+        "rdl_bytes": len(data),
+        "output_bytes": size,
+        "decode_seconds": seconds,
+        "bits_per_pixel": 8 * len(data) / pixels,
+    }
+    extra = ""
+    if reference is not None:
+        from ..eval.metrics import psnr
+
+        value = psnr(reference, image)
+        report["psnr_db"] = value if math.isfinite(value) else None
+        extra = ", lossless" if not math.isfinite(value) else f", PSNR {value:.2f} dB"
+    line = (
+        f"{source} -> {output}: {image.shape[1]}x{image.shape[0]}, "
+        f"{8 * len(data) / pixels:.3f} bpp{extra} "
+        f"({header.codec} v{header.codec_version}, {seconds:.2f} s)"
+    )
+    return report, line
 
 
 def _default_image_name(path: str) -> str:

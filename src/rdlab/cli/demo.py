@@ -13,12 +13,7 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
-
 from .._files import write_atomic
-from ..codecs import get_codec, load
-from ..container import describe, read_rdl
-from ..data.images import read_image, sample_path
 from ._output import emit
 
 
@@ -33,6 +28,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..codecs import get_codec, load
+    from ..container import describe, read_rdl
+    from ..data.images import read_image, sample_path
+
     source = sample_path("chelsea")
     image = read_image(source)
     codec = get_codec("lossless")

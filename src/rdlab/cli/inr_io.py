@@ -14,10 +14,7 @@ import os
 import time
 from typing import Any
 
-from .._files import write_atomic
-from ..codecs.inr import INRCodec
-from ..inr import modalities
-from ..inr.model_file import load_inr_model
+from .._files import check_output, write_atomic
 from ._output import human_bytes, progress_bar
 
 __all__ = ["add_inr_arguments", "compress_inr", "decompress_inr", "inr_output_name"]
@@ -36,7 +33,12 @@ def add_inr_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("image", "audio", "protein", "video"),
         help="signal type (default: from the file name)",
     )
-    group.add_argument("--steps", type=int, help="posterior fitting steps (default: the model's)")
+    group.add_argument(
+        "--steps",
+        type=int,
+        help="posterior fitting steps (default: the model's); fewer steps also cut the "
+        "fine-tuning after each coded group in proportion",
+    )
     group.add_argument("--seed", type=int, default=0, help="shared-randomness seed (default 0)")
 
 
@@ -46,7 +48,8 @@ def inr_options_given(args: argparse.Namespace) -> list[str]:
 
 
 class _Progress:
-    """One tqdm bar per stage (fit, code) on a terminal."""
+    """One progress display per stage (candidates, fit, code): a bar on a terminal, plain
+    lines otherwise."""
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -57,19 +60,27 @@ class _Progress:
         if stage not in self.bars:
             self.bars[stage] = progress_bar(total, f"{self.label}: {stage}")
             self.done[stage] = 0
-        bar = self.bars[stage]
-        if bar is not None:
-            bar.update(done - self.done[stage])
+        self.bars[stage].update(done - self.done[stage])
         self.done[stage] = done
 
     def close(self) -> None:
         for bar in self.bars.values():
-            if bar is not None:
-                bar.close()
+            bar.close()
 
 
 def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[dict, str]:
-    """Compress one file; returns the JSON report and the text line."""
+    """Compress one file; returns the JSON report and the text line.
+
+    The rate is reported per item of the modality (``rate``, ``rate_unit``) for the
+    whole file; for proteins also for the coded coordinates alone
+    (``coded_bits_per_atom``: what ``--bits-per-atom`` budgets), the rest being the
+    sequence, residue numbers and header.
+    """
+    from ..codecs.inr import INRCodec
+    from ..container import decode_rdl
+    from ..inr import modalities
+    from ..inr.model_file import load_inr_model
+
     modality = args.modality or modalities.detect_modality(source)
     signal = modalities.read_signal(source, modality)
     model = load_inr_model(args.model) if args.model else None
@@ -97,14 +108,15 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
     quality = modalities.distortion(modality, signal, decoded)
     report = dict(codec.last_report)
     items = report["items"]
-    per_item = 8 * size / items / (1000.0 if modality == "audio" else 1.0)
+    scale = 1000.0 if modality == "audio" else 1.0
+    per_item = 8 * size / items / scale
     report.update(
         {
             "input": source,
             "output": output,
             "codec": codec.name,
-            "codec_version": codec.version,
-            "bytes": size,
+            "codec_version": decode_rdl(data).codec_version,  # per file (by modality)
+            "rdl_bytes": size,
             "rate": per_item,
             "rate_unit": _UNITS[modality],
             **quality,
@@ -113,15 +125,23 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
             "decode_seconds": decode_seconds,
         }
     )
+    rate = f"{per_item:.4g} {_UNITS[modality]}"
+    if modality == "protein":  # the budget counts the coded coordinates, the file more
+        coded = report["payload_bits"] / items
+        report["coded_bits_per_atom"] = coded
+        report["file_bits_per_atom"] = per_item
+        rate = f"{per_item:.4g} bits/atom for the file ({coded:.4g} for the coded coordinates)"
     shown = ", ".join(f"{k} {v:.3f}" for k, v in quality.items())
     line = (
-        f"{source} -> {output}: {human_bytes(size)}, {per_item:.4g} {_UNITS[modality]}, "
+        f"{source} -> {output}: {human_bytes(size)}, {rate}, "
         f"{shown} (inr, {modality}, model {report['model']}, {seconds:.1f} s)"
     )
     return report, line
 
 
 def inr_output_name(path: str, modality: str) -> str:
+    from ..inr import modalities
+
     stem = path[:-4] if path.lower().endswith(".rdl") else path
     suffix = modalities.default_output_suffix(modality)
     return stem if stem.lower().endswith(suffix) else f"{stem}{suffix}"
@@ -130,12 +150,20 @@ def inr_output_name(path: str, modality: str) -> str:
 def decompress_inr(
     args: argparse.Namespace, source: str, data: bytes, output: str | None
 ) -> tuple[dict, str]:
+    """Decode one INR file to ``output`` (default: named by its modality's suffix);
+    the output is checked before decoding. Returns the JSON report and the text line."""
+    from ..codecs.inr import INRCodec
+    from ..inr import modalities
+    from ..inr.model_file import load_inr_model
+
     model = load_inr_model(args.model) if args.model else None
-    start = time.perf_counter()
-    signal = INRCodec(model).decode(data)
-    seconds = time.perf_counter() - start
-    modality = INRCodec.signal_modality(signal)
+    codec = INRCodec(model)
+    modality = codec.file_modality(data)
     target = output or inr_output_name(source, modality)
+    check_output(target, overwrite=args.force, protect=tuple(args.inputs))
+    start = time.perf_counter()
+    signal = codec.decode(data)
+    seconds = time.perf_counter() - start
     size = modalities.write_signal(
         target, modality, signal, overwrite=args.force, protect=tuple(args.inputs)
     )
@@ -144,7 +172,8 @@ def decompress_inr(
         "output": target,
         "codec": "inr",
         "modality": modality,
-        "bytes": size,
+        "rdl_bytes": len(data),
+        "output_bytes": size,
         "decode_seconds": seconds,
     }
     line = f"{source} -> {target}: {modality}, {human_bytes(size)} (inr, {seconds:.2f} s)"

@@ -16,15 +16,23 @@ import dataclasses
 from typing import Any
 
 from .._files import write_atomic
-from ..eval.ltc_experiment import SOURCES, LTCExperiment, run_experiment
 from . import rd
 from ._output import emit, progress_bar
+from ._parser import defer_arguments
+from .threads_help import add_threads_argument
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("ltc", help="lattice transform coding on synthetic sources")
     actions = parser.add_subparsers(dest="ltc_action", metavar="ACTION", required=True)
     p = actions.add_parser("run", help="train and evaluate LTC (real bitstreams)")
+    defer_arguments(p, _run_arguments)  # choices, defaults: rdlab.eval.ltc_experiment (PyTorch)
+    p.set_defaults(run=run)
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    from ..eval.ltc_experiment import SOURCES, LTCExperiment
+
     p.add_argument("--source", choices=SOURCES, default="gaussian", help="synthetic source")
     p.add_argument(
         "--dim",
@@ -77,18 +85,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
     p.add_argument("--force", action="store_true", help="overwrite an existing plot")
-    p.set_defaults(run=run)
+    add_threads_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._threads import apply_threads
+    from ..eval.ltc_experiment import LTCExperiment, run_experiment
+
+    apply_threads(args.threads)
     fields = {f.name for f in dataclasses.fields(LTCExperiment)}
     exp = LTCExperiment(**{k: v for k, v in vars(args).items() if k in fields})
     bar = progress_bar((args.sweep or 1) * args.steps if args.steps > 0 else 0, "ltc training")
     try:
         report = run_experiment(exp, bar)
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     if args.plot:
         size = write_atomic(args.plot, render(report, args), overwrite=args.force)
         report["plot"] = {"path": str(args.plot), "bytes": size}

@@ -15,16 +15,22 @@ from typing import Any
 import numpy as np
 
 from .._files import write_atomic
-from ..data.sources import SOURCES, make_source
 from ..errors import InputError
-from ..theory import ecsq, ecvq
 from ._output import emit
+from ._parser import defer_arguments
 
 TRAIN_SAMPLES = 20_000
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("rd", help="rate-distortion curves of a synthetic source vs ECSQ/ECVQ")
+    defer_arguments(parser, _arguments)  # the source names: rdlab.data.sources (SciPy)
+    parser.set_defaults(run=run)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    from ..data.sources import SOURCES
+
     parser.add_argument("source", choices=SOURCES, help="the synthetic source")
     parser.add_argument("--dim", type=int, default=None, help="dimension (default 1; ar1: 2)")
     parser.add_argument("--rho", type=float, default=0.9, help="AR(1) correlation (ar1)")
@@ -33,7 +39,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
-    parser.set_defaults(run=run)
 
 
 def _curve(d: np.ndarray, r: np.ndarray, variance: float) -> list[dict[str, float]]:
@@ -50,6 +55,9 @@ def _curve(d: np.ndarray, r: np.ndarray, variance: float) -> list[dict[str, floa
 
 def collect(name: str, dim: int | None, rho: float, points: int, seed: int) -> dict[str, Any]:
     """Every curve ``rdlab rd`` reports, JSON-ready."""
+    from ..data.sources import make_source
+    from ..theory import ecsq, ecvq
+
     if not isinstance(points, int) or not 2 <= points <= 50:
         raise InputError("--points", f"must be an integer in [2, 50], got {points!r}")
     if dim is not None and not 1 <= dim <= 64:

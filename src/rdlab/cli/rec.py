@@ -14,8 +14,8 @@ from typing import Any
 
 from .._files import write_atomic
 from ..errors import InputError
-from ..eval.rec_bench import RecBenchConfig, render_rec_plot, run_rec_bench
 from ._output import emit, progress_bar
+from .threads_help import add_threads_argument
 
 SAMPLER_NAMES = ("pfr", "gprs", "gprs-bb", "orc", "mrc")
 
@@ -77,16 +77,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
     p.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._threads import apply_threads
+    from ..eval.rec_bench import RecBenchConfig, render_rec_plot, run_rec_bench
+
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     unknown = sorted(set(samplers) - set(SAMPLER_NAMES))
     if unknown or not samplers:
         raise InputError("--samplers", f"unknown {unknown}; choose from {','.join(SAMPLER_NAMES)}")
     if args.runs < 2 or args.max_candidates < 1:
         raise InputError("--runs", "need at least 2 runs and a positive --max-candidates")
+    apply_threads(args.threads)
     kls = args.kl or ([1.0, 2.0, 4.0, 8.0] if args.quick else [float(k) for k in range(1, 21)])
     config = RecBenchConfig(
         kls=tuple(kls),
@@ -106,10 +111,9 @@ def run(args: argparse.Namespace) -> int:
     )
     bar = progress_bar(total, "rec bench")
     try:
-        report = run_rec_bench(config, bar.update if bar else None)
+        report = run_rec_bench(config, bar.update)
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     if args.plot:
         size = write_atomic(args.plot, render_rec_plot(report), overwrite=args.force)
         report["plot"] = {"path": str(args.plot), "bytes": size}

@@ -13,21 +13,20 @@ hyper-latent tables included) with a model card taken from the checkpoint.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import InputError
 from ._output import emit
+from ._parser import defer_arguments
+from .threads_help import add_threads_argument
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("train", help="train learned codecs and export model files")
     what = parser.add_subparsers(dest="what", metavar="WHAT")
     image = what.add_parser("image", help="train the hyperprior image model on a folder of images")
-    from ..train.image import add_arguments
-
-    add_arguments(image)
-    image.add_argument("--quiet", action="store_true", help="no progress bar")
-    image.add_argument("--json", action="store_true", help="print the summary as JSON")
+    defer_arguments(image, _image_arguments)  # rdlab.train.image imports PyTorch
     image.set_defaults(run=_run_image)
     inr = what.add_parser("inr", help="learn an INR prior (image, audio, protein, video)")
     inr.add_argument("modality", choices=("image", "audio", "protein", "video"))
@@ -89,6 +88,7 @@ def add_parser(sub: Any) -> None:
     )
     inr.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     inr.add_argument("--json", action="store_true", help="print a JSON report")
+    add_threads_argument(inr)
     inr.set_defaults(run=_run_inr)
     export = what.add_parser("export", help="write a model file from a training checkpoint")
     export.add_argument("checkpoint", help="checkpoint.pt written by 'rdlab train image'")
@@ -102,6 +102,7 @@ def add_parser(sub: Any) -> None:
     export.add_argument("--crops", type=int, default=16, help="calibration crops (default 16)")
     export.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     export.add_argument("--json", action="store_true", help="print a JSON report")
+    add_threads_argument(export)
     export.set_defaults(run=_run_export)
     derive = what.add_parser(
         "lattice",
@@ -118,8 +119,27 @@ def add_parser(sub: Any) -> None:
     )
     derive.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     derive.add_argument("--json", action="store_true", help="print a JSON report")
+    add_threads_argument(derive)
     derive.set_defaults(run=_run_lattice)
     parser.set_defaults(run=lambda args: _missing(parser))
+
+
+def _image_arguments(image: argparse.ArgumentParser) -> None:
+    from ..train.image import add_arguments
+
+    add_arguments(image)
+    image.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_threads_argument(image)
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _threads(args: argparse.Namespace) -> None:
+    from .._threads import apply_threads
+
+    apply_threads(args.threads)
 
 
 def _missing(parser: argparse.ArgumentParser) -> int:
@@ -129,7 +149,9 @@ def _missing(parser: argparse.ArgumentParser) -> int:
 def _run_image(args: argparse.Namespace) -> int:
     from ..train.image import config_from_args, train_image_model
 
-    summary = train_image_model(config_from_args(args), resume=args.resume, progress=not args.quiet)
+    _threads(args)
+    show = not getattr(args, "quiet", False)
+    summary = train_image_model(config_from_args(args), resume=args.resume, progress=show)
     lines = [
         f"step {summary['step']} of {summary['steps']} in {summary['seconds']:.0f} s"
         f" (running: {summary.get('bpp', float('nan')):.3f} bpp,"
@@ -140,10 +162,9 @@ def _run_image(args: argparse.Namespace) -> int:
 
 
 def _run_inr(args: argparse.Namespace) -> int:
-    import sys
-
     from ..train.inr import DEFAULT_ARCHITECTURES, train_inr_prior
 
+    _threads(args)
     patch, arch = DEFAULT_ARCHITECTURES[args.modality]
     if args.w0 is not None:
         arch = {**arch, "w0": args.w0}
@@ -171,7 +192,7 @@ def _run_inr(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate,
         lr_final_ratio=args.lr_final_ratio,
         overwrite=args.force,
-        log=None if args.json else lambda line: print(line, file=sys.stderr),
+        log=None if args.json or getattr(args, "quiet", False) else _stderr_line,
     )
     report = {
         "output": args.out,
@@ -195,6 +216,7 @@ def _run_inr(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from ..train.image import export_checkpoint
 
+    _threads(args)
     report = export_checkpoint(
         args.checkpoint, args.output, args.calibration, crops=args.crops, overwrite=args.force
     )
@@ -212,6 +234,7 @@ def _run_lattice(args: argparse.Namespace) -> int:
     from ..codecs.image_model_file import derive_lattice_model, load_image_model
     from ..train.image import calibration_crops
 
+    _threads(args)
     crops = calibration_crops(args.calibration, 4)
     digest = derive_lattice_model(args.base, args.lattice, args.output, crops, overwrite=args.force)
     model = load_image_model(str(args.output))

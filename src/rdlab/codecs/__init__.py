@@ -11,6 +11,6 @@ A codec turns data into the bytes of a complete ``.rdl`` file and back:
 
 from __future__ import annotations
 
-from .registry import Codec, available_codecs, get_codec, load, register_codec
+from .registry import Codec, available_codecs, get_codec, known_codecs, load, register_codec
 
-__all__ = ["Codec", "available_codecs", "get_codec", "load", "register_codec"]
+__all__ = ["Codec", "available_codecs", "get_codec", "known_codecs", "load", "register_codec"]

@@ -404,6 +404,13 @@ def _probe(name: str) -> bool:
         return False
 
 
+def codec_works(name: str) -> bool:
+    """Whether codec ``name`` (or an alias) encodes and decodes a 16x16 image here, probed
+    now by doing it (:func:`available_classical_codecs` caches the answers for all).
+    Milliseconds for the classical codecs; the ``rdlab*`` codecs load PyTorch and a model."""
+    return _probe(canonical_name(name))
+
+
 @functools.lru_cache(maxsize=1)
 def _availability() -> tuple[tuple[str, bool], ...]:
     return tuple((name, _probe(name)) for name in CODECS)

@@ -37,25 +37,40 @@ from typing import Any
 
 import numpy as np
 
+from .._arrays import optional_limit
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl, hash_matches
-from ..errors import FormatError, InputError, ModelError
+from ..errors import FormatError, InputError, ModelError, SizeLimitError
 from ..inr import modalities
-from ..inr.blocks import min_blocks
+from ..inr.blocks import block_layout, min_blocks
 from ..inr.coding import decode_weights, encode_weights, fit_settings
 from ..inr.model_file import INRModel, bundled_inr_models, load_inr_model
 from ..inr.patches import from_patches, patch_coordinates, patch_grid, to_patches
 from ..nn.bayes_inr import evaluate_deterministic
+from ..rec.blockwise import prepare_pool
 from .registry import register_codec
 
-__all__ = ["PRIOR_RATE_FRACTION", "INRCodec", "choose_model", "implicit_log2_candidates"]
+__all__ = [
+    "PRIOR_RATE_FRACTION",
+    "INRCodec",
+    "choose_model",
+    "encoder_settings",
+    "implicit_log2_candidates",
+]
 
 NAME = "inr"
 #: version 2 writes the compact container and leaves out what the decoder can find
 #: itself: the model's name (found by hash among the bundled models) and the block count
 #: (from the payload's length). Version 1 files (long container) still decode.
+#: Version 3 is version 2 with a sentinel in a protein's residue sequence, so that its
+#: length pins the atom count (a count in the metadata that disagrees is refused); the
+#: encoder writes it for proteins and version 2, byte for byte as before, otherwise.
 VERSION = "2"
-VERSIONS = ("1", VERSION)
+PROTEIN_VERSION = "3"
+VERSIONS = ("1", VERSION, PROTEIN_VERSION)
 _TAG = "INRW"
+MAX_SAMPLES = 1 << 26
+"""Default of ``max_samples``: the most samples (pixels of all frames, audio samples,
+atoms) a file to decode may declare."""
 
 
 #: per modality, the training rate of the prior that codes a requested rate best, as a
@@ -87,12 +102,49 @@ def choose_model(modality: str, rate_per_item: float | None) -> INRModel:
     return min(models, key=distance)
 
 
+def encoder_settings(
+    model: INRModel,
+    *,
+    steps: int | None = None,
+    fine_tune_steps: int | None = None,
+    **others: object,
+) -> dict[str, object]:
+    """The encoder settings of ``model`` (:func:`rdlab.inr.coding.fit_settings`) with the
+    caller's ``steps``, ``fine_tune_steps`` and ``others`` (None: the model's).
+
+    ``steps`` bounds the whole fit: when it is below the model's and ``fine_tune_steps``
+    is not given, the fine-tuning after each group of coded blocks is cut in the same
+    proportion (rounded down: ``steps=1`` fine-tunes nothing, where it used to run the
+    model's 60 steps after each of 11 groups). With neither given the settings are the
+    model's, so the default encoding is unchanged.
+
+    Args:
+        model: the INR model (its own settings over the modality's and the defaults).
+        steps: posterior fitting steps, >= 1, or None.
+        fine_tune_steps: steps after each coded group, >= 0, or None.
+        others: further settings of :data:`rdlab.inr.coding.DEFAULT_FIT` (None: the
+            model's).
+
+    Returns:
+        The settings dict :func:`rdlab.inr.coding.encode_weights` takes.
+    """
+    settings = fit_settings(model, steps=steps, fine_tune_steps=fine_tune_steps, **others)
+    if steps is not None and fine_tune_steps is None:
+        base = fit_settings(model)
+        tune, full = int(base["fine_tune_steps"]), int(base["steps"])
+        if steps < full:
+            settings["fine_tune_steps"] = tune * int(steps) // full
+    return settings
+
+
 class INRCodec:
     """Codec options: ``model`` (an :class:`INRModel`, bundled name or path; None: chosen
     by modality and rate), ``modality`` (None: from the signal's type), one of ``bits`` /
     ``bpp`` / ``kbps`` / ``bits_per_atom`` (None: the model's training rate), ``seed``
-    (shared randomness), ``steps`` (fitting steps; None: the model's), ``progress``
-    (callable ``(stage, done, total)``)."""
+    (shared randomness), ``steps`` (fitting steps; None: the model's), ``fine_tune_steps``
+    (after each group of coded blocks; None: the model's, cut in proportion when fewer
+    ``steps`` are asked for, see :func:`encoder_settings`), ``progress`` (callable
+    ``(stage, done, total)``; stages ``"candidates"``, ``"fit"``, ``"code"``)."""
 
     name = NAME
     version = VERSION
@@ -111,7 +163,9 @@ class INRCodec:
         steps: int | None = None,
         fine_tune_steps: int | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        max_samples: int | None = MAX_SAMPLES,
     ) -> None:
+        self.max_samples = optional_limit(max_samples, "max_samples")
         self.model = load_inr_model(model) if isinstance(model, str) else model
         self.modality = modality
         given = {
@@ -133,6 +187,11 @@ class INRCodec:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise InputError("seed", f"must be an integer in 0..2^32-1, got {seed!r}")
         self.seed = seed
+        for key, value, least in (("steps", steps, 1), ("fine_tune_steps", fine_tune_steps, 0)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < least
+            ):
+                raise InputError(key, f"must be an integer >= {least}, got {value!r}")
         self.overrides = {"steps": steps, "fine_tune_steps": fine_tune_steps}
         self.progress = progress
         self.last_report: dict[str, Any] = {}
@@ -183,7 +242,7 @@ class INRCodec:
             raise ModelError(f"model {model.name!r} codes {model.modality}, not {modality}")
         patches = to_patches(prepared.values, model.patch)
         num_patches = patches.shape[0]
-        settings = fit_settings(model, **self.overrides)
+        settings = encoder_settings(model, **self.overrides)
         k = int(settings["log2_candidates"])
         budget = self._budget_bits(modality, prepared.items, model)
 
@@ -200,7 +259,8 @@ class INRCodec:
             if self.seed:
                 meta["seed"] = self.seed
             chunks = [Chunk(_TAG, payload)] + [Chunk(t, b) for t, b in prepared.chunks.items()]
-            file = RdlFile(NAME, VERSION, model.hash, meta, tuple(chunks))
+            version = PROTEIN_VERSION if modality == "protein" else VERSION
+            file = RdlFile(NAME, version, model.hash, meta, tuple(chunks))
             return encode_rdl(file, compact=True)
 
         fewest = min_blocks(num_patches * model.num_params)
@@ -224,6 +284,17 @@ class INRCodec:
                 f"{'kbit/s' if modality == 'audio' else 'bits per item'} "
                 f"({fewest} blocks of {k} bits plus the header)",
             )
+        # the 2^k candidates every block is scored on, built ahead so that the progress
+        # says what the encoder is doing: for images 2^16 x up to 256 normals (about
+        # 2 s), as much work as a hundred fitting steps of a 128x128 image
+        partition = block_layout(model.kl_profile, num_patches, num_blocks, self.seed).partition
+        progress = self.progress
+        prepare_pool(
+            self.seed,
+            k,
+            partition.max_dims,
+            progress=None if progress is None else (lambda d, t: progress("candidates", d, t)),
+        )
         encoded = encode_weights(
             model,
             patch_coordinates(model.patch),
@@ -249,17 +320,25 @@ class INRCodec:
 
     # ------------------------------------------------------------------ decode
     def decode(self, data: bytes) -> Any:
+        """The signal of an INR file (image array, :class:`~rdlab.data.audio.Audio`,
+        :class:`~rdlab.data.proteins.CaTrace` or :class:`~rdlab.data.video.Video`).
+
+        Raises:
+            FormatError: the file is invalid; its metadata is checked before any
+                decoding: sizes of at least one sample, the block count against the
+                payload's length (:class:`~rdlab.errors.CountMismatchError`), at most
+                ``max_samples`` samples (:class:`~rdlab.errors.SizeLimitError`).
+            ModelError: its model is neither bundled nor the one given.
+        """
         file = decode_rdl(data, codecs={NAME: VERSIONS})
         meta = file.metadata
         model = self._model_for(file)
         modality = model.modality
         try:
-            k = int(meta.get("k", implicit_log2_candidates(model)))
-            if not 1 <= k <= 32:
-                raise ValueError("k")
-            seed = int(meta.get("seed", 0))
+            k = _whole(meta.get("k", implicit_log2_candidates(model)), 1, 32)
+            seed = _whole(meta.get("seed", 0), 0, 2**32 - 1)
             if "blocks" in meta:
-                num_blocks = int(meta["blocks"])
+                num_blocks = _whole(meta["blocks"], 1, None)
             elif file.codec_version == "1":
                 raise KeyError("blocks")
             else:
@@ -269,6 +348,7 @@ class INRCodec:
         spatial, channels = modalities.spatial_shape(modality, meta)
         if channels != model.config.out_dim:
             raise FormatError("the file's channels do not match its model")
+        self._check_signal_meta(modality, meta, spatial)
         num_patches = math.prod(patch_grid(spatial, model.patch))
         weights = decode_weights(
             model,
@@ -279,6 +359,44 @@ class INRCodec:
             log2_candidates=k,
         )
         return self.reconstruct(model, weights, modality, meta, file)
+
+    def _check_signal_meta(
+        self, modality: str, meta: dict[str, Any], spatial: tuple[int, ...]
+    ) -> None:
+        """Refuse signal metadata the encoder cannot have written, or a signal larger than
+        ``max_samples``, before any decoding (``FormatError``, ``SizeLimitError``)."""
+        if any(size < 1 for size in spatial):
+            raise FormatError(f"the INR file declares an empty signal (shape {list(spatial)})")
+        samples = math.prod(spatial)
+        if self.max_samples is not None and samples > self.max_samples:
+            raise SizeLimitError(
+                f"the INR file declares {samples} samples ({modality}, shape "
+                f"{list(spatial)}), more than this decoder's limit of {self.max_samples} "
+                "(max_samples)"
+            )
+        problem = None
+        if "grey" in meta and meta["grey"] is not True and modality in ("image", "video"):
+            problem = "grey"
+        elif modality == "audio":
+            rate, peak = meta.get("rate"), meta.get("peak")
+            if not isinstance(rate, int) or isinstance(rate, bool) or rate < 1:
+                problem = "rate"
+            elif not _positive_number(peak):
+                problem = "peak"
+        elif modality == "video" and not _positive_number(meta.get("fps")):
+            problem = "fps"
+        if problem is not None:
+            raise FormatError(f"the INR file's metadata has an invalid {problem!r}")
+
+    def file_modality(self, data: bytes) -> str:
+        """The modality (``"image"``, ``"audio"``, ...) of an INR file, read from the model
+        its header names, without decoding the signal.
+
+        Raises:
+            FormatError: ``data`` is not a valid INR file.
+            ModelError: its model is neither bundled nor the one given.
+        """
+        return self._model_for(decode_rdl(data, codecs={NAME: VERSIONS})).modality
 
     def _model_for(self, file: RdlFile) -> INRModel:
         """The model a file was made with: the given one, else the bundled one named in
@@ -320,7 +438,8 @@ class INRCodec:
         )
         signal_values = from_patches(values, spatial, model.patch)
         chunks = {c.tag: c.payload for c in file.chunks}
-        return modalities.restore(modality, signal_values, meta, chunks)
+        sentinel = file.codec_version not in ("1", "2")
+        return modalities.restore(modality, signal_values, meta, chunks, sequence_sentinel=sentinel)
 
 
 def implicit_log2_candidates(model: INRModel) -> int:
@@ -329,6 +448,26 @@ def implicit_log2_candidates(model: INRModel) -> int:
     and 2, so that encoder defaults can change without changing what old files mean;
     a file coded with other settings carries ``k``."""
     return int(model.fit.get("log2_candidates", 16))
+
+
+def _whole(value: Any, least: int, most: int | None) -> int:
+    """``value`` if it is a JSON integer in ``least..most`` (None: unbounded), else
+    ``ValueError``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(value)
+    if value < least or (most is not None and value > most):
+        raise ValueError(value)
+    return value
+
+
+def _positive_number(value: Any) -> bool:
+    """Whether ``value`` is a finite JSON number > 0."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _blocks_in(payload_bytes: int, log2_candidates: int) -> int:

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._arrays import float_array
+from .._arrays import float_array, optional_limit
 from ..coding.lattice_points import (
     LatticePointModel,
     decode_lattice_points,
     encode_lattice_points,
 )
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl, model_hash
-from ..errors import FormatError, InputError
+from ..errors import FormatError, InputError, SizeLimitError
 from ..nn.lattice_quantizer import parallelepiped_dither
 from ..nn.ltc import LTCModel
 
@@ -42,20 +42,32 @@ VERSION = "2"
 _VERSIONS = ("1", "2")
 _TAG = "LATP"
 _DITHER_STREAM = 0x4C54  # "LT": the stream of the shared generator used for dither
+MAX_VECTORS = 1 << 20
+"""Default of ``max_vectors``: the most lattice vectors a file may declare (decoding
+builds a table of candidates for every vector and coordinate at once, tens of bytes per
+candidate; the LTC experiments code about 10^5)."""
 
 
 class LTCCodec:
     """Codec around a trained :class:`~rdlab.nn.ltc.LTCModel`.
 
     ``dither_seed``: None for plain nearest-point quantization, else the seed of the
-    subtractive dither (stored in the file; the decoder regenerates the dither). The
+    subtractive dither (stored in the file; the decoder regenerates the dither).
+    ``max_vectors``: the most lattice vectors a file to decode may declare (None: no
+    limit); more raise :class:`~rdlab.errors.SizeLimitError` before decoding. The
     codec runs the model in float64: it converts ``model`` in place (``.double()``) and
     puts it in eval mode."""
 
     name = NAME
     version = VERSION
 
-    def __init__(self, model: LTCModel, dither_seed: int | None = None) -> None:
+    def __init__(
+        self,
+        model: LTCModel,
+        dither_seed: int | None = None,
+        max_vectors: int | None = MAX_VECTORS,
+    ) -> None:
+        self.max_vectors = optional_limit(max_vectors, "max_vectors")
         self.model = model.double().eval()
         self.dither_seed = dither_seed
         self.hash = model_hash(self.model.state_dict())
@@ -126,18 +138,35 @@ class LTCCodec:
         return encode_rdl(RdlFile(NAME, VERSION, self.hash, meta, (Chunk(_TAG, payload),)))
 
     def decode_coefficients(self, data: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """The coefficients ``(items·L, n)`` int64 of an LTC file, its dither (or None)
+        and its item count.
+
+        Raises:
+            FormatError: the file is invalid: bad metadata; its subclasses
+                :class:`~rdlab.errors.StreamEndError` when the coefficient stream does
+                not end with the last coefficient, :class:`~rdlab.errors.SizeLimitError`
+                when it declares more than ``max_vectors`` vectors (checked first).
+        """
         f = decode_rdl(data, codecs={NAME: _VERSIONS}, expected_model_hash=self.hash)
         meta = f.metadata
         items, seed = meta.get("items"), meta.get("dither_seed")
         if (
             not isinstance(items, int)
+            or isinstance(items, bool)
             or items < 0
             or meta.get("item_shape") != list(self.model.item_shape)
         ):
             raise FormatError("ltc file: bad 'items' or 'item_shape' metadata")
-        if seed is not None and (not isinstance(seed, int) or not 0 <= seed < 2**64):
+        if seed is not None and (
+            not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64
+        ):
             raise FormatError("ltc file: bad 'dither_seed' metadata")
         count = items * int(self.model.channels.shape[0])
+        if self.max_vectors is not None and count > self.max_vectors:
+            raise SizeLimitError(
+                f"ltc file: {items} items are {count} lattice vectors, more than this "
+                f"decoder's limit of {self.max_vectors} (max_vectors)"
+            )
         k = decode_lattice_points(
             f.chunk(_TAG),
             count,

@@ -16,7 +16,7 @@ import numpy as np
 from .._arrays import float_array, integer_array, same_shape
 from ..errors import InputError
 from .quantize import PRECISION
-from .stream import SymbolDecoder, SymbolEncoder
+from .stream import SymbolDecoder, SymbolEncoder, check_stream_room
 from .tables import (
     FrequencyTables,
     location_scale_probabilities,
@@ -131,9 +131,25 @@ class LocationScaleCoder:
         encoder.encode_values(q, idx, self.tables)
         return encoder.to_bytes()
 
-    def decode(self, data: bytes, indexes: Any) -> np.ndarray:
-        """Inverse of :meth:`encode`: int64 residuals shaped like ``indexes``."""
-        return SymbolDecoder(data).decode_values(indexes, self.tables)
+    def decode(self, data: bytes, indexes: Any, what: str = "residual stream") -> np.ndarray:
+        """Inverse of :meth:`encode`: int64 residuals shaped like ``indexes``.
+
+        Raises:
+            CorruptStreamError: ``data`` is not such a stream; its subclass
+                :class:`~rdlab.errors.StreamEndError` (naming ``what``) when the stream
+                does not end with the last residual, and
+                :class:`~rdlab.errors.LengthError` when ``indexes`` declare more residuals
+                than ``data`` can hold (checked before decoding).
+        """
+        idx = integer_array(indexes, "indexes", narrow=True)
+        if idx.size and idx.min() >= 0 and idx.max() < len(self.tables):  # else decode refuses
+            counts = np.bincount(idx.reshape(-1), minlength=len(self.tables))
+            least = float(counts @ self.tables.least_bits())
+            check_stream_room(len(data), least, f"{what}: {idx.size} residuals")
+        decoder = SymbolDecoder(data)
+        values = decoder.decode_values(idx, self.tables)
+        decoder.finish(what)
+        return values
 
     # -- rates -------------------------------------------------------------------
     def ideal_bits(self, symbols: Any, indexes: Any) -> float:

@@ -284,14 +284,21 @@ class LatticeLatentCoder:
             encode_lattice_points(kv[rows], model, iv[rows], encoder=encoder)
         return encoder.to_bytes()
 
-    def decode(self, data: bytes, indexes: Any) -> np.ndarray:
-        """Inverse of :meth:`encode`: int64 coefficients shaped like ``indexes``."""
+    def decode(self, data: bytes, indexes: Any, what: str = "lattice latent stream") -> np.ndarray:
+        """Inverse of :meth:`encode`: int64 coefficients shaped like ``indexes``.
+
+        Raises:
+            CorruptStreamError: ``data`` is not such a stream (a coefficient beyond
+                ``2**40``, ...); its subclass :class:`~rdlab.errors.StreamEndError`
+                (naming ``what``) when the stream does not end with the last vector.
+        """
         idx = integer_array(indexes, "indexes")
         iv = self._index_vectors(idx)
         decoder = SymbolDecoder(data)
         kv = np.zeros(iv.shape, dtype=np.int64)
         for rows, model in self._classes(iv):
             kv[rows] = decode_lattice_points(decoder, rows.size, model, iv[rows])
+        decoder.finish(what)
         if np.abs(kv).max(initial=0) > 2**40:
             raise CorruptStreamError("lattice latents: coefficient out of range")
         return self.from_vectors(kv, idx.shape)

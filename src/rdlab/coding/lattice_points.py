@@ -578,10 +578,16 @@ def decode_lattice_points(
     *,
     lookahead: bool = True,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_lattice_points`: (count, n) int64 coefficients."""
+    """Inverse of :func:`encode_lattice_points`: (count, n) int64 coefficients.
+
+    ``data`` is the stream (which must then end with the last coefficient:
+    :meth:`SymbolDecoder.finish`, :class:`~rdlab.errors.StreamEndError` otherwise) or an
+    open decoder (the caller checks the end).
+    """
     if not isinstance(count, (int, np.integer)) or count < 0:
         raise InputError("count", f"must be a non-negative integer, got {count!r}")
     ch, sh = _inputs(model, int(count), channels, shift)
+    own = not isinstance(data, SymbolDecoder)
     dec = data if isinstance(data, SymbolDecoder) else SymbolDecoder(data)
     walk = _Conditionals(model, ch, sh, lookahead)
     for j in range(model.dim):
@@ -593,6 +599,8 @@ def decode_lattice_points(
         if escaped.any():
             kj[escaped] = a0[escaped] + _unzigzag(dec.decode_nonnegative(int(escaped.sum())))
         walk.advance(j, kj)
+    if own:
+        dec.finish("lattice point stream")
     return walk.k
 
 

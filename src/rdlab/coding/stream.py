@@ -15,6 +15,22 @@ its fast quantizer then reserves one unit per symbol and distributes the remaini
 (``tests/test_coding.py`` probes every CDF boundary to keep this true).
 
 Stream bytes are the coder's 32-bit words, little-endian.
+
+Checked ends: a range decoder cannot see where its data ends (past the end, constriction
+reads zeros), so a stream cut short, or one with bytes after its last symbol, decodes to
+*some* symbols. :class:`SymbolDecoder` therefore codes every symbol it decodes again, as
+it goes, with the same model, and :meth:`SymbolDecoder.finish` compares those words with
+the stream. The coder is deterministic, so a stream the encoder wrote is reproduced
+exactly; a stream with bytes after its symbols never is (its symbols take fewer words),
+and a stream cut short only if the zeros read past its end happen to decode to symbols
+whose encoding is exactly the shorter stream. Both are refused with
+:class:`~rdlab.errors.StreamEndError`. A word altered inside a stream changes the symbols
+after it; the comparison catches that as far as the stream's last words pin the symbols
+(0 to 32 bits, depending on the coder's final range): the container's CRCs are the check
+for such damage. Before decoding, :func:`check_stream_room` refuses a declared symbol
+count whose least possible cost (:meth:`FrequencyTables.least_bits`) cannot fit the
+stream's bytes, so that a small file cannot make a decoder allocate for billions of
+symbols.
 """
 
 from __future__ import annotations
@@ -31,7 +47,8 @@ import constriction
 import numpy as np
 
 from .._arrays import integer_array, to_numpy
-from ..errors import CorruptStreamError, InputError
+from .._threads import usable_cores
+from ..errors import CorruptStreamError, InputError, LengthError, StreamEndError
 from .quantize import PRECISION, quantize_probabilities
 from .tables import FrequencyTables
 
@@ -39,6 +56,9 @@ _model = constriction.stream.model
 _queue = constriction.stream.queue
 
 INT64_MAX = np.iinfo(np.int64).max
+STREAM_SLACK_BITS = 64
+"""Bits a stream may hold beyond ``8 * bytes`` in :func:`check_stream_room` (a margin: the
+range coder's bound has none, see there)."""
 _CHUNK_BITS = 16
 _MAX_CLASS = 64  # bit lengths 0..64 of uint64 values
 
@@ -93,7 +113,7 @@ def bit_length(values: np.ndarray) -> np.ndarray:
 
 
 _PARALLEL_MIN = 1 << 18  # elements below which grouping runs in one thread
-_WORKERS = max(1, min(2, os.cpu_count() or 1))
+_WORKERS = max(1, min(2, usable_cores()))  # the bytes do not depend on the count
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -338,26 +358,76 @@ class SymbolEncoder:
 
 
 class SymbolDecoder:
-    """Reads back what a :class:`SymbolEncoder` wrote, section by section."""
+    """Reads back what a :class:`SymbolEncoder` wrote, section by section.
 
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+    Args:
+        data: the stream (a whole number of 32-bit words).
+        verify: code the decoded symbols again as they are decoded, so that
+            :meth:`finish` can check the stream's end (about the cost of encoding them).
+            Leave on unless the caller never calls :meth:`finish`.
+
+    Raises:
+        CorruptStreamError: ``data`` is not a whole number of 32-bit words.
+    """
+
+    def __init__(self, data: bytes | bytearray | memoryview, *, verify: bool = True) -> None:
         data = bytes(data)
         if len(data) % 4:
             raise CorruptStreamError(f"stream length {len(data)} is not a multiple of 4 bytes")
-        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._coder = _queue.RangeDecoder(words)
+        self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._coder = _queue.RangeDecoder(self._words)
+        self._shadow = _queue.RangeEncoder() if verify else None
 
-    def _decode(self, *args: Any) -> np.ndarray:
+    def _decode(self, model: Any, *params: Any) -> np.ndarray:
+        """Symbols of ``model``: ``params`` is a count (a concrete model) or the model's
+        parameter arrays (one entry per symbol)."""
         try:
-            return np.asarray(self._coder.decode(*args), dtype=np.int64)
+            symbols = self._coder.decode(model, *params)
         except Exception as exc:  # constriction reports invalid data as generic errors
             raise CorruptStreamError(f"entropy-coded stream is invalid: {exc}") from None
+        if self._shadow is not None:
+            concrete = len(params) == 1 and isinstance(params[0], int)
+            self._shadow.encode(symbols, model, *(() if concrete else params))
+        return np.asarray(symbols, dtype=np.int64)
 
     def _decode_model(self, model: Any, count: int) -> np.ndarray:
         """``count`` symbols of one constriction model."""
         if count == 0 or model is None:
             return np.zeros(int(count), dtype=np.int64)
         return self._decode(model, int(count))
+
+    def finish(self, what: str = "entropy-coded stream") -> None:
+        """Check that the stream ends exactly where its decoded symbols do.
+
+        Call once, after the last section. The symbols decoded so far, coded again with
+        the same models, must give back the stream's words exactly (the encoder is
+        deterministic; its final one or two words, which pad the stream to 32 bits, are
+        compared too). That refuses a stream extended by any bytes and, but for
+        freak cases, one cut short; a word altered inside the stream is caught as far
+        as the last words pin the symbols (see the module doc).
+
+        Args:
+            what: names the stream in the error message (e.g. ``"chunk 'LATN'"``).
+
+        Raises:
+            StreamEndError: the stream was cut short (the decoder read past its end),
+                bytes follow its last symbol, or its words are not the encoding of the
+                symbols they decode to.
+            InputError: the decoder was made with ``verify=False``.
+        """
+        if self._shadow is None:
+            raise InputError("verify", "finish() needs a SymbolDecoder made with verify=True")
+        expected = self._shadow.get_compressed()
+        if np.array_equal(expected, self._words):
+            return
+        need, have = 4 * expected.size, 4 * self._words.size
+        if need > have:
+            detail = f"its symbols need {need} bytes, it has {have}: it was cut short"
+        elif need < have:
+            detail = f"{have - need} bytes follow its last symbol"
+        else:
+            detail = "its words are not the encoding of the symbols they decode to"
+        raise StreamEndError(f"{what} does not end where its symbols do: {detail}")
 
     def decode_uniform_bits(self, bits: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`SymbolEncoder.encode_uniform_bits` (uint64)."""
@@ -490,8 +560,45 @@ def encode_values(values: Any, indexes: Any, tables: FrequencyTables) -> bytes:
 
 
 def decode_values(data: bytes, indexes: Any, tables: FrequencyTables) -> np.ndarray:
-    """Inverse of :func:`encode_values`: int64 array with the shape of ``indexes``."""
-    return SymbolDecoder(data).decode_values(indexes, tables)
+    """Inverse of :func:`encode_values`: int64 array with the shape of ``indexes``.
+
+    Raises:
+        CorruptStreamError: ``data`` is not a stream of these tables;
+            :class:`~rdlab.errors.StreamEndError` when it does not end with the last
+            symbol (:meth:`SymbolDecoder.finish`).
+    """
+    decoder = SymbolDecoder(data)
+    values = decoder.decode_values(indexes, tables)
+    decoder.finish()
+    return values
+
+
+def check_stream_room(size_bytes: int, least_bits: float, what: str) -> None:
+    """Refuse a symbol count that cannot fit a stream of ``size_bytes`` bytes.
+
+    constriction's range coder (64-bit state, 32-bit words) narrows its range by at
+    least the probability ``p`` of each symbol and emits one word each time the range
+    falls below ``2**32`` (multiplying it by ``2**32``), plus at least one final word;
+    since the range starts below ``2**64`` and stays at or above ``2**32``, symbols whose
+    costs ``-log2 p`` sum to ``I`` bits need at least ``I / 32`` words: ``I <= 8 *
+    size_bytes``. Call before allocating for the symbols, with ``least_bits`` the sum
+    of each declared symbol's least cost (:meth:`FrequencyTables.least_bits`).
+
+    Args:
+        size_bytes: length of the stream in bytes.
+        least_bits: a lower bound of the symbols' information content, in bits.
+        what: names the stream and its symbols in the error message.
+
+    Raises:
+        LengthError: ``least_bits`` exceeds ``8 * size_bytes`` (plus
+            :data:`STREAM_SLACK_BITS`).
+    """
+    room = 8 * int(size_bytes) + STREAM_SLACK_BITS
+    if not least_bits <= room:
+        raise LengthError(
+            f"{what} need at least {least_bits:.0f} bits, but the stream has {size_bytes} "
+            "bytes: its declared size is impossible"
+        )
 
 
 def _categorical_frequencies(probabilities: Any, count: int, precision: int) -> np.ndarray:
@@ -533,5 +640,8 @@ def decode_categorical(
     freqs = _categorical_frequencies(probabilities, count, precision)
     decoder = SymbolDecoder(data)
     if freqs.ndim == 1:
-        return decoder._decode_model(constriction_model(freqs), count)
-    return decoder.decode_categorical(freqs)
+        symbols = decoder._decode_model(constriction_model(freqs), count)
+    else:
+        symbols = decoder.decode_categorical(freqs)
+    decoder.finish()
+    return symbols

@@ -191,6 +191,16 @@ class FrequencyTables:
         """log2 of the coded probability of each symbol of table ``index`` (bits, <= 0)."""
         return np.log2(self.frequencies[index].astype(np.float64)) - self.precision
 
+    def least_bits(self) -> np.ndarray:
+        """The fewest bits any symbol of each table costs: ``-log2`` of its largest coded
+        probability (float64 ``(len(self),)``, >= 0; 0 for a one-symbol table).
+
+        ``count`` symbols of table ``i`` cost at least ``count * least_bits()[i]`` bits
+        of a range-coded stream, whatever their values: the lower bound that
+        :func:`rdlab.coding.stream.check_stream_room` holds a declared size to.
+        """
+        return np.array([self.precision - float(np.log2(float(f.max()))) for f in self.frequencies])
+
     def information_content_bits(self, values: Any, indexes: Any) -> float:
         """Bits the main symbols cost under these integer tables: ``-sum log2(f / 2**P)``.
 

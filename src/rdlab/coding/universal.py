@@ -121,10 +121,14 @@ class PositiveIntegerModel:
         return encoder.to_bytes()
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
-        """Inverse of :meth:`encode` (uint64, ``count`` values)."""
+        """Inverse of :meth:`encode` (uint64, ``count`` values); the stream must end with
+        the last value (:meth:`SymbolDecoder.finish`)."""
         if count < 0:
             raise InputError("count", "must be >= 0")
-        return self.decode_from(SymbolDecoder(data), count)
+        decoder = SymbolDecoder(data)
+        values = self.decode_from(decoder, count)
+        decoder.finish()
+        return values
 
 
 def normalized(masses: np.ndarray) -> np.ndarray:

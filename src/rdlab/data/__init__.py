@@ -1,5 +1,23 @@
 """Data: readers and writers for the modalities rdlab codes, and bundled samples."""
 
-from .images import read_image, sample_path, write_png
+from .images import (
+    BIT_DEPTHS,
+    ImageInfo,
+    check_image_header,
+    probe_image,
+    read_image,
+    sample_path,
+    write_image,
+    write_png,
+)
 
-__all__ = ["read_image", "sample_path", "write_png"]
+__all__ = [
+    "BIT_DEPTHS",
+    "ImageInfo",
+    "check_image_header",
+    "probe_image",
+    "read_image",
+    "sample_path",
+    "write_image",
+    "write_png",
+]

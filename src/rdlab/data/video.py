@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageSequence, PngImagePlugin
 
 from .._files import write_atomic
 from ..errors import InputError
-from .images import eight_bit_l_or_rgb
+from .images import bits_per_sample, eight_bit_l_or_rgb, open_image
 
 __all__ = [
     "CONTAINER_SUFFIXES",
@@ -132,8 +132,14 @@ def _read_container(name: str, max_frames: int | None) -> Video:
     return Video(np.stack(frames), fps)
 
 
-def _frame_array(image: Image.Image, name: str) -> np.ndarray:
-    """One Pillow frame as ``(H, W, 1|3)`` uint8 (the image reader's mode rules)."""
+def _frame_array(image: Image.Image, name: str, bits: int) -> np.ndarray:
+    """One Pillow frame as ``(H, W, 1|3)`` uint8 (the image reader's mode rules; frames
+    of more than 8 bits per sample, ``bits`` from the file's header, are refused rather
+    than cut to 8)."""
+    if bits > 8:
+        raise InputError(
+            "input", f"{name} has {bits}-bit frames; the INR video codec takes 8-bit frames"
+        )
     array = np.asarray(eight_bit_l_or_rgb(image, name), dtype=np.uint8)
     return array[..., None] if array.ndim == 2 else array.copy()
 
@@ -152,22 +158,14 @@ def _fps_from_info(info: dict[str, Any]) -> float | None:
 
 def _read_animated(name: str, max_frames: int | None) -> Video:
     frames: list[np.ndarray] = []
-    try:
-        with Image.open(name) as image:
-            fps = _fps_from_info(image.info)
-            duration = image.info.get("duration")
-            for frame in ImageSequence.Iterator(image):
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-                frames.append(_frame_array(frame, name))
-    except FileNotFoundError:
-        raise InputError("input", f"{name} does not exist") from None
-    except UnidentifiedImageError:
-        raise InputError("input", f"{name} is not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError("input", f"{name} cannot be decoded: {exc}") from None
+    with open_image(name) as image:
+        bits = bits_per_sample(image, name)
+        fps = _fps_from_info(image.info)
+        duration = image.info.get("duration")
+        for frame in ImageSequence.Iterator(image):
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+            frames.append(_frame_array(frame, name, bits))
     if fps is None:
         fps = 1000.0 / float(duration) if duration else DEFAULT_FPS
     return _stack(frames, name, fps)
@@ -216,18 +214,11 @@ def _read_folder(name: str, max_frames: int | None) -> Video:
     fps = None
     for entry in files:
         path = os.path.join(name, entry)
-        try:
-            with Image.open(path) as image:
-                image.load()
-                if fps is None:
-                    fps = _fps_from_info(image.info)
-                frames.append(_frame_array(image, path))
-        except UnidentifiedImageError:
-            raise InputError("input", f"{path} is not an image file Pillow can read") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise InputError("input", f"{path} cannot be decoded: {exc}") from None
+        with open_image(path) as image:
+            image.load()
+            if fps is None:
+                fps = _fps_from_info(image.info)
+            frames.append(_frame_array(image, path, bits_per_sample(image, path)))
     return _stack(frames, name, fps or DEFAULT_FPS)
 
 
@@ -285,9 +276,9 @@ def is_video_path(path: str | os.PathLike[str]) -> bool:
         )
     if suffix in _ANIMATED_SUFFIXES:
         try:
-            with Image.open(name) as image:
+            with open_image(name) as image:
                 return int(getattr(image, "n_frames", 1)) > 1
-        except (OSError, SyntaxError, ValueError):
+        except InputError:
             return False
     return False
 

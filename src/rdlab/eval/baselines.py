@@ -285,6 +285,7 @@ def decode_ca_uniform(data: bytes) -> np.ndarray:
         diffs[start : start + size] = block
         inside = block[np.abs(block) <= half]
         counts += np.bincount(inside + half, minlength=counts.size)
+    decoder.finish("C-alpha difference stream")
     q = np.empty((count, 3), dtype=np.int64)
     q[0] = first
     q[1:] = diffs.reshape(count - 1, 3)

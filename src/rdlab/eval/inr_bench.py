@@ -130,7 +130,8 @@ CONVENTIONS = {
     "seconds": "wall clock of one call, torch threads as set (see torch_threads)",
     "deterministic": "a second decode by a fresh codec object equals the first",
     "fit_seconds, code_seconds": "the encode time split by the codec's progress reports "
-    "(approximate: the time since the previous report goes to the reporting stage); "
+    "(approximate: the time since the previous report goes to the reporting stage; "
+    "code_seconds includes building the candidate pool); "
     "fit_steps: fitting plus fine-tuning steps",
     "selection": "how the encoder picked each block's candidate: 'sample' (REC's noisy "
     "choice) or 'greedy' (largest log q/p; rdlab.rec.blockwise)",
@@ -300,7 +301,7 @@ def inr_point(
             "fit_steps": int(stages["fit_steps"]),
             "selection": report["selection"],
             "fit_seconds": stages["fit"],
-            "code_seconds": stages["code"],
+            "code_seconds": stages["code"] + stages.get("candidates", 0.0),
             "deterministic": _same(decoded, again),
         }
     )

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import FormatError
+from ..errors import CountMismatchError, FormatError
 from ..nn.bayes_inr import BayesianINR, fourier_features
 from ..rec.blockwise import decode_blocks, encode_blocks
 from ..rec.messages import IndexCode, encode_indices
-from .blocks import block_layout
+from .blocks import MAX_BLOCK_DIMS, block_layout, min_blocks
 from .fit import BlockBetas, fit_posteriors
 from .model_file import INRModel
 
@@ -190,13 +190,24 @@ def pack_indices(indices: np.ndarray, k: int) -> bytes:
     return np.packbits(bits.reshape(-1)).tobytes()
 
 
-def unpack_indices(data: bytes, count: int, k: int) -> np.ndarray:
-    """Inverse of :func:`pack_indices`; refuses a payload of the wrong length."""
+def _check_payload(data: bytes, count: int, k: int) -> None:
+    """Refuse a payload that is not ``count`` ``k``-bit fields: another length
+    (:class:`~rdlab.errors.CountMismatchError`), or padding bits after the last field that
+    are not zero (the encoder writes zeros: :class:`~rdlab.errors.FormatError`)."""
     if len(data) != -(-count * k // 8):
-        raise FormatError(
+        raise CountMismatchError(
             f"the weight payload has {len(data)} bytes, {count} blocks of {k} bits need "
             f"{-(-count * k // 8)}"
         )
+    padding = -count * k % 8
+    if padding and data[-1] & ((1 << padding) - 1):
+        raise FormatError("the weight payload's padding bits after its last block are not zero")
+
+
+def unpack_indices(data: bytes, count: int, k: int) -> np.ndarray:
+    """Inverse of :func:`pack_indices`; refuses a payload of the wrong length or with
+    padding bits that are not zero (:class:`~rdlab.errors.FormatError`)."""
+    _check_payload(data, count, k)
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=count * k)
     weights = np.uint64(1) << np.arange(k - 1, -1, -1, dtype=np.uint64)
     values = (bits.reshape(count, k).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
@@ -213,7 +224,27 @@ def decode_weights(
     log2_candidates: int,
 ) -> np.ndarray:
     """The float64 vectors ``(num_patches, num_params)`` coded in ``payload`` (the latent
-    ``h`` of a reparameterized model; see :meth:`INRModel.network_weights`)."""
+    ``h`` of a reparameterized model; see :meth:`INRModel.network_weights`).
+
+    Before any allocation, the block count must be one the encoder can use for that
+    many weights (``min_blocks(weights) .. weights``: every block holds 1 to
+    :data:`~rdlab.inr.blocks.MAX_BLOCK_DIMS` weights, so the payload's length bounds the
+    signal's size) and the payload exactly its ``k``-bit fields.
+
+    Raises:
+        CountMismatchError: the block count does not fit the weights, or the payload's
+            length does not fit the block count.
+        FormatError: the payload's padding bits are not zero.
+    """
+    weights = int(num_patches) * int(model.num_params)
+    fewest = min_blocks(weights) if weights <= MAX_BLOCK_DIMS * num_blocks else None
+    if fewest is None or not fewest <= num_blocks <= weights:
+        raise CountMismatchError(
+            f"the INR file declares {num_blocks} blocks for {num_patches} patches of "
+            f"{model.num_params} weights, which need "
+            f"{'more' if fewest is None else f'{fewest} to {weights}'} blocks"
+        )
+    _check_payload(payload, num_blocks, log2_candidates)
     layout = block_layout(model.kl_profile, num_patches, num_blocks, seed)
     prior_mean = layout.to_order(np.tile(model.prior_mean, num_patches))
     prior_std = layout.to_order(np.tile(model.prior_std, num_patches))

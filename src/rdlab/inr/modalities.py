@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from ..data.audio import Audio, read_audio, write_audio
 from ..data.images import read_image, write_png
 from ..data.proteins import CaTrace, read_ca_trace, write_ca_pdb
 from ..data.video import Video, is_video_path, read_video, write_video
-from ..errors import FormatError, InputError
+from ..errors import CountMismatchError, FormatError, InputError
 from ..eval.metrics import psnr
 from ..eval.signal_metrics import audio_psnr_db, rmsd, snr_db, video_psnr_db
 
@@ -135,13 +136,14 @@ class _Reader:
         return unzigzag(self.varint())
 
 
-def _protein_side_chunk(trace: CaTrace, centroid: np.ndarray) -> bytes:
+def _protein_side_chunk(trace: CaTrace, centroid: np.ndarray, *, sentinel: bool = True) -> bytes:
     """Everything of a C-alpha trace but its coordinates, in binary (the JSON this replaced
     cost 10-18 bits per atom on 100-300 residue chains): centroid (3 zigzag varints,
     milli-Å), chain id (length + UTF-8), residue-number breaks (count, then per break
     the index step and the number's offset from the previous + 1), names outside the
     20 standard residues (count, then index step, length, name), then the residue names
-    as base-21 digits of one integer (log2(21) = 4.39 bits each)."""
+    as base-21 digits of one integer (log2(21) = 4.39 bits each) above a sentinel digit
+    1, so the sequence's length pins the atom count (:func:`_sequence_bytes`)."""
     out = bytearray()
     for c in centroid:
         out += encode_varint(zigzag(round(float(c) * 1000)))
@@ -163,28 +165,61 @@ def _protein_side_chunk(trace: CaTrace, centroid: np.ndarray) -> bytes:
         raw = name.encode("utf-8")
         out += encode_varint(i - last) + encode_varint(len(raw)) + raw
         last = i
-    value = 0
+    value = int(sentinel)  # a count other than the file's own cannot match the bytes
     for name in reversed(trace.residue_names):
         value = value * 21 + lookup.get(name, _OTHER)
-    size = math.ceil(len(trace.residue_names) * math.log2(21) / 8)
+    size = _sequence_bytes(len(trace.residue_names), sentinel=sentinel)
     return bytes(out) + value.to_bytes(size, "little")
 
 
+def _sequence_bytes(count: int, *, sentinel: bool) -> int:
+    """Bytes of the base-21 residue sequence of ``count`` residues.
+
+    Without the sentinel (INR codec versions 1 and 2) the value is below ``21**count``,
+    in ``ceil(count·log2 21 / 8)`` bytes, so counts one apart often share a length and a
+    raised count decoded as an invented residue. With it (version 3) the value lies in
+    ``[21**count, 2·21**count)``, which no other count's range meets: a count that
+    disagrees with the sequence is refused (at most one byte more)."""
+    if not sentinel:
+        return math.ceil(count * math.log2(21) / 8)
+    return ((2 * 21**count - 1).bit_length() + 7) // 8
+
+
 def _read_protein_side(
-    data: bytes, count: int
+    data: bytes, count: int, *, sentinel: bool
 ) -> tuple[np.ndarray, str, tuple[str, ...], tuple[int, ...]]:
+    """Inverse of :func:`_protein_side_chunk` for ``count`` atoms (``sentinel``: the
+    sequence carries its length, codec version 3)."""
     r = _Reader(data)
     centroid = np.array([r.signed() / 1000.0 for _ in range(3)], dtype=np.float64)
     chain = r.take(r.varint()).decode("utf-8", errors="replace")
-    breaks, pos = {}, 0
-    for _ in range(r.varint()):
-        pos += r.varint()
-        breaks[pos] = r.signed()
-    others, pos = {}, 0
-    for _ in range(r.varint()):
-        pos += r.varint()
-        others[pos] = r.take(r.varint()).decode("utf-8", errors="replace")
-    value = int.from_bytes(r.take(len(data) - r.pos), "little")
+
+    def positions() -> Iterator[int]:
+        # residue indexes, strictly increasing after the first, each below ``count``
+        pos = 0
+        for k in range(r.varint()):
+            step = r.varint()
+            pos += step
+            if (k and not step) or pos >= count:
+                raise CountMismatchError(
+                    f"the protein side information names residue {pos} of {count}"
+                )
+            yield pos
+
+    breaks = {pos: r.signed() for pos in positions()}
+    others = {pos: r.take(r.varint()).decode("utf-8", errors="replace") for pos in positions()}
+    size = _sequence_bytes(count, sentinel=sentinel)
+    if len(data) - r.pos != size:
+        raise CountMismatchError(
+            f"the residue sequence has {len(data) - r.pos} bytes; {count} residues take {size}"
+        )
+    value = int.from_bytes(r.take(size), "little")
+    if sentinel:
+        if not 21**count <= value < 2 * 21**count:
+            raise CountMismatchError(
+                f"the residue sequence does not hold {count} residues (atom count mismatch)"
+            )
+        value -= 21**count
     names = []
     for i in range(count):
         value, d = divmod(value, 21)
@@ -251,9 +286,16 @@ def spatial_shape(modality: str, meta: dict[str, Any]) -> tuple[tuple[int, ...],
 
 
 def restore(
-    modality: str, values: np.ndarray, meta: dict[str, Any], chunks: dict[str, bytes]
+    modality: str,
+    values: np.ndarray,
+    meta: dict[str, Any],
+    chunks: dict[str, bytes],
+    *,
+    sequence_sentinel: bool = True,
 ) -> Any:
-    """Decoded normalized values (float64 ``(*spatial, C)``) back to the signal."""
+    """Decoded normalized values (float64 ``(*spatial, C)``) back to the signal
+    (``sequence_sentinel``: a protein's residue sequence carries its length, as INR codec
+    version 3 writes it; versions 1 and 2 do not)."""
     if modality in ("image", "video"):
         pixels = np.clip(np.rint((values + 0.5) * 255.0), 0, 255).astype(np.uint8)
         if meta.get("grey"):
@@ -270,7 +312,9 @@ def restore(
         n = int(meta["n"])
         if "PROT" not in chunks:
             raise FormatError("the protein file lacks its sequence chunk")
-        centroid, chain, names, numbers = _read_protein_side(chunks["PROT"], n)
+        centroid, chain, names, numbers = _read_protein_side(
+            chunks["PROT"], n, sentinel=sequence_sentinel
+        )
         coords = values * PROTEIN_SCALE + centroid
         return CaTrace(np.round(coords, 3), names, numbers, chain)
     raise FormatError(f"unknown modality {modality!r} in the file")

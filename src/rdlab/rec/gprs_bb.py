@@ -726,4 +726,5 @@ def decode(message: Message, proposal: Gaussian, seed: int, *, block: int = 0) -
             except Exception as exc:
                 raise CorruptStreamError(f"cannot decode a GPRS-BB direction: {exc}") from None
             walk.shrink(one, y, right.astype(bool))
+    decoder.finish("GPRS-BB message")
     return m + s * walk.absolute(one, y)

@@ -145,7 +145,10 @@ def encode_indices(code: IndexCode, indices: Any) -> tuple[bytes, float]:
 def decode_indices(code: IndexCode, data: bytes, count: int) -> np.ndarray:
     """Inverse of :func:`encode_indices` (uint64 array)."""
     try:
-        return code.decode_from(SymbolDecoder(data), count)
+        decoder = SymbolDecoder(data)
+        indices = code.decode_from(decoder, count)
+        decoder.finish("REC index stream")
+        return indices
     except CorruptStreamError:
         raise
     except Exception as exc:  # constriction raises its own types on garbage
