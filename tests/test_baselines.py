@@ -22,7 +22,7 @@ from rdlab.eval.baselines import (
     opus_header_bytes,
     opus_roundtrip,
 )
-from rdlab.eval.signal_metrics import snr_db
+from rdlab.metrics import snr_db
 
 DATA = Path(__file__).parent / "data" / "inr"
 SPEECH = DATA / "speech_ru_0181_0p5s.flac"

@@ -36,8 +36,8 @@ from rdlab.errors import (
     SizeLimitError,
     StreamEndError,
 )
-from rdlab.eval.metrics import psnr
 from rdlab.lattice import get_lattice
+from rdlab.metrics import psnr
 from rdlab.nn import LTCModel
 from test_inr import PROTEIN, toy_model
 

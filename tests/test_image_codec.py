@@ -20,7 +20,7 @@ from rdlab.codecs.hyperprior import HyperpriorImageCodec
 from rdlab.container import decode_rdl, encode_rdl
 from rdlab.data.images import read_image, sample_path
 from rdlab.errors import FormatError, InputError, ModelError
-from rdlab.eval.metrics import psnr
+from rdlab.metrics import psnr
 
 DATA = Path(__file__).parent / "data"
 VECTOR = DATA / "hyperprior_chelsea_q2.5.rdl"

@@ -417,8 +417,8 @@ def test_bundled_models_load_and_one_codes_a_real_protein() -> None:
     the shipped cytochrome c far better than its centroid alone (measured with 400 fitting
     steps: 2.6 Å at 24 bits/atom against a 13 Å centroid-only RMSD)."""
     from rdlab.codecs.inr import choose_model
-    from rdlab.eval.signal_metrics import rmsd
     from rdlab.inr.model_file import bundled_inr_models
+    from rdlab.metrics import rmsd
 
     names = bundled_inr_models()
     for modality in ("image", "audio", "protein", "video"):
@@ -558,7 +558,7 @@ def test_reparameterized_model_file_and_codec_round_trip(tmp_path: Path) -> None
     one = INRCodec(loaded).decode(data)
     two = INRCodec(loaded).decode(data)
     assert np.array_equal(one.coords, two.coords)
-    from rdlab.eval.signal_metrics import rmsd
+    from rdlab.metrics import rmsd
 
     centroid_only = rmsd(trace.coords, np.broadcast_to(trace.coords.mean(0), trace.coords.shape))
     assert rmsd(trace.coords, one.coords) < centroid_only

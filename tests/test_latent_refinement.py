@@ -18,7 +18,7 @@ from rdlab.codecs.image_model_file import _model_path, load_image_model
 from rdlab.container import decode_rdl
 from rdlab.data.images import read_image, sample_path
 from rdlab.errors import InputError, ModelError
-from rdlab.eval.metrics import psnr
+from rdlab.metrics import psnr
 from rdlab.nn.image_model import DEFAULT_LAMBDAS
 from rdlab.nn.latent_refinement import (
     RefinementSettings,

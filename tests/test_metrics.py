@@ -1,4 +1,4 @@
-"""Tests of rdlab.eval.metrics against hand computations and pytorch_msssim."""
+"""Tests of rdlab.metrics against hand computations and pytorch_msssim."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pytorch_msssim import ms_ssim as reference_ms_ssim
 
 from rdlab.data import read_image, sample_path
 from rdlab.errors import InputError
-from rdlab.eval.metrics import (
+from rdlab.metrics import (
     MS_SSIM_MIN_SIDE,
     bits_per_pixel,
     ms_ssim,

@@ -16,7 +16,7 @@ from rdlab.data.audio import PCM16_SCALE, Audio, read_audio, resample, write_aud
 from rdlab.data.proteins import CaTrace, ca_pdb_text, read_ca_trace, write_ca_pdb
 from rdlab.data.video import DEFAULT_FPS, Video, is_video_path, read_video, write_video
 from rdlab.errors import InputError
-from rdlab.eval.signal_metrics import audio_psnr_db, rmsd, snr_db, video_psnr_db
+from rdlab.metrics import audio_psnr_db, rmsd, snr_db, video_psnr_db
 
 DATA = Path(__file__).parent / "data" / "inr"
 SPEECH = DATA / "speech_ru_0181_0p5s.flac"

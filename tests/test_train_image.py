@@ -22,7 +22,7 @@ from rdlab.codecs.hyperprior import HyperpriorImageCodec
 from rdlab.codecs.image_model_file import load_image_model
 from rdlab.data.images import read_image, sample_path
 from rdlab.errors import InputError, ModelError
-from rdlab.eval.torch_msssim import MS_SSIM_MIN_SIDE, ms_ssim
+from rdlab.metrics.torch_msssim import MS_SSIM_MIN_SIDE, ms_ssim
 
 TINY = ("--channels", "8", "--latent-channels", "12", "--lambdas", "0.002,0.008,0.032")
 LOG_COLUMNS = ["step", "seconds", "lr", "loss", "bpp", "psnr"]

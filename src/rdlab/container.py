@@ -141,7 +141,7 @@ from typing import Any
 import numpy as np
 
 from ._files import read_bytes, write_atomic
-from ._varint import encode_varint
+from ._varint import decode_varint, encode_varint
 from .errors import (
     BadMagicError,
     CorruptChunkError,
@@ -197,7 +197,6 @@ COMPACT_MAGIC: bytes = MAGIC[:4] + b"\x02"
 COMPACT_HASH_SIZE = 8
 """Bytes of the model hash a compact file keeps (the SHA-256's first 8)."""
 
-_MAX_VARINT_BYTES = 9  # 63 bits
 
 _MAX_NAME_BYTES = 255
 
@@ -639,16 +638,11 @@ def _check_magic(data: bytes) -> bool:
 
 
 def _read_varint(cursor: _Cursor, what: str) -> int:
-    """A minimal unsigned LEB128 varint of at most 9 bytes."""
-    value = 0
-    for index in range(_MAX_VARINT_BYTES):
-        (byte,) = cursor.unpack(_U8, what)
-        value |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            if byte == 0 and index > 0:
-                raise CorruptHeaderError(f"{what} at byte {cursor.pos - 1} is not minimal")
-            return value
-    raise LengthError(f"{what} at byte {cursor.pos - 1} runs over {_MAX_VARINT_BYTES} bytes")
+    """A minimal unsigned LEB128 varint of at most 9 bytes (:func:`decode_varint`)."""
+    value, cursor.pos = decode_varint(
+        cursor.data, cursor.pos, what, end=cursor.end, truncated=cursor.error
+    )
+    return value
 
 
 def _parse_name(cursor: _Cursor, what: str) -> str:

@@ -202,7 +202,7 @@ def _compress_image(
 
     from .._files import write_atomic
     from ..container import decode_rdl
-    from ..eval.metrics import psnr
+    from ..metrics import psnr
 
     image = _read_input_image(args, codec, source)
     start = time.perf_counter()
@@ -428,7 +428,7 @@ def _decompress_one(
     }
     extra = ""
     if reference is not None:
-        from ..eval.metrics import psnr
+        from ..metrics import psnr
 
         value = psnr(reference, image)
         report["psnr_db"] = value if math.isfinite(value) else None

@@ -36,11 +36,11 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
-from .._varint import encode_varint, unzigzag, zigzag
+from .._varint import decode_varint, encode_varint, unzigzag, zigzag
 from ..coding import FrequencyTables, SymbolDecoder, SymbolEncoder
 from ..data.audio import Audio
 from ..errors import CorruptStreamError, InputError, TruncatedError
-from .signal_metrics import rmsd
+from ..metrics import rmsd
 
 __all__ = [
     "OPUS_MAX_KBPS",
@@ -175,19 +175,6 @@ _REACH = 4.2  # Å: consecutive CA atoms are 2.9 (cis) to 3.85 Å apart; beyond:
 _MAX_HALF_WIDTH = 4096
 
 
-def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    for shift in range(0, 70, 7):
-        if pos >= len(data):
-            raise TruncatedError("C-alpha stream ends inside its header")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-    raise CorruptStreamError("C-alpha header holds an over-long integer")
-
-
 def _half_width(step: float) -> int:
     return max(1, min(_MAX_HALF_WIDTH, math.ceil(_REACH / step)))
 
@@ -267,12 +254,12 @@ def decode_ca_uniform(data: bytes) -> np.ndarray:
     (step,) = struct.unpack("<d", data[3:11])
     if not math.isfinite(step) or step <= 0:
         raise CorruptStreamError(f"C-alpha stream holds an invalid step {step!r}")
-    count, pos = _get_varint(data, 11)
+    count, pos = decode_varint(data, 11, "C-alpha atom count")
     if count < 1 or count > 100_000_000:
         raise CorruptStreamError(f"C-alpha stream announces {count} atoms")
     first = []
     for _ in range(3):
-        value, pos = _get_varint(data, pos)
+        value, pos = decode_varint(data, pos, "C-alpha header field")
         first.append(unzigzag(value))
     half = _half_width(step)
     counts = np.full(2 * half + 1, _PRIOR)

@@ -10,7 +10,7 @@ of its sweep and measures, per image and operating point:
   AVIF/HEIC ``mdat``, WebP ``VP8`` chunk; JPEG and bare JPEG XL codestreams have no
   wrapper, so there it equals ``bytes``). R-D curves and BD-rates use the whole file;
 - ``psnr`` (RGB, 8-bit), ``psnr_y`` (BT.601 Y′), ``ms_ssim`` and ``ms_ssim_db``
-  (``-10 log10(1 - MS-SSIM)``) from :mod:`rdlab.eval.metrics`. MS-SSIM needs both sides
+  (``-10 log10(1 - MS-SSIM)``) from :mod:`rdlab.metrics`. MS-SSIM needs both sides
   >= 161 pixels (5 scales, 11-tap window): smaller images get ``null`` for both;
 - ``encode_seconds`` / ``decode_seconds``: wall-clock time of one call each (libavif
   and libjxl use several threads by default; nothing is repeated or warmed up).
@@ -59,8 +59,8 @@ from ..codecs.classical import (
 )
 from ..data.images import read_image
 from ..errors import InputError, RdlabError
+from ..metrics import bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
 from .bd import bd_psnr, bd_rate
-from .metrics import bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
 
 T = TypeVar("T")
 

@@ -306,7 +306,7 @@ def inr_point(
         }
     )
     if image_metrics:
-        from .metrics import ms_ssim, ms_ssim_db, psnr_y
+        from ..metrics import ms_ssim, ms_ssim_db, psnr_y
 
         point["psnr"] = point.pop("psnr_db")
         point["psnr_y"] = float(psnr_y(signal, decoded))

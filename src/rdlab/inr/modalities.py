@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from .._varint import encode_varint, unzigzag, zigzag
+from .._varint import decode_varint, encode_varint, unzigzag, zigzag
 from ..data.audio import Audio, read_audio, write_audio
 from ..data.images import read_image, write_png
 from ..data.proteins import CaTrace, read_ca_trace, write_ca_pdb
 from ..data.video import Video, is_video_path, read_video, write_video
 from ..errors import CountMismatchError, FormatError, InputError
-from ..eval.metrics import psnr
-from ..eval.signal_metrics import audio_psnr_db, rmsd, snr_db, video_psnr_db
+from ..metrics import audio_psnr_db, psnr, rmsd, snr_db, video_psnr_db
 
 __all__ = [
     "PROTEIN_SCALE",
@@ -122,15 +121,8 @@ class _Reader:
         return out
 
     def varint(self) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.take(1)[0]
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise FormatError("the protein side-information chunk is corrupt")
+        value, self.pos = decode_varint(self.data, self.pos, "a protein side-information field")
+        return value
 
     def signed(self) -> int:
         return unzigzag(self.varint())

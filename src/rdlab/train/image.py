@@ -165,7 +165,7 @@ def _distortion(
     mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
     if kind == "mse":
         return mse * 255.0**2, mse
-    from ..eval.torch_msssim import ms_ssim
+    from ..metrics.torch_msssim import ms_ssim
 
     # scaled so λ has about the same meaning at mid rates (MS-SSIM 0.97 ~ PSNR 32 dB)
     return 8000.0 * (1.0 - ms_ssim(x_hat.clamp(0, 1), x)), mse

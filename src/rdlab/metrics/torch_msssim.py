@@ -1,9 +1,9 @@
 """Differentiable multi-scale SSIM in PyTorch, for training with an MS-SSIM loss.
 
-The same definition as :func:`rdlab.eval.metrics.ms_ssim` (Wang, Simoncelli & Bovik
+The same definition as :func:`rdlab.metrics.ms_ssim` (Wang, Simoncelli & Bovik
 2003, with the conventions of ``pytorch_msssim``), on batches of float tensors:
 
-* 5 scales with exponents :data:`~rdlab.eval.metrics.MS_SSIM_WEIGHTS`
+* 5 scales with exponents :data:`~rdlab.metrics.MS_SSIM_WEIGHTS`
   ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)``;
 * an 11-tap Gaussian window (σ = 1.5) applied separably per channel, without padding
   ('valid');
@@ -29,7 +29,7 @@ import torch
 from torch.nn import functional
 
 from ..errors import InputError
-from .metrics import MS_SSIM_MIN_SIDE, MS_SSIM_WEIGHTS
+from .image import MS_SSIM_MIN_SIDE, MS_SSIM_WEIGHTS
 
 __all__ = ["MS_SSIM_MIN_SIDE", "ms_ssim"]
 
