@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from rdlab.codecs import available_codecs, classical
+from rdlab.codecs import available_codecs, classical, registry
 from rdlab.codecs.classical import (
-    CODECS,
     CodecUnavailableError,
     available_classical_codecs,
     chroma_subsampling,
@@ -29,9 +28,6 @@ SWEEPS = {
     "avif": (20, 50, 80),
     "heic": (15, 35, 55),
     "jxl": (15, 50, 85),
-    "rdlab": (1, 3.5, 6),
-    "rdlab-e8": (1, 3.5, 6),
-    "rdlab-refine": (1, 3.5, 6),
 }
 
 
@@ -109,12 +105,9 @@ def test_bytes_are_the_real_file_format(name, photo):
         "avif": data[4:12] == b"ftypavif",
         "heic": data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1"),
         "jxl": data[:2] == b"\xff\x0a" or data[4:8] == b"JXL ",
-        "rdlab": data[1:4] == b"RDL",  # the learned codec writes rdlab's own container
-        "rdlab-e8": data[1:4] == b"RDL",
-        "rdlab-refine": data[1:4] == b"RDL",
     }
     assert magic[name], data[:16]
-    assert name.startswith("rdlab") or data[1:4] != b"RDL"
+    assert data[1:4] != b"RDL"
     assert 0 < payload_bytes(name, data) <= len(data)
 
 
@@ -143,16 +136,18 @@ def test_unknown_codec_and_bad_quality_are_input_errors():
         get_classical_codec("jpeg2000", -1)
 
 
-def test_qualities_attribute_is_an_increasing_sweep():
-    for cls in CODECS.values():
-        assert 6 <= len(cls.qualities) <= 10
-        assert list(cls.qualities) == sorted(cls.qualities)
-        for q in cls.qualities:
-            cls(q)
+def test_default_sweeps_are_increasing_and_in_range():
+    for name in registry.bench_codecs():
+        scale = registry.codec_spec(name).quality
+        assert 6 <= len(scale.sweep) <= 10
+        assert list(scale.sweep) == sorted(scale.sweep)
+        for q in scale.sweep:
+            assert scale.check(q, name) == q
+    assert classical.JpegCodec.qualities == registry.codec_spec("jpeg").quality.sweep
 
 
 def test_missing_plugin_is_reported_unavailable(monkeypatch):
-    classical._availability.cache_clear()
+    classical.works.cache_clear()
     original = classical._jxl_backend
     monkeypatch.setattr(classical, "_jxl_backend", lambda: None)
     try:
@@ -163,11 +158,14 @@ def test_missing_plugin_is_reported_unavailable(monkeypatch):
         assert "unavailable" in str(info.value)
     finally:
         monkeypatch.setattr(classical, "_jxl_backend", original)
-        classical._availability.cache_clear()
+        classical.works.cache_clear()
 
 
-def test_classical_codecs_are_not_in_the_rdl_registry():
-    assert not set(available_codecs()) & set(CODECS)
+def test_classical_codecs_are_registered_but_decode_no_rdl_files():
+    names = set(available_classical_codecs())
+    assert names == {"jpeg", "webp", "jpeg2000", "avif", "heic", "jxl"}
+    assert names <= set(registry.codec_specs())
+    assert not set(available_codecs()) & names
 
 
 def test_chroma_inspection_tells_420_from_444(photo):

@@ -306,3 +306,68 @@ def test_a_huge_image_is_refused_from_its_header(tmp_path, capsys, monkeypatch, 
         code, _, err = run_cli(capsys, "compress", huge, "--codec", codec, "-o", tmp_path / "h")
         one_error(code, err, "20000x20000", "memory")
     assert not (tmp_path / "h").exists()
+
+
+# -- review follow-ups: special files, names, INR suffixes, 16-bit --compare -------------
+def test_special_files_are_neither_read_nor_replaced(tmp_path, capsys):
+    fifo = tmp_path / "pipe.rdl"
+    os.mkfifo(fifo)  # a reader would block on it forever
+    code, _, err = run_cli(capsys, "decompress", fifo, "-o", tmp_path / "o.png")
+    one_error(code, err, "not a regular file")
+    code, _, err = run_cli(capsys, "compress", fifo, "--codec", "lossless", "-o", tmp_path / "x")
+    one_error(code, err, "not a regular file")
+    code, _, err = run_cli(
+        capsys, "compress", sample_path(), "--codec", "lossless", "-o", fifo, "--force"
+    )
+    one_error(code, err, "not a regular file")
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)  # still the pipe
+
+
+def test_a_short_file_name_is_still_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "8").write_bytes(b"")
+    code, _, err = run_cli(capsys, "decompress", "8", "-o", "o.png")
+    one_error(code, err)
+    assert err.startswith("rdlab: error: 8: ")
+
+
+def test_pgm_and_ppm_follow_the_image_kind(tmp_path, capsys, lossless_rdl):
+    code, _, err = run_cli(capsys, "decompress", lossless_rdl, "-o", tmp_path / "x.pgm")
+    one_error(code, err, "colour", ".ppm")
+    assert not (tmp_path / "x.pgm").exists()
+    code, _, err = run_cli(capsys, "decompress", lossless_rdl, "-o", tmp_path / "x.ppm")
+    assert code == 0, err
+    assert np.array_equal(read_image(tmp_path / "x.ppm"), read_image(sample_path()))
+
+
+def test_sixteen_bit_compare_uses_the_16_bit_peak(tmp_path, capsys):
+    from rdlab.data.images import write_image
+
+    image = np.random.default_rng(2).integers(0, 65536, (20, 24, 3), dtype=np.uint16)
+    source, rdl = tmp_path / "a.png", tmp_path / "a.rdl"
+    write_image(source, image)
+    assert run_cli(capsys, "compress", source, "--codec", "lossless", "-o", rdl)[0] == 0
+    code, out, err = run_cli(
+        capsys, "decompress", rdl, "-o", tmp_path / "b.png", "--compare", source, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["psnr_db"] is None  # identical: lossless
+    other = image.copy()
+    other[0, 0, 0] ^= 1 << 15
+    write_image(tmp_path / "c.png", other)
+    code, out, err = run_cli(
+        capsys, "decompress", rdl, "-o", tmp_path / "d.png", "--compare", tmp_path / "c.png",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    mse = (2**15) ** 2 / image.size
+    assert json.loads(out)["psnr_db"] == pytest.approx(10 * np.log10(65535**2 / mse))
+
+
+def test_animated_webp_is_video_for_the_inr_codec(tmp_path):
+    from rdlab.inr.modalities import modality_for_path
+
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (0, 120, 240)]
+    webp = tmp_path / "anim.webp"
+    frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    assert modality_for_path(webp).name == "video"

@@ -665,7 +665,7 @@ def test_failure_midway_removes_the_temporary_file(
 ) -> None:
     path = tmp_path / "out.rdl"
     monkeypatch.setattr(os, "fsync", _no_space)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(InputError, match="cannot be written: No space"):
         write_rdl(path, sample())
     monkeypatch.undo()
     assert os.listdir(tmp_path) == []
@@ -675,7 +675,7 @@ def test_failed_replace_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     path = tmp_path / "out.rdl"
     path.write_bytes(b"previous")
     monkeypatch.setattr(os, "replace", _no_space)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(InputError, match="cannot be written: No space"):
         write_rdl(path, sample(), overwrite=True)
     monkeypatch.undo()
     assert path.read_bytes() == b"previous"

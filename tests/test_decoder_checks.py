@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rdlab.codecs.hyperprior as hyperprior_module
 import rdlab.codecs.ltc as ltc_module
 import rdlab.coding.conditional as conditional
+import rdlab.nn.entropy.bottleneck as bottleneck_module
 from rdlab.codecs.hyperprior import HyperpriorImageCodec
 from rdlab.codecs.inr import INRCodec
 from rdlab.codecs.ltc import LTCCodec
@@ -195,7 +195,7 @@ def test_a_small_file_claiming_65536_squared_pixels_is_refused_before_decoding(
     def no_decoding(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("decoding started before the size check")
 
-    monkeypatch.setattr(hyperprior_module, "SymbolDecoder", no_decoding)
+    monkeypatch.setattr(bottleneck_module, "SymbolDecoder", no_decoding)  # decodes HYPR
     tracemalloc.start()
     try:
         with pytest.raises(LengthError, match="65536x65536"):
@@ -293,17 +293,17 @@ def test_without_the_sentinel_a_raised_count_invents_a_residue(
 ) -> None:
     """Negative control: the sequence as versions 1 and 2 write it has the same length for
     108 and 109 residues, and reads back with an invented alanine."""
-    from rdlab.inr import modalities
+    from rdlab.inr.modalities import protein as modality
 
     _, trace, _ = protein
     n = len(trace.residue_names)
-    old = modalities._protein_side_chunk(trace, np.zeros(3), sentinel=False)
-    *_, names, _ = modalities._read_protein_side(old, n + 1, sentinel=False)
+    old = modality._protein_side_chunk(trace, np.zeros(3), sentinel=False)
+    *_, names, _ = modality._read_protein_side(old, n + 1, sentinel=False)
     assert names[:n] == trace.residue_names and names[n] == "ALA"
-    new = modalities._protein_side_chunk(trace, np.zeros(3))
+    new = modality._protein_side_chunk(trace, np.zeros(3))
     assert len(new) - len(old) <= 1  # the sentinel costs at most a byte
     with pytest.raises(CountMismatchError):
-        modalities._read_protein_side(new, n + 1, sentinel=True)
+        modality._read_protein_side(new, n + 1, sentinel=True)
 
 
 @pytest.fixture(scope="module")

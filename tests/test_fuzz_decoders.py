@@ -67,6 +67,13 @@ class Sample:
 
 
 # ------------------------------------------------------------------ samples
+def _twelve_bit_image() -> np.ndarray:
+    """A 24x20 RGB ramp with noise, 12-bit samples in the high bits of 16."""
+    rng = np.random.default_rng(5)
+    ramp = np.add.outer(np.arange(24), np.arange(20)) * 60
+    return ((ramp[..., None] + rng.integers(0, 200, (24, 20, 3))) << 4).astype(np.uint16)
+
+
 def _samples() -> dict[str, Sample]:
     crop = read_image(sample_path())[64:128, 96:160]
     torch.manual_seed(0)
@@ -103,6 +110,12 @@ def _samples() -> dict[str, Sample]:
             LosslessImageCodec().encode(
                 np.random.default_rng(5).integers(0, 256, (24, 20, 3), dtype=np.uint8)
             ),
+            LosslessImageCodec().decode,
+            "all",
+        ),
+        "lossless-16": Sample(  # 12-bit samples stored in 16: shift, peak, low bits
+            "lossless-16",
+            LosslessImageCodec().encode(_twelve_bit_image()),
             LosslessImageCodec().decode,
             "all",
         ),
@@ -286,7 +299,8 @@ def check(sample: Sample, count: int, seed: int) -> dict[str, int]:
 
 
 # A few per codec keep this well under a minute; the E8 decoder takes about a second.
-_FAST = {"hyperprior": 40, "hyperprior-e8": 8, "lossless": 40, "lossless-noise": 25, "ltc": 30,
+_FAST = {"hyperprior": 40, "hyperprior-e8": 8, "lossless": 40, "lossless-noise": 25,
+         "lossless-16": 40, "ltc": 30,
          "inr-image": 25, "inr-audio": 20, "inr-protein": 25, "inr-video": 15}  # fmt: skip
 
 

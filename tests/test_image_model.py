@@ -258,7 +258,7 @@ def _grad_norms(model: HyperpriorImageModel, loss: torch.Tensor) -> dict[str, fl
 def _first_hyper_synthesis_weight(name: str) -> bool:
     # its input is the rounded hyper-latent, all zeros at initialization: a zero weight
     # gradient there is correct, so only its bias is checked
-    return name in ("h_s_means.0.weight", "h_s_scales.0.weight")
+    return name in ("latent_codec.h_s_means.0.weight", "latent_codec.h_s_scales.0.weight")
 
 
 def test_gradients_reach_every_part_of_the_model():

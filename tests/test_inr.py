@@ -22,8 +22,8 @@ from rdlab.data.audio import read_audio
 from rdlab.data.proteins import read_ca_trace
 from rdlab.data.video import read_video
 from rdlab.errors import FormatError, InputError, ModelError
-from rdlab.inr import modalities
 from rdlab.inr.blocks import MAX_BLOCK_DIMS, block_layout, min_blocks
+from rdlab.inr.modalities import get_modality
 from rdlab.inr.model_file import INRModel, load_inr_model, save_inr_model
 from rdlab.inr.patches import from_patches, patch_coordinates, to_patches
 from rdlab.inr.prior import learn_prior
@@ -230,9 +230,9 @@ def test_round_trip_rate_accounting_and_determinism(modality: str) -> None:
     # everything else is the header (container, metadata, chunk records, sequence)
     assert file.layout.chunk_offsets[0] + len(payload) <= len(data)
     assert report["file_bits"] == 8 * len(data)
-    # images send greedy candidates, the other modalities samples (MODALITY_FIT)
+    # images send greedy candidates, the other modalities samples (Modality.fit)
     assert report["selection"] == ("greedy" if modality == "image" else "sample")
-    items = modalities.items(modality, signal)
+    items = get_modality(modality).items(signal)
     budget = next(iter(_RATES[modality].values())) * items * (1000 if modality == "audio" else 1)
     # the budget covers the whole file, except for proteins: their coordinates' payload
     counted = 8 * len(payload) if modality == "protein" else 8 * len(data)
@@ -330,9 +330,8 @@ def test_more_bits_fit_better() -> None:
     for bpp in (8.0, 24.0):
         codec = INRCodec(model, bpp=bpp)
         decoded = codec.decode(codec.encode(img))
-        psnrs.append(modalities.distortion("image", img, decoded)["psnr_db"])
-    prior_only = modalities.restore(
-        "image",
+        psnrs.append(get_modality("image").distortion(img, decoded)["psnr_db"])
+    prior_only = get_modality("image").restore(
         from_patches(
             evaluate_deterministic(
                 np.tile(model.prior_mean, (12, 1)), patch_coordinates((8, 8)), model.config
@@ -343,7 +342,7 @@ def test_more_bits_fit_better() -> None:
         {"shape": [20, 28]},
         {},
     )
-    base = modalities.distortion("image", img, prior_only)["psnr_db"]
+    base = get_modality("image").distortion(img, prior_only)["psnr_db"]
     assert psnrs[1] > psnrs[0] + 5.0
     assert psnrs[1] > base + 10.0
 
@@ -377,6 +376,11 @@ def test_cli_round_trip_protein_and_audio(tmp_path: Path, capsys: pytest.Capture
         report = json.loads(capsys.readouterr().out)
         assert report["rdl_bytes"] == out.stat().st_size
         assert report["modality"] == modality
+        # an output suffix the modality does not write is refused before decoding
+        wrong = tmp_path / ("p.png" if modality == "protein" else "a.jpg")
+        argv = ["decompress", str(out), "-o", str(wrong), "--model", str(model_path)]
+        assert main(argv) == 2 and not wrong.exists()
+        assert "is written as" in capsys.readouterr().err
         if modality == "protein":  # the budget counts the coordinates, the file more
             atoms = read_ca_trace(PROTEIN).coords.shape[0]
             assert report["coded_bits_per_atom"] == report["payload_bits"] / atoms <= 40.0
@@ -731,7 +735,7 @@ def test_codec_round_trip_with_a_positional_grid(tmp_path: Path) -> None:
 def test_encoder_settings_by_modality_and_the_decaying_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Images default to a decaying step (``MODALITY_FIT``), other modalities to a
+    """Images default to a decaying step (their ``Modality.fit``), other modalities to a
     constant one; a model's own settings and explicit overrides win, in that order. The
     decay is a cosine from ``lr`` to ``lr * lr_final_ratio`` for every parameter group."""
     from rdlab.inr.coding import DEFAULT_FIT, fit_settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 
 from .errors import InputError
@@ -53,8 +54,9 @@ def check_output(
     The checks :func:`write_atomic` makes again when it writes (so a file that appears
     in between is still never clobbered): ``path`` is not one of ``protect`` (the
     inputs, compared with :func:`os.path.samefile`, so links count; even with
-    ``overwrite``), is not a directory, its directory exists, and it does not exist
-    unless ``overwrite``.
+    ``overwrite``), is not a directory, its directory exists and may be written, and it
+    does not exist unless ``overwrite``, in which case it must be a regular file (or a
+    link to one): a device, a pipe or a socket is never replaced by a file.
 
     Raises:
         InputError: on argument ``"output"``, naming the path and the reason.
@@ -72,8 +74,15 @@ def check_output(
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise InputError("output", f"directory {directory} does not exist")
-    if not overwrite and os.path.lexists(target):
-        raise InputError("output", _exists_message(target))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError("output", f"directory {directory} cannot be written")
+    if os.path.lexists(target):
+        if not overwrite:
+            raise InputError("output", _exists_message(target))
+        if not os.path.isfile(target):
+            raise InputError(
+                "output", f"{target} is not a regular file; refusing to replace it with one"
+            )
     return target
 
 
@@ -108,6 +117,10 @@ def write_atomic(
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise InputError(
+                "output", f"{target} cannot be written: {exc.strerror or exc}"
+            ) from None
     else:  # pragma: no cover - 100 collisions of 48 random bits
         raise FileExistsError(f"cannot create a temporary file next to {target}")
     try:
@@ -119,6 +132,9 @@ def write_atomic(
             os.replace(temporary, target)
         else:
             _place_new(temporary, target)
+    except OSError as exc:  # a full disk, a file system that refuses, ...
+        _remove_quietly(temporary)
+        raise InputError("output", f"{target} cannot be written: {exc.strerror or exc}") from None
     except BaseException:
         _remove_quietly(temporary)
         raise
@@ -144,10 +160,34 @@ def _place_new(temporary: str, target: str) -> None:
     os.unlink(temporary)
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The whole file at ``path``; a missing, unreadable or directory path is an
-    :class:`~rdlab.errors.InputError` on argument ``"input"``."""
+def check_input(path: str | os.PathLike[str], *, directory: bool = False) -> str:
+    """Refuse an input path that is missing, or is not a regular file (a device, a pipe
+    or a socket could block a reader or never end); ``directory``: a folder is accepted
+    too. Returns the path as a string.
+
+    Raises:
+        InputError: on argument ``"input"``, naming the path and the reason.
+    """
     source = os.fspath(path)
+    try:
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        raise InputError("input", f"{source}: no such file") from None
+    except OSError as exc:
+        raise InputError("input", f"{source} cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        if directory:
+            return source
+        raise InputError("input", f"{source} is a directory")
+    if not stat.S_ISREG(mode):
+        raise InputError("input", f"{source} is not a regular file (a device, pipe or socket)")
+    return source
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file at ``path``; a missing, unreadable or directory path, or one that is
+    not a regular file, is an :class:`~rdlab.errors.InputError` on argument ``"input"``."""
+    source = check_input(path)
     try:
         with open(source, "rb") as stream:
             return stream.read()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from .errors import InputError, SizeLimitError
 
 __all__ = ["available_memory_bytes", "human_bytes", "memory_limits", "require_memory"]
 
@@ -195,4 +195,23 @@ def require_memory(needed: int, what: str, *, argument: str = "input") -> None:
             argument,
             f"{what} needs about {human_bytes(needed)} of memory, more than the "
             f"{human_bytes(available)} this process can use ({source})",
+        )
+
+
+def refuse_decode_beyond_memory(needed: int, what: str) -> None:
+    """Refuse, before any allocation, a file whose decoding needs more memory than this
+    process may use (nothing is refused when the system tells no bound).
+
+    Args:
+        needed: estimated peak memory of decoding it, in bytes.
+        what: the file and its size, for the message (e.g. ``"lossless file: 8192x8192"``).
+
+    Raises:
+        SizeLimitError: ``needed`` exceeds :func:`available_memory_bytes`.
+    """
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise SizeLimitError(
+            f"{what}: decoding needs about {human_bytes(needed)} of memory, more than the "
+            f"{human_bytes(available)} this process can use"
         )

@@ -139,6 +139,20 @@ def usable_cores() -> int:
     return min(cores, env) if env is not None else cores
 
 
+def check_threads(requested: int | None) -> int | None:
+    """``requested`` if it is a valid thread count (an integer >= 1) or None; checked
+    without importing PyTorch, so a command can refuse it before any work.
+
+    Raises:
+        InputError: on argument ``threads``.
+    """
+    if requested is not None and (
+        isinstance(requested, bool) or not isinstance(requested, int) or requested < 1
+    ):
+        raise InputError("threads", f"must be an integer >= 1, got {requested!r}")
+    return requested
+
+
 def apply_threads(requested: int | None = None) -> int:
     """Set PyTorch's thread counts: ``requested`` (capped at :func:`cpu_limit`: more
     threads than cores only wait on each other) or, for None, :func:`usable_cores`.
@@ -157,12 +171,8 @@ def apply_threads(requested: int | None = None) -> int:
         InputError: ``requested`` is not an integer >= 1 (argument ``threads``).
     """
     global _interop_set
-    if requested is not None:
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise InputError("threads", f"must be an integer >= 1, got {requested!r}")
-        threads = min(requested, cpu_limit())
-    else:
-        threads = usable_cores()
+    requested = check_threads(requested)
+    threads = usable_cores() if requested is None else min(requested, cpu_limit())
     import torch
 
     if torch.get_num_threads() != threads:

@@ -67,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("rdlab: interrupted\n")
         return EXIT_INTERRUPTED
+    except MemoryError:  # the machine's limit, not a bug: say so in one line
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            "rdlab: error: out of memory (a smaller input, --tile for large images, or "
+            "fewer jobs at once may help)\n"
+        )
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a bug in rdlab: say so, briefly

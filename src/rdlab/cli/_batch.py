@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -50,8 +51,10 @@ def planned_outputs(
 
 
 def _message(source: str, exc: BaseException) -> str:
+    """The error's one line, naming ``source`` unless it already does as a whole word."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if source in text else f"{source}: {text}"
+    named = re.search(rf"(^|[\s'\"(]){re.escape(source)}($|[\s:,;'\")])", text)
+    return text if named else f"{source}: {text}"
 
 
 def run_batch(

@@ -16,13 +16,15 @@ import os
 from typing import Any
 
 from .._files import write_atomic
+from ..codecs.registry import bench_codecs, codec_spec
 from ..errors import InputError
 from ._output import emit, progress
 from .threads_help import add_threads_argument
 
 OUTPUTS = ("per_image.json", "summary.json", "bd_rate.md", "rd_psnr.png", "rd_msssim.png")
-#: rdlab's learned codec (bundled default model) first, then the classical codecs.
-DEFAULT_CODECS = "rdlab,jpeg,webp,jpeg2000,avif,heic,jxl"
+#: The registry's default benchmark codecs: rdlab's learned codec (bundled default
+#: model) first, then the classical codecs.
+DEFAULT_CODECS = ",".join(bench_codecs(default_only=True))
 
 
 def add_parser(sub: Any) -> None:
@@ -39,11 +41,13 @@ def add_parser(sub: Any) -> None:
         "per-image and mean results, BD-rates against the anchor and R-D plots into OUT.",
     )
     images.add_argument("directory", metavar="DIR", help="folder of images (only read)")
+    others = [name for name in bench_codecs() if name not in DEFAULT_CODECS.split(",")]
+    aliases = [alias for name in bench_codecs() for alias in codec_spec(name).aliases]
     images.add_argument(
         "--codecs",
         default=DEFAULT_CODECS,
-        help=f"comma-separated codec names (default: {DEFAULT_CODECS}; also rdlab-e8, "
-        "rdlab-refine; aliases jp2, jpegxl)",
+        help=f"comma-separated codec names (default: {DEFAULT_CODECS}; also "
+        f"{', '.join(others)}; aliases {', '.join(aliases)})",
     )
     images.add_argument("--out", required=True, metavar="OUT", help="output folder")
     images.add_argument("--anchor", default="jpeg", help="BD-rate anchor codec (default: jpeg)")

@@ -25,51 +25,10 @@ from ._output import human_bytes, progress, progress_bar
 #: Options of the learned (hyperprior) codec alone.
 HYPERPRIOR_OPTIONS = ("quality", "target_bpp", "lmbda", "tile", "refine")
 
-#: Image suffixes ``rdlab decompress`` writes, by Pillow format: lossless formats only,
-#: so a decoded image is never compressed a second time with loss.
-IMAGE_SUFFIXES = {
-    ".png": "PNG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".pnm": "PPM",
-}
-#: Suffixes of lossy formats, refused for decoded images (named in the message).
-LOSSY_SUFFIXES = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WebP",
-    ".avif": "AVIF",
-    ".heic": "HEIC",
-    ".jxl": "JPEG XL",
-    ".jp2": "JPEG 2000",
-    ".gif": "GIF (256 colours)",
-}
-
-
-def _image_format(path: str) -> str:
-    """The Pillow format an output image path names, or a one-line refusal."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix in IMAGE_SUFFIXES:
-        return IMAGE_SUFFIXES[suffix]
-    allowed = ", ".join(sorted(set(IMAGE_SUFFIXES)))
-    if suffix in LOSSY_SUFFIXES:
-        raise InputError(
-            "output",
-            f"{path}: writing {LOSSY_SUFFIXES[suffix]} would compress the decoded image "
-            f"again, with loss; name a lossless image ({allowed})",
-        )
-    raise InputError(
-        "output", f"{path}: unknown image suffix {suffix or '(none)'!r}; use one of {allowed}"
-    )
-
 
 class CompressCommand:
     @staticmethod
     def add_parser(sub: Any) -> None:
-        from ..codecs.registry import known_codecs
         from .inr_io import add_inr_arguments
         from .threads_help import add_threads_argument
 
@@ -95,7 +54,7 @@ class CompressCommand:
         parser.add_argument(
             "--codec",
             default="hyperprior",
-            help=f"codec name (default: hyperprior; available: {', '.join(known_codecs())})",
+            help=f"codec name (default: hyperprior; available: {', '.join(_rdl_codecs())})",
         )
         rate = parser.add_mutually_exclusive_group()
         rate.add_argument(
@@ -112,7 +71,9 @@ class CompressCommand:
         )
         rate.add_argument("--lmbda", type=float, help="learned codec: rate-distortion trade-off λ")
         parser.add_argument(
-            "--model", help="learned codec: bundled model name or .safetensors path"
+            "--model",
+            help="learned codecs: bundled model name or .safetensors path (--codec learned: "
+            "a model file saved with rdlab.nn.architectures.save_model)",
         )
         parser.add_argument(
             "--tile", type=int, help="learned codec: tile side in px for large images (memory)"
@@ -151,6 +112,20 @@ class CompressCommand:
             raise InputError("input", "no input image (give a file, or --sample)")
         from .inr_io import inr_options_given
 
+        if args.codec.lower() not in _rdl_codecs():  # refused before any work
+            from ..codecs.registry import codec_spec
+
+            spec = codec_spec(args.codec)
+            does = (
+                f"writes {spec.writes} files"
+                if spec.writes != "rdl"
+                else f"codes {', '.join(spec.modalities)}"
+            )
+            raise InputError(
+                "codec",
+                f"{spec.name} {does}; rdlab compress writes .rdl files of images with "
+                f"{', '.join(_rdl_codecs())}",
+            )
         inr = args.codec.lower() == "inr"
         if inr:
             _only_for(args, (*HYPERPRIOR_OPTIONS, "to_8bit"), "--codec hyperprior")
@@ -160,26 +135,46 @@ class CompressCommand:
                 verb = "applies" if len(given) == 1 else "apply"
                 raise InputError("codec", f"{', '.join(given)} {verb} only to --codec inr")
             if args.codec.lower() != "hyperprior":
-                _only_for(args, (*HYPERPRIOR_OPTIONS, "model", "to_8bit"), "--codec hyperprior")
+                from ..codecs.registry import codec_spec
+
+                spec = codec_spec(args.codec)
+                own = ("model",) if spec.models else ()  # learned codecs take --model
+                lossy = () if spec.lossless else ("to_8bit",)
+                refused = [
+                    n for n in (*HYPERPRIOR_OPTIONS, "model", "to_8bit") if n not in own + lossy
+                ]
+                _only_for(args, tuple(refused), "--codec hyperprior")
         default = (lambda p: f"{p.rstrip('/')}.rdl") if inr else (lambda p: f"{p}.rdl")
         outputs = planned_outputs(args.inputs, args.output, default)
         for output in outputs:  # refuse before any work, not after
             check_output(output, overwrite=args.force, protect=args.inputs)
-        _apply_threads(args.threads)
+        from .._threads import check_threads
+
+        check_threads(args.threads)
         pairs = list(zip(args.inputs, outputs, strict=True))
         if inr:
             from .inr_io import compress_inr
 
+            _apply_threads(args.threads, load=True)
             return run_batch(args, pairs, lambda s, o: compress_inr(args, s, o))
         from ..codecs import get_codec
 
         codec = get_codec(args.codec, **_codec_options(args))
+        _apply_threads(args.threads)  # after the codec's module: PyTorch only if it uses it
         return run_batch(
             args,
             pairs,
             lambda s, o: _compress_image(args, codec, s, o),
             lambda items: progress(items, "compressing", total=len(pairs)),
         )
+
+
+def _rdl_codecs() -> list[str]:
+    """The registry's codecs ``rdlab compress`` writes with: ``.rdl`` codecs of images
+    (and INR, of its other modalities too)."""
+    from ..codecs.registry import codec_specs
+
+    return [n for n, s in codec_specs().items() if s.writes == "rdl" and "image" in s.modalities]
 
 
 def _only_for(args: argparse.Namespace, names: tuple[str, ...], codec: str) -> None:
@@ -263,9 +258,11 @@ def _read_input_image(args: argparse.Namespace, codec: Any, source: str) -> Any:
     """Read one input image for ``codec``: 16-bit kept for the lossless codec, reduced
     with ``--to-8bit``, else refused; refused up front (before its pixels are decoded)
     when coding it would need more memory than this process may use."""
+    from .._files import check_input
     from .._memory import require_memory
     from ..data.images import check_image_header, probe_image, read_image
 
+    check_input(source)  # a pipe or a device would block the reader
     lossless = codec.name == "lossless"
     bit_depth = "keep" if lossless else ("reduce" if args.to_8bit else "8")
     info = probe_image(source)
@@ -309,10 +306,15 @@ def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
         codec.progress = None
 
 
-def _apply_threads(threads: int | None) -> None:
-    from .._threads import apply_threads
+def _apply_threads(threads: int | None, *, load: bool = False) -> None:
+    """Set PyTorch's thread count (``--threads``, else the cores this process may use)
+    once PyTorch is in use (``load``: import it now, for a codec that needs it), so a
+    codec that never loads it (lossless) does not pay for its import."""
+    from .._threads import apply_threads, check_threads
 
-    apply_threads(threads)
+    check_threads(threads)
+    if load or "torch" in sys.modules:
+        apply_threads(threads)
 
 
 def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -336,7 +338,7 @@ class DecompressCommand:
         parser = sub.add_parser(
             "decompress",
             help="decode .rdl files: images to PNG (or TIFF, BMP, PPM); INR files to PNG, "
-            "FLAC, PDB or animated PNG by modality",
+            "FLAC, PDB or animated PNG by modality; LTC files to .npy arrays",
         )
         parser.add_argument("inputs", nargs="+", metavar="input", help=".rdl file(s)")
         parser.add_argument(
@@ -344,7 +346,8 @@ class DecompressCommand:
             "--output",
             help="output path for a single input; images: .png, .tif, .bmp or .ppm/.pgm "
             "(lossless formats; default: INPUT without .rdl, or INPUT.png); INR files: "
-            "PNG (images), FLAC (audio), PDB (proteins), animated PNG (video)",
+            "PNG (images), FLAC (audio), PDB (proteins), animated PNG (video); LTC files: "
+            ".npy (default: INPUT without .rdl, plus .npy)",
         )
         parser.add_argument(
             "--compare",
@@ -352,7 +355,9 @@ class DecompressCommand:
             help="image files: print the PSNR against this image (checked before decoding)",
         )
         parser.add_argument(
-            "--model", help="learned codec: model file (.safetensors) if not a bundled model"
+            "--model",
+            help="learned codecs: model file (.safetensors) if not a bundled model (LTC "
+            "files: their model file, unless registered)",
         )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
@@ -369,8 +374,10 @@ class DecompressCommand:
         if args.compare:
             from ..data.images import read_image
 
-            reference = read_image(args.compare, field="compare")
-        _apply_threads(args.threads)
+            reference = read_image(args.compare, bit_depth="keep", field="compare")
+        from .._threads import check_threads
+
+        check_threads(args.threads)
         pairs = list(zip(args.inputs, outputs, strict=True))
         return run_batch(
             args,
@@ -385,8 +392,9 @@ def _decompress_one(
 ) -> tuple[dict[str, Any], str]:
     """Decode one ``.rdl`` file to ``output``; returns its JSON report and text line."""
     from ..codecs import get_codec
-    from ..codecs.registry import decode_bytes, known_codecs
+    from ..codecs.registry import codec_spec, known_codecs
     from ..container import decode_rdl
+    from ..data.images import image_format_for
 
     data = read_bytes(source)
     header = decode_rdl(data, codecs=known_codecs())
@@ -395,16 +403,21 @@ def _decompress_one(
             raise InputError("compare", "applies to image files (hyperprior, lossless), not inr")
         from .inr_io import decompress_inr
 
+        _apply_threads(args.threads, load=True)
         return decompress_inr(args, source, data, output if explicit else None)
-    image_format = _image_format(output)  # before decoding: refuse early
+    if codec_spec(header.codec).modalities == ("vectors",):  # LTC: arrays, not images
+        target = output if explicit else None
+        _apply_threads(args.threads, load=True)
+        return _decompress_vectors(args, source, data, header, target, reference)
+    image_format = image_format_for(output)  # before decoding: refuse early
     check_output(output, overwrite=args.force, protect=args.inputs)
+    options = {"model": args.model} if args.model and codec_spec(header.codec).models else {}
+    codec = get_codec(header.codec, **options)
+    _apply_threads(args.threads)  # after the codec's module: PyTorch only if it uses it
     start = time.perf_counter()
-    if args.model and header.codec == "hyperprior":
-        image = get_codec("hyperprior", model=args.model).decode(data)
-    else:
-        image = decode_bytes(data)
+    image = codec.decode(data)
     seconds = time.perf_counter() - start
-    if reference is not None and reference.shape != image.shape:  # before writing
+    if reference is not None and reference.shape != image.shape:
         raise InputError(
             "compare", f"{args.compare} is {reference.shape}, the decoded image {image.shape}"
         )
@@ -428,9 +441,7 @@ def _decompress_one(
     }
     extra = ""
     if reference is not None:
-        from ..metrics import psnr
-
-        value = psnr(reference, image)
+        value = _psnr_any_depth(reference, image)
         report["psnr_db"] = value if math.isfinite(value) else None
         extra = ", lossless" if not math.isfinite(value) else f", PSNR {value:.2f} dB"
     line = (
@@ -441,6 +452,85 @@ def _decompress_one(
     return report, line
 
 
+def _decompress_vectors(
+    args: argparse.Namespace,
+    source: str,
+    data: bytes,
+    header: Any,
+    output: str | None,
+    reference: Any,
+) -> tuple[dict[str, Any], str]:
+    """Decode an ``.rdl`` file of vectors (LTC) to a float64 ``.npy`` array: ``output``,
+    or INPUT without ``.rdl`` plus ``.npy``; the model from ``--model`` or registered."""
+    import io
+
+    import numpy as np
+
+    from .._files import write_atomic
+    from ..codecs import get_codec
+
+    if reference is not None:
+        raise InputError("compare", f"applies to image files, not {header.codec} files")
+    output = output or f"{_rdl_stem(source)}.npy"
+    if not output.lower().endswith(".npy"):
+        raise InputError("output", f"{output}: {header.codec} files decode to arrays; name a .npy")
+    check_output(output, overwrite=args.force, protect=args.inputs)
+    start = time.perf_counter()
+    options = {"model": args.model} if args.model else {}
+    array = np.asarray(get_codec(header.codec, **options).decode(data))
+    seconds = time.perf_counter() - start
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    size = write_atomic(output, buffer.getvalue(), overwrite=args.force, protect=args.inputs)
+    report: dict[str, Any] = {
+        "input": source,
+        "output": output,
+        "codec": header.codec,
+        "codec_version": header.codec_version,
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "rdl_bytes": len(data),
+        "output_bytes": size,
+        "decode_seconds": seconds,
+        "bits_per_dimension": 8 * len(data) / max(1, array.size),
+    }
+    line = (
+        f"{source} -> {output}: {array.shape[0]} items of shape {tuple(array.shape[1:])}, "
+        f"{report['bits_per_dimension']:.3f} bits/dim ({header.codec} v{header.codec_version}, "
+        f"{seconds:.2f} s)"
+    )
+    return report, line
+
+
+def _rdl_stem(path: str) -> str:
+    return path[:-4] if path.lower().endswith(".rdl") else path
+
+
+def _psnr_any_depth(reference: Any, image: Any) -> float:
+    """PSNR in dB of ``image`` against ``reference`` at their bit depth's peak (255 or
+    65535); ``inf`` when identical.
+
+    Raises:
+        InputError: on ``compare``: the two differ in bit depth.
+    """
+    import numpy as np
+
+    from ..metrics import psnr
+
+    if reference.dtype != image.dtype:
+        raise InputError(
+            "compare",
+            f"the --compare image has {8 * reference.dtype.itemsize}-bit samples, the decoded "
+            f"image {8 * image.dtype.itemsize}-bit",
+        )
+    if np.array_equal(reference, image):
+        return math.inf
+    if image.dtype == np.uint8:
+        return psnr(reference, image)
+    mse = float(np.mean((reference.astype(np.float64) - image.astype(np.float64)) ** 2))
+    return 10.0 * math.log10(65535.0**2 / mse)
+
+
 def _default_image_name(path: str) -> str:
-    stem = path[:-4] if path.lower().endswith(".rdl") else path
+    stem = _rdl_stem(path)
     return stem if stem.lower().endswith(".png") else f"{stem}.png"

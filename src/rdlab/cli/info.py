@@ -1,10 +1,12 @@
 """``rdlab info``: version, dependencies, codecs, bundled models and threads; fast.
 
-What is cheap is checked for real: each classical codec codes a 16x16 image
-(milliseconds). The learned codecs are reported from the codec registry (name, the file
-versions they decode) and from the bundled model files (name, size, SHA-256), without
-loading PyTorch or running them. ``--self-test`` runs every codec on a small image and
-reports pass/fail and times (seconds to minutes: it loads PyTorch and every model).
+The codecs are the entries of the one codec registry (:mod:`rdlab.codecs.registry`),
+each with its capabilities (what it writes, quality range, modalities, the ``.rdl``
+versions it decodes, lossless or not) and whether it works here. What is cheap is
+checked for real: each classical codec codes a 16x16 image (milliseconds); the
+hyperprior presets' model files are looked for. The learned codecs are not loaded or
+run (no PyTorch). ``--self-test`` runs every codec on a small input and reports
+pass/fail and times (seconds to minutes: it loads PyTorch and every model).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SELF_TEST_SIDE = 32
 #: run every stage on the small image, not to fit it well.
 SELF_TEST_INR_STEPS = 2
 SELF_TEST_INR_BPP = 2.0
+#: Quasi-Monte-Carlo cell samples of the LTC model in the self-test.
+SELF_TEST_LTC_SAMPLES = 16
 
 
 def add_parser(sub: Any) -> None:
@@ -76,31 +80,42 @@ def bundled_models() -> dict[str, dict[str, Any]]:
     return models
 
 
-def bench_codecs(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """rdlab's own codec in the variants ``rdlab bench images`` sweeps beside the classical
-    codecs (``rdlab``, ``rdlab-e8``, ``rdlab-refine``): model, refinement steps and
-    whether the model file is bundled; not run."""
-    from ..codecs.classical import CODECS, RdlabCodec
+def registry_codecs() -> dict[str, dict[str, Any]]:
+    """Every codec of the registry: its capabilities (:meth:`CodecSpec.to_dict`) and
+    ``available`` (whether it works here: classical codecs probed with a 16x16 image,
+    presets' model files looked for; no learned codec is loaded)."""
+    from ..codecs.registry import codec_specs, is_available
 
     return {
-        name: {
-            "description": cls.description,
-            "model": cls.model,
-            "refine": cls.refine,
-            "model_bundled": cls.model in models,
-        }
-        for name, cls in CODECS.items()
-        if issubclass(cls, RdlabCodec)
+        name: {**spec.to_dict(), "available": is_available(name)}
+        for name, spec in codec_specs().items()
     }
 
 
-def classical_codecs() -> dict[str, bool]:
-    """Which classical image codecs can encode and decode here (each probed now with a
-    16x16 image; rdlab's own benchmark codecs are not among them)."""
-    from ..codecs.classical import CODECS, RdlabCodec, codec_works
-
+def bench_codecs(registry: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """rdlab's presets that ``rdlab bench images`` sweeps beside the classical codecs
+    (``rdlab``, ``rdlab-e8``, ``rdlab-refine``), from :func:`registry_codecs`: the codec
+    they configure, their options (model, refinement steps) and whether their model file
+    is bundled; not run."""
     return {
-        name: codec_works(name) for name, cls in CODECS.items() if not issubclass(cls, RdlabCodec)
+        name: {
+            "description": entry["description"],
+            "base": entry["base"],
+            "options": entry["options"],
+            "model": entry["options"].get("model", "default"),
+            "refine": entry["options"].get("refine", 0),
+            "model_bundled": entry["available"],
+        }
+        for name, entry in registry.items()
+        if entry["base"] is not None
+    }
+
+
+def classical_codecs(registry: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """Which classical codecs (those writing their own file format, not ``.rdl``) can
+    encode and decode here, from :func:`registry_codecs`."""
+    return {
+        name: entry["available"] for name, entry in registry.items() if entry["writes"] != "rdl"
     }
 
 
@@ -126,16 +141,17 @@ def collect(self_test: bool = False) -> dict[str, Any]:
     (one entry per codec) and ``torch`` (threads, CUDA)."""
     from ..codecs.registry import known_codecs
 
-    models = bundled_models()
+    registry = registry_codecs()
     report: dict[str, Any] = {
         "rdlab": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "dependencies": {name: _version(name) for name in DEPENDENCIES},
         "codecs": {name: list(versions) for name, versions in known_codecs().items()},
-        "models": models,
-        "bench_codecs": bench_codecs(models),
-        "classical_codecs": classical_codecs(),
+        "registry": registry,
+        "models": bundled_models(),
+        "bench_codecs": bench_codecs(registry),
+        "classical_codecs": classical_codecs(registry),
         "peers": {name: _version(name) for name in PEERS},
         "threads": threads(),
     }
@@ -147,50 +163,78 @@ def collect(self_test: bool = False) -> dict[str, Any]:
     return report
 
 
-def _self_test_cases() -> list[tuple[str, str, Any]]:
-    """``(name, kind, make_codec)`` for every codec: the registry's (kind ``rdlab``),
-    rdlab's benchmark variants (``bench``) and the classical ones (``classical``)."""
-    from ..codecs import get_codec, known_codecs
-    from ..codecs.classical import CODECS, RdlabCodec
+def _self_test_cases() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(name, kind, options)`` for every codec of the registry: kind ``rdlab`` (an
+    ``.rdl`` codec), ``bench`` (a preset) or ``classical``; the options it is made with."""
+    from ..codecs.registry import codec_specs
 
-    cases: list[tuple[str, str, Any]] = []
-    for name in known_codecs():
+    cases: list[tuple[str, str, dict[str, Any]]] = []
+    for name, spec in codec_specs().items():
+        kind = "bench" if spec.base else ("rdlab" if spec.versions else "classical")
         options: dict[str, Any] = {}
         if name == "inr":
             options = {"modality": "image", "bpp": SELF_TEST_INR_BPP, "steps": SELF_TEST_INR_STEPS}
-        cases.append((name, "rdlab", lambda n=name, o=options: get_codec(n, **o)))
-    for name, cls in CODECS.items():
-        kind = "bench" if issubclass(cls, RdlabCodec) else "classical"
-        cases.append((name, kind, cls))
+        cases.append((name, kind, options))
     return cases
 
 
+def _self_test_vectors() -> tuple[Any, Any]:
+    """A vector codec's self-test: a small untrained LTC model (2-D vectors on A2) and
+    64 Gaussian vectors."""
+    import numpy as np
+
+    from ..lattice import get_lattice
+    from ..nn.ltc import LTCModel
+
+    model = LTCModel(2, get_lattice("a2").unit_volume(), mc_samples=SELF_TEST_LTC_SAMPLES)
+    return model, np.random.default_rng(0).standard_normal((64, 2))
+
+
+def _self_test_learned_model() -> Any:
+    """The learned codec's self-test model: a small untrained ``factorized`` model with
+    its integer tables."""
+    from ..nn.architectures import build_architecture
+
+    model = build_architecture("factorized", channels=8, latent_channels=8, layers=2)
+    model.update()
+    return model
+
+
 def run_self_test() -> list[dict[str, Any]]:
-    """Encode and decode a small crop of the bundled photo with every codec; each entry
-    says ``ok`` (decoded to the input's shape; bit-exact for ``lossless``), the file's
+    """Encode and decode a small crop of the bundled photo with every codec (a vector
+    codec: Gaussian vectors, an untrained model); each entry says ``ok`` (decoded to the
+    input's shape; bit-exact for lossless codecs), the file's
     ``bytes``, ``seconds`` (encode + decode) or the ``error``."""
     import numpy as np
 
     from .._threads import apply_threads
+    from ..codecs.registry import codec_spec, get_codec
     from ..data.images import read_image, sample_path
 
     apply_threads(None)
     image = np.ascontiguousarray(read_image(sample_path())[:SELF_TEST_SIDE, :SELF_TEST_SIDE])
     results = []
     cases = _self_test_cases()
-    for name, kind, make in progress(cases, "self-test", total=len(cases)):
+    for name, kind, options in progress(cases, "self-test", total=len(cases)):
         entry: dict[str, Any] = {"codec": name, "kind": kind}
+        spec = codec_spec(name)
         start = time.perf_counter()
         try:
-            codec = make()
-            data = codec.encode(image)
+            sample = image
+            if spec.modalities == ("vectors",):
+                model, sample = _self_test_vectors()
+                options = {**options, "model": model}
+            elif name == "learned":
+                options = {**options, "model": _self_test_learned_model()}
+            codec = get_codec(name, **options)
+            data = codec.encode(sample)
             decoded = np.asarray(codec.decode(data))
             entry["bytes"] = len(data)
-            entry["ok"] = decoded.shape == image.shape and (
-                name != "lossless" or bool(np.array_equal(decoded, image))
+            entry["ok"] = decoded.shape == sample.shape and (
+                not spec.lossless or bool(np.array_equal(decoded, sample))
             )
             if not entry["ok"]:
-                entry["error"] = f"decoded to shape {decoded.shape}, not {image.shape}"
+                entry["error"] = f"decoded to shape {decoded.shape}, not {sample.shape}"
         except Exception as exc:  # a self-test reports every failure, whatever it is
             entry["ok"] = False
             entry["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -206,22 +250,34 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _codec_line(name: str, entry: dict[str, Any]) -> str:
+    """One codec of the registry as a line of text."""
+    writes = f"{entry['writes'] if entry['writes'] != 'rdl' else ''} {entry['suffix']}".strip()
+    if entry["versions"]:
+        writes += f" v{','.join(entry['versions'])}"
+    scale = entry["quality"]
+    if entry["lossless"]:
+        quality = "lossless"
+    elif scale is None:
+        quality = "set by the model"
+    elif scale["high"] is None:
+        quality = f"{scale['keyword']} {'>' if scale['low_open'] else '>='} {scale['low']:g}"
+    else:
+        quality = f"{scale['keyword']} {scale['low']:g}..{scale['high']:g}"
+    works = "yes" if entry["available"] else f"no: needs {entry['requires']}"
+    line = f"  {name:<13}{writes:<17}{quality:<19}{', '.join(entry['modalities']):<30}{works}"
+    if entry["base"]:
+        options = ", ".join(f"{k} {v}" for k, v in entry["options"].items())
+        line += f" ({entry['base']} preset: {options})"
+    return line
+
+
 def _text(report: dict[str, Any]) -> str:
     deps = "\n".join(f"  {k:<13}{v or 'not installed'}" for k, v in report["dependencies"].items())
-    codecs = ", ".join(f"{k} (v{', '.join(v)})" for k, v in report["codecs"].items())
+    codecs = "\n".join(_codec_line(name, entry) for name, entry in report["registry"].items())
     models = "\n".join(
         f"  {name:<17}{m['codec']:<11}{m['bytes']:>10} bytes  sha256 {m['sha256'][:16]}"
         for name, m in report["models"].items()
-    )
-    bench = ", ".join(
-        f"{k} (model {v['model']}"
-        + (f", {v['refine']} refinement steps" if v["refine"] else "")
-        + ("" if v["model_bundled"] else ", model file missing")
-        + ")"
-        for k, v in report["bench_codecs"].items()
-    )
-    classical = ", ".join(
-        f"{k} {'yes' if ok else 'no'}" for k, ok in report["classical_codecs"].items()
     )
     peers = ", ".join(f"{k} {v or 'not installed'}" for k, v in report["peers"].items())
     t = report["threads"]
@@ -229,10 +285,8 @@ def _text(report: dict[str, Any]) -> str:
     lines = [
         f"rdlab {report['rdlab']} on Python {report['python']} ({report['platform']})",
         f"dependencies:\n{deps}",
-        f"rdlab codecs (file versions decoded): {codecs}",
+        f"codecs (name, what it writes, quality, modalities, works here):\n{codecs}",
         f"bundled models:\n{models or '  none'}",
-        f"rdlab codecs in 'rdlab bench images': {bench}",
-        f"classical codecs (for benchmarks): {classical}",
         f"peers for benchmarks: {peers}",
         f"threads: {t['default']} by default (CPU affinity {t['cpu_affinity']}, "
         f"{'no cgroup CPU quota' if quota is None else f'cgroup CPU quota {quota:g}'}, "

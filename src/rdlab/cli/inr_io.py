@@ -14,15 +14,15 @@ import os
 import time
 from typing import Any
 
-from .._files import check_output, write_atomic
+from .._files import check_input, write_atomic
 from ._output import human_bytes, progress_bar
 
 __all__ = ["add_inr_arguments", "compress_inr", "decompress_inr", "inr_output_name"]
 
-_UNITS = {"image": "bpp", "video": "bpp", "audio": "kbit/s", "protein": "bits/atom"}
-
 
 def add_inr_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inr.modalities import modality_names  # the registry only: no reader loads
+
     group = parser.add_argument_group("INR codec (--codec inr)")
     rate = group.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=float, help="bits per pixel of the file (images, video)")
@@ -30,7 +30,7 @@ def add_inr_arguments(parser: argparse.ArgumentParser) -> None:
     rate.add_argument("--bits-per-atom", type=float, help="bits per C-alpha atom (proteins)")
     group.add_argument(
         "--modality",
-        choices=("image", "audio", "protein", "video"),
+        choices=modality_names(),
         help="signal type (default: from the file name)",
     )
     group.add_argument(
@@ -78,11 +78,13 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
     """
     from ..codecs.inr import INRCodec
     from ..container import decode_rdl
-    from ..inr import modalities
+    from ..inr.modalities import get_modality, modality_for_path
     from ..inr.model_file import load_inr_model
 
-    modality = args.modality or modalities.detect_modality(source)
-    signal = modalities.read_signal(source, modality)
+    check_input(source, directory=True)  # a folder of frames is a video; a pipe blocks
+    kind = get_modality(args.modality) if args.modality else modality_for_path(source)
+    modality = kind.name
+    signal = kind.read(source)
     model = load_inr_model(args.model) if args.model else None
     bar = _Progress(os.path.basename(source))
     codec = INRCodec(
@@ -105,11 +107,10 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
     start = time.perf_counter()
     decoded = codec.decode(data)
     decode_seconds = time.perf_counter() - start
-    quality = modalities.distortion(modality, signal, decoded)
+    quality = kind.distortion(signal, decoded)
     report = dict(codec.last_report)
     items = report["items"]
-    scale = 1000.0 if modality == "audio" else 1.0
-    per_item = 8 * size / items / scale
+    per_item = kind.rate(8 * size, items)
     report.update(
         {
             "input": source,
@@ -118,19 +119,22 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
             "codec_version": decode_rdl(data).codec_version,  # per file (by modality)
             "rdl_bytes": size,
             "rate": per_item,
-            "rate_unit": _UNITS[modality],
+            "rate_unit": kind.rate_unit,
             **quality,
             "input_bytes": os.path.getsize(source) if os.path.isfile(source) else None,
             "encode_seconds": seconds,
             "decode_seconds": decode_seconds,
         }
     )
-    rate = f"{per_item:.4g} {_UNITS[modality]}"
-    if modality == "protein":  # the budget counts the coded coordinates, the file more
-        coded = report["payload_bits"] / items
-        report["coded_bits_per_atom"] = coded
-        report["file_bits_per_atom"] = per_item
-        rate = f"{per_item:.4g} bits/atom for the file ({coded:.4g} for the coded coordinates)"
+    rate = f"{per_item:.4g} {kind.rate_unit}"
+    if kind.payload_budget:  # the budget counts the coded weights, the file more
+        coded = kind.rate(report["payload_bits"], items)
+        report[f"coded_{kind.rate_keyword}"] = coded
+        report[f"file_{kind.rate_keyword}"] = per_item
+        rate = (
+            f"{per_item:.4g} {kind.rate_unit} for the file "
+            f"({coded:.4g} for the coded {kind.payload_budget})"
+        )
     shown = ", ".join(f"{k} {v:.3f}" for k, v in quality.items())
     line = (
         f"{source} -> {output}: {human_bytes(size)}, {rate}, "
@@ -140,10 +144,12 @@ def compress_inr(args: argparse.Namespace, source: str, output: str) -> tuple[di
 
 
 def inr_output_name(path: str, modality: str) -> str:
-    from ..inr import modalities
+    """The decoded file's name for the INR file ``path`` of ``modality``: without
+    ``.rdl``, with the modality's output suffix unless it has it."""
+    from ..inr.modalities import get_modality
 
     stem = path[:-4] if path.lower().endswith(".rdl") else path
-    suffix = modalities.default_output_suffix(modality)
+    suffix = get_modality(modality).output_suffix
     return stem if stem.lower().endswith(suffix) else f"{stem}{suffix}"
 
 
@@ -153,19 +159,19 @@ def decompress_inr(
     """Decode one INR file to ``output`` (default: named by its modality's suffix);
     the output is checked before decoding. Returns the JSON report and the text line."""
     from ..codecs.inr import INRCodec
-    from ..inr import modalities
+    from ..inr.modalities import get_modality
     from ..inr.model_file import load_inr_model
 
     model = load_inr_model(args.model) if args.model else None
     codec = INRCodec(model)
     modality = codec.file_modality(data)
     target = output or inr_output_name(source, modality)
-    check_output(target, overwrite=args.force, protect=tuple(args.inputs))
+    get_modality(modality).check_output(target, overwrite=args.force, protect=tuple(args.inputs))
     start = time.perf_counter()
     signal = codec.decode(data)
     seconds = time.perf_counter() - start
-    size = modalities.write_signal(
-        target, modality, signal, overwrite=args.force, protect=tuple(args.inputs)
+    size = get_modality(modality).write(
+        target, signal, overwrite=args.force, protect=tuple(args.inputs)
     )
     report = {
         "input": source,

@@ -28,8 +28,11 @@ def add_parser(sub: Any) -> None:
     image = what.add_parser("image", help="train the hyperprior image model on a folder of images")
     defer_arguments(image, _image_arguments)  # rdlab.train.image imports PyTorch
     image.set_defaults(run=_run_image)
-    inr = what.add_parser("inr", help="learn an INR prior (image, audio, protein, video)")
-    inr.add_argument("modality", choices=("image", "audio", "protein", "video"))
+    from ..inr.modalities import modality_names  # the registry; no modality is loaded
+
+    names = modality_names()
+    inr = what.add_parser("inr", help=f"learn an INR prior ({', '.join(names)})")
+    inr.add_argument("modality", choices=names)
     inr.add_argument("data", help="folder of training signals (or one video)")
     inr.add_argument("--out", required=True, help="model file to write (.safetensors)")
     inr.add_argument(

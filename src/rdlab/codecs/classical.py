@@ -1,9 +1,13 @@
 """Classical image codecs (JPEG, WebP, JPEG 2000, AVIF, HEIC, JPEG XL) behind the codec protocol.
 
-These codecs are *reference points* for benchmarks, not ``.rdl`` codecs: ``encode``
-returns the real file a user would store (JPEG/WebP/JP2/AVIF/HEIC/JXL bytes, no ``.rdl``
-wrapper) and ``decode`` reads such bytes back. They are therefore **not** registered in
-:mod:`rdlab.codecs.registry`; get them with :func:`get_classical_codec`.
+These codecs are *reference points* for benchmarks: ``encode`` returns the real file a
+user would store (JPEG/WebP/JP2/AVIF/HEIC/JXL bytes, no ``.rdl`` wrapper) and ``decode``
+reads such bytes back. Each is an entry of the one codec registry
+(:mod:`rdlab.codecs.registry`), which holds their capabilities (format, suffix, quality
+range and default sweep, what they need to run); make them with
+:func:`rdlab.codecs.get_codec` (``get_codec("jpeg", quality=50)``) or
+:func:`get_classical_codec`. They write no ``.rdl`` file, so they are not among the
+codecs :func:`rdlab.codecs.known_codecs` lists for decoding ``.rdl`` files.
 
 Input: ``(H, W, 3)`` or ``(H, W)`` uint8. ``decode`` returns ``(H, W, 3)`` uint8 for RGB
 files and ``(H, W)`` for greyscale files; greyscale input is coded as greyscale where the
@@ -38,8 +42,9 @@ jxl        0..100 (libjxl quality, mapped   pillow-jxl-plugin ``format="JXL", qu
                                             ``imagecodecs.jpegxl_encode(level=q, effort=7)``
 =========  ===============================  ===================================================
 
-Each codec class has a ``qualities`` attribute: its default sweep, chosen to span roughly
-0.1 to 2 bits per pixel on photographs, lowest rate first.
+Each codec's registry entry has a default sweep (``codec_spec(name).quality.sweep``, also
+the class attribute ``qualities``), chosen to span roughly 0.1 to 2 bits per pixel on
+photographs, lowest rate first.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from PIL import Image
 
 from .._arrays import to_numpy
 from ..errors import FormatError, InputError, ModelError
+from .registry import QualityRange, bench_codecs, codec_spec, get_codec_at, is_available
+from .registry import unavailable_reason as _requires
 
 
 class CodecUnavailableError(ModelError):
@@ -96,33 +103,35 @@ def _pil_encode(image: np.ndarray, fmt: str, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _check_quality(quality: Any, low: float, high: float, name: str, integer: bool = True) -> Any:
-    try:
-        value = float(quality)
-    except (TypeError, ValueError):
-        raise InputError("quality", f"{name}: must be a number, got {quality!r}") from None
-    if not low <= value <= high or (integer and value != int(value)):
-        kind = "an integer" if integer else "a number"
-        raise InputError("quality", f"{name}: must be {kind} in [{low:g}, {high:g}], got {quality}")
-    return int(value) if integer else value
-
-
 # ------------------------------------------------------------------------------ codecs
 class _ClassicalCodec:
+    """A classical codec at one ``quality`` (its registry entry's scale and range; None:
+    the middle of its default sweep). ``description``, ``qualities`` (the default sweep)
+    and ``extension`` come from the entry."""
+
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     description: ClassVar[str]
     qualities: ClassVar[tuple[float, ...]]
-    quality_range: ClassVar[tuple[float, float]] = (0, 100)
-    integer_quality: ClassVar[bool] = True
     extension: ClassVar[str]
     pil_format: ClassVar[str | None] = None  # Pillow's format name, for the shared encode
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = codec_spec(cls.name)
+        cls.description, cls.extension = spec.description, spec.suffix
+        cls.qualities = cls._scale().sweep
+
+    @classmethod
+    def _scale(cls) -> QualityRange:
+        scale = codec_spec(cls.name).quality
+        if scale is None:
+            raise ModelError(f"the registry entry of {cls.name} has no quality range")
+        return scale
+
     def __init__(self, quality: float | None = None) -> None:
-        if quality is None:
-            quality = self.qualities[len(self.qualities) // 2]
-        low, high = self.quality_range
-        self.quality = _check_quality(quality, low, high, self.name, self.integer_quality)
+        scale = self._scale()
+        self.quality = scale.check(scale.default if quality is None else quality, self.name)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(quality={self.quality})"
@@ -151,10 +160,6 @@ class JpegCodec(_ClassicalCodec):
 
     name = "jpeg"
     pil_format = "JPEG"
-    description = "JPEG (Pillow/libjpeg), 4:4:4, optimized Huffman"
-    qualities = (5, 10, 20, 35, 50, 65, 80, 90)
-    quality_range = (1, 95)
-    extension = ".jpg"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {"quality": self.quality, "subsampling": 0, "optimize": True}
@@ -165,9 +170,6 @@ class WebpCodec(_ClassicalCodec):
 
     name = "webp"
     pil_format = "WEBP"
-    description = "WebP lossy (Pillow/libwebp), 4:2:0 (the only lossy WebP sampling)"
-    qualities = (0, 10, 25, 45, 65, 80, 88, 93)
-    extension = ".webp"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {"quality": self.quality, "method": 6, "lossless": False}
@@ -187,11 +189,6 @@ class Jpeg2000Codec(_ClassicalCodec):
 
     name = "jpeg2000"
     pil_format = "JPEG2000"
-    description = "JPEG 2000 (Pillow/OpenJPEG, JP2), 9/7 + ICT, quality = target bpp"
-    qualities = (0.08, 0.15, 0.25, 0.4, 0.6, 0.9, 1.4, 2.2)
-    quality_range = (1e-3, 24.0)
-    integer_quality = False
-    extension = ".jp2"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         channels = 1 if image.ndim == 2 else 3
@@ -208,9 +205,6 @@ class AvifCodec(_ClassicalCodec):
 
     name = "avif"
     pil_format = "AVIF"
-    description = "AVIF (Pillow/libavif), 4:4:4, speed 6"
-    qualities = (5, 20, 35, 50, 60, 70, 80, 88)
-    extension = ".avif"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {
@@ -225,9 +219,6 @@ class HeicCodec(_ClassicalCodec):
     """HEIC via pillow-heif (libheif + x265): ``quality`` 0..100, ``chroma=444``."""
 
     name = "heic"
-    description = "HEIC (pillow-heif/libheif, x265), 4:4:4"
-    qualities = (5, 15, 25, 33, 40, 47, 54, 62)
-    extension = ".heic"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         options: dict[str, Any] = {"format": "HEIF", "quality": self.quality}
@@ -257,9 +248,6 @@ class JxlCodec(_ClassicalCodec):
     """JPEG XL via pillow-jxl-plugin (or imagecodecs): ``quality`` 0..100, effort 7."""
 
     name = "jxl"
-    description = "JPEG XL (libjxl via pillow-jxl-plugin or imagecodecs), VarDCT, effort 7"
-    qualities = (0, 15, 30, 50, 65, 78, 88, 94)
-    extension = ".jxl"
 
     def options(self, image: np.ndarray) -> dict[str, Any]:
         return {"quality": self.quality, "effort": 7, "lossless": False}
@@ -275,7 +263,7 @@ class JxlCodec(_ClassicalCodec):
             import imagecodecs
 
             return bytes(imagecodecs.jpegxl_encode(image, level=self.quality, effort=7))
-        raise CodecUnavailableError(_UNAVAILABLE_HINT["jxl"])
+        raise CodecUnavailableError(_requires("jxl"))
 
     def decode(self, data: bytes) -> np.ndarray:
         backend = _jxl_backend()
@@ -291,61 +279,7 @@ class JxlCodec(_ClassicalCodec):
             except Exception as exc:
                 raise FormatError(f"cannot decode the jxl data: {exc}") from None
             return np.ascontiguousarray(out[..., 0] if out.ndim == 3 and out.shape[2] == 1 else out)
-        raise CodecUnavailableError(_UNAVAILABLE_HINT["jxl"])
-
-
-class RdlabCodec(_ClassicalCodec):
-    """rdlab's learned hyperprior codec, bundled default model: ``quality`` 1..6 (fractional ok).
-
-    Not a classical codec: listed here so that the image benchmark sweeps it like the
-    others. The file size counted is the whole ``.rdl`` file (header included).
-    """
-
-    name = "rdlab"
-    description = "rdlab learned hyperprior (default model)"
-    qualities = (1.0, 1.7, 2.4, 3.1, 3.9, 4.6, 5.3, 6.0)
-    quality_range = (1.0, 6.0)
-    integer_quality = False
-    extension = ".rdl"
-
-    model = "default"
-    refine = 0  # encoder-side latent refinement steps (0: the fast default encoder)
-
-    def options(self, image: np.ndarray) -> dict[str, Any]:
-        return {"quality": self.quality, "model": self.model, "refine": self.refine}
-
-    def encode(self, x: Any) -> bytes:
-        from .hyperprior import HyperpriorImageCodec
-
-        codec = HyperpriorImageCodec(quality=self.quality, model=self.model, refine=self.refine)
-        return codec.encode(_check_image(x))
-
-    def decode(self, data: bytes) -> np.ndarray:
-        from .hyperprior import HyperpriorImageCodec
-
-        return HyperpriorImageCodec(model=self.model).decode(bytes(data))
-
-
-class RdlabE8Codec(RdlabCodec):
-    """rdlab's learned codec with **E8 lattice latents** (bundled model ``default-e8``:
-    the default model's transforms fine-tuned with E8-quantized latents), for the
-    scalar-vs-lattice comparison; slower to code (Monte-Carlo cell masses)."""
-
-    name = "rdlab-e8"
-    description = "rdlab learned hyperprior, E8 lattice latents (model default-e8)"
-    qualities = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
-    model = "default-e8"
-
-
-class RdlabRefineCodec(RdlabCodec):
-    """rdlab's learned codec (default model) with **encoder-side latent refinement**,
-    100 steps (``rdlab compress --refine 100``): the same decoder and format, each
-    image's latents optimized for its own rate-distortion loss; ~100x slower to encode."""
-
-    name = "rdlab-refine"
-    description = "rdlab learned hyperprior, latents refined per image (100 steps)"
-    qualities = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
-    refine = 100
+        raise CodecUnavailableError(_requires("jxl"))
 
 
 def _jxl_backend() -> str | None:
@@ -356,90 +290,77 @@ def _jxl_backend() -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------- registry
-CODECS: dict[str, type[_ClassicalCodec]] = {
-    "jpeg": JpegCodec,
-    "webp": WebpCodec,
-    "jpeg2000": Jpeg2000Codec,
-    "avif": AvifCodec,
-    "heic": HeicCodec,
-    "jxl": JxlCodec,
-    "rdlab": RdlabCodec,
-    "rdlab-e8": RdlabE8Codec,
-    "rdlab-refine": RdlabRefineCodec,
-}
-ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpegxl": "jxl", "jpg": "jpeg", "heif": "heic"}
-_UNAVAILABLE_HINT = {
-    "jpeg": "Pillow was built without JPEG support",
-    "webp": "Pillow was built without WebP support",
-    "jpeg2000": "Pillow was built without OpenJPEG (JPEG 2000) support",
-    "avif": "Pillow was built without AVIF support (Pillow >= 11.2 with libavif)",
-    "heic": "pillow-heif is not installed, or its libheif has no x265 HEVC encoder "
-    "(pip install pillow-heif)",
-    "jxl": "neither pillow-jxl-plugin nor imagecodecs is installed (pip install pillow-jxl-plugin)",
-    "rdlab": "the bundled learned model could not be loaded (reinstall rdlab)",
-    "rdlab-e8": "the bundled lattice model default-e8 could not be loaded (reinstall rdlab)",
-    "rdlab-refine": "the bundled learned model could not be loaded (reinstall rdlab)",
-}
-
-
+# ------------------------------------------------------------- the benchmark's codecs
 def canonical_name(name: str) -> str:
-    """The canonical codec name for ``name`` or an alias (case-insensitive)."""
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in CODECS:
-        known = ", ".join([*CODECS, *(f"{a} (= {c})" for a, c in ALIASES.items())])
-        raise InputError("codecs", f"unknown classical codec {name!r} (known: {known})")
-    return key
+    """The registry name of image benchmark codec ``name`` or an alias (any case): one
+    of :func:`rdlab.codecs.registry.bench_codecs` (the classical codecs and rdlab's
+    presets ``rdlab``, ``rdlab-e8``, ``rdlab-refine``).
+
+    Raises:
+        InputError: on argument ``"codecs"``: not an image benchmark codec.
+    """
+    known = bench_codecs()
+    try:
+        spec = codec_spec(name)
+    except InputError:
+        spec = None
+    if spec is None or spec.name not in known:
+        aliases = [f"{a} (= {n})" for n in known for a in codec_spec(n).aliases]
+        raise InputError(
+            "codecs", f"unknown image codec {name!r} (known: {', '.join([*known, *aliases])})"
+        )
+    return spec.name
 
 
 def _probe(name: str) -> bool:
     """Whether codec ``name`` can encode and decode a tiny image here."""
     tiny = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 7 % 256).astype(np.uint8)
     try:
-        codec = CODECS[name]()
+        codec = get_codec_at(name)
         out = codec.decode(codec.encode(tiny))
         return out.shape == tiny.shape
     except Exception:
         return False
 
 
+@functools.cache
+def works(name: str) -> bool:
+    """Whether classical codec ``name`` encodes and decodes a 16x16 image here (probed
+    once per process; the registry's availability check of the classical codecs)."""
+    return _probe(name)
+
+
 def codec_works(name: str) -> bool:
     """Whether codec ``name`` (or an alias) encodes and decodes a 16x16 image here, probed
-    now by doing it (:func:`available_classical_codecs` caches the answers for all).
-    Milliseconds for the classical codecs; the ``rdlab*`` codecs load PyTorch and a model."""
+    now by doing it. Milliseconds for the classical codecs; the ``rdlab*`` presets load
+    PyTorch and a model."""
     return _probe(canonical_name(name))
 
 
-@functools.lru_cache(maxsize=1)
-def _availability() -> tuple[tuple[str, bool], ...]:
-    return tuple((name, _probe(name)) for name in CODECS)
-
-
 def available_classical_codecs() -> dict[str, bool]:
-    """Each classical codec's name and whether it works here (probed once, by actually
-    encoding and decoding a 16x16 image; the answer is cached for the process)."""
-    return dict(_availability())
+    """Each classical codec's name and whether it works here (:func:`works`)."""
+    return {name: works(name) for name in bench_codecs() if codec_spec(name).writes != "rdl"}
 
 
 def unavailable_reason(name: str) -> str:
-    """Why codec ``name`` is unavailable (a hint for the user)."""
-    return _UNAVAILABLE_HINT[canonical_name(name)]
+    """What benchmark codec ``name`` needs to work (a hint for the user)."""
+    return _requires(canonical_name(name))
 
 
-def get_classical_codec(name: str, quality: float | None = None) -> _ClassicalCodec:
-    """A classical codec by name (``jpeg, webp, jpeg2000`` (``jp2``), ``avif, heic, jxl``
-    (``jpegxl``); case-insensitive) at ``quality`` (its own scale; ``None``: the middle
-    of its default sweep).
+def get_classical_codec(name: str, quality: float | None = None) -> Any:
+    """An image benchmark codec by name (``jpeg, webp, jpeg2000`` (``jp2``), ``avif, heic,
+    jxl`` (``jpegxl``), ``rdlab``, ...; case-insensitive) at ``quality`` (its own scale;
+    ``None``: the middle of its default sweep).
 
-    Unknown names raise :class:`~rdlab.errors.InputError` on ``"codecs"``; a codec whose
-    library is missing raises :class:`CodecUnavailableError` (a
-    :class:`~rdlab.errors.ModelError`).
+    Raises:
+        InputError: on ``"codecs"``: an unknown name; on ``"quality"``: out of range.
+        CodecUnavailableError: (a :class:`~rdlab.errors.ModelError`) the codec's library
+            or model is missing here.
     """
     key = canonical_name(name)
-    if not available_classical_codecs()[key]:
-        raise CodecUnavailableError(f"codec {key} is unavailable: {_UNAVAILABLE_HINT[key]}")
-    return CODECS[key](quality)
+    if not is_available(key):
+        raise CodecUnavailableError(f"codec {key} is unavailable: {_requires(key)}")
+    return get_codec_at(key, quality)
 
 
 # --------------------------------------------------------------------- file inspection
@@ -470,9 +391,10 @@ def payload_bytes(name: str, data: bytes) -> int:
     JP2: the ``jp2c`` box (the J2K codestream); AVIF/HEIC: the ``mdat`` box payload
     (the AV1/HEVC bitstream; ``meta`` with its item properties is the container); WebP:
     the ``VP8 `` chunk payload. JPEG and JPEG XL (written as a bare codestream) have no
-    separate container: the whole file is the codestream, so the figure is the file size.
+    separate container: the whole file is the codestream, so the figure is the file size;
+    so is it for any other codec of the registry (an ``.rdl`` file counts whole).
     """
-    key = canonical_name(name)
+    key = codec_spec(name).name
     data = bytes(data)
     if key == "jpeg2000":
         sizes = [b - a for kind, a, b in _boxes(data) if kind == b"jp2c"]
@@ -498,9 +420,9 @@ def chroma_subsampling(name: str, data: bytes) -> str | None:
     JPEG: Pillow's ``JpegImagePlugin.get_sampling``; WebP lossy: always 4:2:0; AVIF: the
     ``av1C`` box's subsampling flags; HEIC: the ``hvcC`` box's ``chroma_format_idc``;
     JPEG 2000: component sub-sampling factors in the SIZ marker; JPEG XL: 4:4:4 (XYB
-    VarDCT does not subsample chroma).
+    VarDCT does not subsample chroma); other codecs of the registry: ``None``.
     """
-    key = canonical_name(name)
+    key = codec_spec(name).name
     data = bytes(data)
     if key == "jpeg":
         from PIL import JpegImagePlugin
@@ -537,7 +459,9 @@ def chroma_subsampling(name: str, data: bytes) -> str | None:
             return "4:0:0"
         factors = {(c[1], c[2]) for c in comps}
         return "4:4:4" if factors == {(1, 1)} else "subsampled"
-    return "4:0:0" if _jxl_is_grey(data) else "4:4:4"
+    if key == "jxl":
+        return "4:0:0" if _jxl_is_grey(data) else "4:4:4"
+    return None
 
 
 def payload_is_vp8(data: bytes) -> bool:

@@ -19,6 +19,12 @@ for large images), then crops. Greyscale images are coded as RGB with three equa
 and decoded back to one channel (the rounded mean of the three); alpha and 16-bit images
 are refused by the image reader.
 
+Steps 2–4 and their inverses are the model's latent codec
+(:class:`~rdlab.nn.latent_codecs.HyperpriorLatentCodec`: an entropy bottleneck for
+``ẑ``, the integer scale branch, the float mean branch and a scalar or lattice
+conditional for ``y``); this module adds the file format, the tiled transforms, rate
+control, refinement and the decoder's size checks.
+
 Which quantities must agree exactly between encoder and decoder: the hyper-latent tables
 (integers in the model file), the scale indexes (integer network) and the symbols. The
 means and the synthesis are float32: they only move reconstructed values, by float
@@ -41,7 +47,7 @@ import torch
 
 from .._arrays import optional_limit
 from .._memory import available_memory_bytes, human_bytes
-from ..coding.stream import SymbolDecoder, SymbolEncoder, check_stream_room
+from ..coding.stream import check_stream_room
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl
 from ..errors import CorruptStreamError, InputError, ModelError, SizeLimitError
 from .image_model_file import ImageCodecModel, load_image_model
@@ -56,6 +62,7 @@ LATTICE_VERSION = "2"
 """Format version of files with lattice latents (the same chunks; ``LATN`` holds lattice
 coefficients)."""
 VERSIONS = (VERSION, LATTICE_VERSION)
+_CHUNK_NAMES = ("hyperprior chunk 'HYPR'", "hyperprior chunk 'LATN'")
 ALIGN = 64
 DEFAULT_QUALITY = 4.0
 ANALYSIS_HALO = 32  # pixels; the analysis reaches 2 + 4 + 8 + 16 = 30 px
@@ -90,11 +97,6 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     if x.is_contiguous(memory_format=torch.channels_last) and x.stride(0) == x[0].numel():
         return x
     return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
-
-
-def _channel_index(shape: tuple[int, ...]) -> np.ndarray:
-    """Table index of every hyper-latent element ``(N, h, w)``: its channel."""
-    return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
 
 
 def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
@@ -242,15 +244,8 @@ class HyperpriorImageCodec:
     ) -> tuple[bytes, bytes, tuple[int, ...]]:
         """Chunks ``(HYPR, LATN)`` and the hyper-latent shape for the gained latent ``y``
         (1, M, h, w) and the continuous hyper-latent ``z`` (1, N, h/4, w/4)."""
-        model = self.model
-        z_hat = torch.round(z)
-        z_int = z_hat.numpy().astype(np.int64)[0]
-        encoder = SymbolEncoder()
-        encoder.encode_values(z_int, _channel_index(z_int.shape), model.z_tables)
-        indexes = model.scale_net.scale_indexes(z_int[None], model.scale_table)[0]
-        means = model.net.h_s_means(z_hat)[0].numpy().astype(np.float64)
-        latent = model.latent_coder.encode_latents(y[0].numpy().astype(np.float64), indexes, means)
-        return encoder.to_bytes(), latent, z_int.shape
+        (hyper, latent), shape = self.model.latent_codec.compress(y, z)
+        return hyper, latent, shape[1:]
 
     def _latents_at(
         self, y0: torch.Tensor, x: torch.Tensor | None, t: float, size: tuple[int, int]
@@ -499,16 +494,10 @@ class HyperpriorImageCodec:
             )
 
     @staticmethod
-    def _hyper(header: _Header) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """``(ẑ int64 (N, hz, wz), scale indexes int64 (M, 4hz, 4wz), ẑ as a tensor)``."""
-        model = header.model
-        decoder = SymbolDecoder(header.file.chunk("HYPR"))
-        z_int = decoder.decode_values(_channel_index(header.z_shape), model.z_tables)
-        decoder.finish("hyperprior chunk 'HYPR'")
-        if np.abs(z_int).max(initial=0) > 2**15:
-            raise CorruptStreamError("hyperprior file: hyper-latent out of range")
-        indexes = model.scale_net.scale_indexes(z_int[None], model.scale_table)[0]
-        return z_int, indexes, torch.from_numpy(z_int.astype(np.float32))[None]
+    def _streams(header: _Header) -> tuple[list[bytes], tuple[int, ...]]:
+        """The latent codec's streams (chunks ``HYPR``, ``LATN``) and hyper-latent shape."""
+        file = header.file
+        return [file.chunk("HYPR"), file.chunk("LATN")], (1, *header.z_shape)
 
     def symbols(self, data: bytes) -> dict[str, np.ndarray]:
         """The integers a file decodes to (int64): ``z`` (N, H/64, W/64), the scale
@@ -517,21 +506,17 @@ class HyperpriorImageCodec:
         machine (the test vectors pin them)."""
         with torch.inference_mode():
             header = self._header(data)
-            z_int, indexes, _ = self._hyper(header)
-            residuals = header.model.latent_coder.decode(
-                header.file.chunk("LATN"), indexes, "hyperprior chunk 'LATN'"
+            symbols = header.model.latent_codec.decode_symbols(
+                *self._streams(header), what=_CHUNK_NAMES
             )
-        return {"z": z_int, "indexes": indexes, "residuals": residuals}
+        return {key: value[0] for key, value in symbols.items()}
 
     def _decode(self, data: bytes) -> np.ndarray:
         header = self._header(data)
         model = header.model
-        _, indexes, z_hat = self._hyper(header)
-        means = model.net.h_s_means(z_hat)[0].numpy().astype(np.float64)
-        q = model.latent_coder.decode(header.file.chunk("LATN"), indexes, "hyperprior chunk 'LATN'")
-        y_hat = model.latent_coder.dequantize(q, means)
+        y_hat = model.latent_codec.decompress(*self._streams(header), what=_CHUNK_NAMES)
         tt = torch.tensor([header.rate_parameter], dtype=torch.float32)
-        x_hat = self._synthesis(torch.from_numpy(y_hat.astype(np.float32))[None], tt, model)
+        x_hat = self._synthesis(y_hat, tt, model)
         height, width = header.height, header.width
         pixels = torch.round(x_hat[0, :, :height, :width].clamp_(0.0, 1.0).mul_(255.0))
         rgb = pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()

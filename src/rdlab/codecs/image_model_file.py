@@ -20,6 +20,11 @@ base model — the lattice coder's arrays and config — and names the base by n
 hash (metadata ``base``, ``base_hash``); loading reads the base's weights under it and
 refuses a base whose hash has changed. ``default-e8`` is the default model so derived.
 
+The tensor names are those of the model's ``state_dict()`` under the file's own names
+(:data:`FILE_NAMES`: ``h_a.*`` for ``latent_codec.h_a.*``, ``z_tables.*`` for the entropy
+bottleneck's tables, ``scale_net.*`` for the integer scale branch, ``lattice.*`` for the
+lattice coder), so the format is the one files were always written in.
+
 The SHA-256 of the file's bytes is the model hash written into every ``.rdl`` file, so
 decoding with other weights is refused instead of producing garbage. Bundled models live
 in ``rdlab/models/NAME.safetensors``; ``load_image_model`` also takes a path.
@@ -41,13 +46,21 @@ import torch
 from .._files import write_atomic
 from ..coding.conditional import LocationScaleCoder
 from ..coding.lattice_latents import LatticeLatentCoder, voronoi_cell_samples
-from ..coding.tables import FrequencyTables, log_scale_table, quantize_probabilities
+from ..coding.tables import FrequencyTables
 from ..container import model_hash
 from ..errors import InputError, ModelError
-from ..nn.image_model import HyperpriorImageModel, ImageModelConfig, latent_lattice
+from ..nn.image_model import (
+    LEGACY_NAMES,
+    HyperpriorImageModel,
+    ImageModelConfig,
+    latent_lattice,
+    rename_state_key,
+)
 from ..nn.integer_net import IntegerScaleNet
+from ..nn.latent_codecs import HyperpriorLatentCodec
 
 __all__ = [
+    "FILE_NAMES",
     "FORMAT",
     "ImageCodecModel",
     "bundled_image_models",
@@ -57,30 +70,34 @@ __all__ = [
 ]
 
 FORMAT = "rdlab-hyperprior-1"
-_SCALE_PREFIX = "scale_net."
+FILE_NAMES = (
+    *LEGACY_NAMES,
+    ("z_tables.frequencies", "latent_codec.entropy_bottleneck.table_frequencies"),
+    ("z_tables.sizes", "latent_codec.entropy_bottleneck.table_sizes"),
+    ("z_tables.offsets", "latent_codec.entropy_bottleneck.table_offsets"),
+    ("scale_net.", "latent_codec.scale_net."),
+    ("lattice.generator", "latent_codec.conditional.coding_generator"),
+    ("lattice.cell_samples", "latent_codec.conditional.coding_cell_samples"),
+)
+"""``(file name prefix, state-dict name prefix)`` of every tensor a model file holds."""
 _LATTICE_KEYS = ("lattice.generator", "lattice.cell_samples")
 _FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
+_CODING_PREFIXES = ("z_tables.", "scale_net.", "lattice.")  # integer and float64 arrays
 _TRAIN_PREFIX = "train."  # float weights the codec does not use, kept to continue training
 _TRAIN_ONLY = ("h_s_scales.", "z_density.")
 _HALF_MIN_SIZE = 4096  # float tensors with at least this many entries are stored as float16
-Z_PRECISION = 16
 
 
 @dataclass(frozen=True)
 class ImageCodecModel:
-    """A loaded model: the float network (eval mode), the integer scale branch, the
-    hyper-latent tables, the scale table with its latent coder (scalar
-    :class:`LocationScaleCoder` or :class:`LatticeLatentCoder`), its name, hash and
-    card, and whether the file carried the training-only weights."""
+    """A loaded model: the network (eval mode) whose ``latent_codec`` holds everything
+    coding needs (hyper-latent tables, integer scale branch, latent coder), its name,
+    hash and card, and whether the file carried the training-only weights."""
 
     name: str
     net: HyperpriorImageModel
-    scale_net: IntegerScaleNet
-    z_tables: FrequencyTables
-    scale_table: np.ndarray
     hash: bytes
     card: dict[str, Any]
-    latent_coder: LocationScaleCoder | LatticeLatentCoder
     has_training_weights: bool = False
     """Whether ``net`` holds the trained float scale branch and hyper-latent density
     (needed by encoder-side latent refinement, never by coding)."""
@@ -93,6 +110,31 @@ class ImageCodecModel:
     def latent_lattice(self) -> str | None:
         """The lattice of the latent vectors, ``None`` for scalar latents."""
         return self.net.config.latent_lattice
+
+    @property
+    def latent_codec(self) -> HyperpriorLatentCodec:
+        return self.net.latent_codec
+
+    @property
+    def scale_net(self) -> IntegerScaleNet:
+        """The integer scale branch."""
+        branch = self.latent_codec.scale_branch
+        assert isinstance(branch, IntegerScaleNet)
+        return branch
+
+    @property
+    def z_tables(self) -> FrequencyTables:
+        """The hyper-latent's integer tables."""
+        return self.latent_codec.entropy_bottleneck.tables
+
+    @property
+    def scale_table(self) -> np.ndarray:
+        return self.latent_codec.scale_table
+
+    @property
+    def latent_coder(self) -> LocationScaleCoder | LatticeLatentCoder:
+        """The latent coder: scalar :class:`LocationScaleCoder` or :class:`LatticeLatentCoder`."""
+        return self.latent_codec.conditional.coder
 
 
 def bundled_image_models() -> list[str]:
@@ -120,19 +162,6 @@ def _model_path(name: str) -> Path:
     return path
 
 
-@torch.no_grad()
-def z_frequency_tables(net: HyperpriorImageModel, precision: int = Z_PRECISION) -> FrequencyTables:
-    """Integer tables (with escape) of the hyper-latent's per-channel densities."""
-    offsets, masses = net.z_density.integer_tables()
-    rows = []
-    for row in masses:
-        used = row[: int(np.max(np.nonzero(row)[0])) + 1] if row.any() else row[:1]
-        p = np.append(used, max(0.0, 1.0 - float(used.sum())))
-        p = p / p.sum()
-        rows.append(quantize_probabilities(p, precision, name="z masses"))
-    return FrequencyTables(tuple(rows), offsets, True, precision, {"kind": "hyperprior-z"})
-
-
 #: candidate seeds of the lattice coder's cell samples, and calibration crops that choose
 _SAMPLE_SEEDS = (0, 1, 2, 3)
 _SAMPLE_CROPS = 4
@@ -140,25 +169,24 @@ _SAMPLE_CROPS = 4
 
 @torch.no_grad()
 def _choose_cell_samples(
-    net: HyperpriorImageModel,
-    scale_net: IntegerScaleNet,
-    lattice: Any,
-    calibration: torch.Tensor,
+    net: HyperpriorImageModel, lattice: Any, calibration: torch.Tensor
 ) -> tuple[np.ndarray, int]:
     """The Voronoi-cell sample set (and its seed) that codes the first calibration crops
     shortest at the lowest and highest rate levels. Which quasi-random set is used
     changes the Monte-Carlo cell masses, hence the rate, by several per cent (the code
     is valid with any); choosing on calibration data from the training set is a
-    deterministic function of the checkpoint and that data."""
-    scale_table = log_scale_table()
+    deterministic function of the checkpoint and that data. ``net`` needs its integer
+    scale branch."""
+    codec = net.latent_codec
+    scale_table = codec.scale_table
     crops = calibration[:_SAMPLE_CROPS]
     cases = []
     for t in (0.0, float(net.config.levels - 1)):
         tt = torch.full((crops.shape[0],), t)
         y = net.analyze(crops, tt)
-        z = torch.round(net.h_a(y))
-        indexes = scale_net.scale_indexes(z.numpy().astype(np.int64), scale_table)
-        means = net.h_s_means(z).numpy().astype(np.float64)
+        z = torch.round(codec.h_a(y))
+        indexes = codec.scale_indexes(z)
+        means = codec.h_s_means(z).numpy().astype(np.float64)
         # the crops side by side: one (M, h, B·w) latent per level
         cases.append(
             tuple(
@@ -197,52 +225,45 @@ def export_image_model(
     """
     from safetensors.numpy import save
 
-    lattice = None if net.latent_quantizer is None else net.latent_quantizer.lattice
     net = net.float().cpu().eval()
+    codec = net.latent_codec
     with torch.no_grad():
         zs = []
         for t in range(net.config.levels):
             tt = torch.full((calibration.shape[0],), float(t))
-            zs.append(torch.round(net.h_a(net.analyze(calibration, tt))))
+            zs.append(torch.round(codec.h_a(net.analyze(calibration, tt))))
         z_cal = torch.cat(zs)
-    scale_net = IntegerScaleNet.from_module(net.h_s_scales, z_cal)
-    tables = z_frequency_tables(net)
-    lattice_arrays: dict[str, np.ndarray] = {}
-    if lattice is not None:
-        samples, seed = _choose_cell_samples(net, scale_net, lattice, calibration)
-        lattice_arrays = {
-            _LATTICE_KEYS[0]: lattice.generator.numpy().astype(np.float64),
-            _LATTICE_KEYS[1]: samples,
-        }
+    codec.update(z_cal)  # the hyper-latent tables and the integer scale branch
+    if net.config.latent_lattice is not None:
+        samples, seed = _choose_cell_samples(net, codec.conditional.lattice, calibration)
+        codec.conditional.update(samples)
         card = {**(card or {}), "cell_samples_seed": seed}
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in net.state_dict().items():
-        array = value.detach().cpu().numpy()
-        if key.startswith(_TRAIN_ONLY):
-            arrays[_TRAIN_PREFIX + key] = array.astype(
-                np.float16 if array.size >= _HALF_MIN_SIZE else np.float32
-            )
-        elif key.startswith(_FLOAT_PREFIXES):
-            arrays[key] = array.astype(np.float16 if array.size >= _HALF_MIN_SIZE else np.float32)
-    for key, value in scale_net.to_arrays().items():
-        arrays[_SCALE_PREFIX + key] = np.ascontiguousarray(value)
-    arrays.update(lattice_arrays)
-    width = max(f.size for f in tables.frequencies)
-    freq = np.zeros((len(tables), width), dtype=np.int32)
-    for i, f in enumerate(tables.frequencies):
-        freq[i, : f.size] = f
-    arrays["z_tables.frequencies"] = freq
-    arrays["z_tables.sizes"] = tables.sizes.astype(np.int32)
-    arrays["z_tables.offsets"] = tables.offsets.astype(np.int64)
     metadata = {
         "format": FORMAT,
         "config": json.dumps(net.config.to_dict()),
         "card": json.dumps(card or {}),
     }
-    data = _canonical_header(save(arrays, metadata=metadata))
+    data = _canonical_header(save(_file_arrays(net), metadata=metadata))
     write_atomic(path, data, overwrite=overwrite)
     _load_cached.cache_clear()
     return model_hash(data)
+
+
+def _file_arrays(net: HyperpriorImageModel) -> dict[str, np.ndarray]:
+    """The arrays a model file holds, by file name: the float weights (large ones as
+    float16), the training-only ones under ``train.``, and the coding arrays as they are."""
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in net.state_dict().items():
+        name = _file_name(key)
+        array = value.detach().cpu().numpy()
+        small = np.float16 if array.size >= _HALF_MIN_SIZE else np.float32
+        if name.startswith(_TRAIN_ONLY):
+            arrays[_TRAIN_PREFIX + name] = array.astype(small)
+        elif name.startswith(_FLOAT_PREFIXES):
+            arrays[name] = array.astype(small)
+        elif name.startswith(_CODING_PREFIXES):
+            arrays[name] = np.ascontiguousarray(array)
+    return arrays
 
 
 def _read_model_file(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -300,7 +321,7 @@ def derive_lattice_model(
     config = replace(source.net.config, latent_lattice=None)
     lat = latent_lattice(lattice, config.latent_channels)
     config = replace(config, latent_lattice=lat.name)
-    samples, seed = _choose_cell_samples(source.net, source.scale_net, lat, calibration)
+    samples, seed = _choose_cell_samples(source.net, lat, calibration)
     arrays = {
         _LATTICE_KEYS[0]: lat.generator.numpy().astype(np.float64),
         _LATTICE_KEYS[1]: samples,
@@ -346,23 +367,31 @@ def load_training_state(
         config = ImageModelConfig.from_dict(json.loads(metadata["config"]))
     except (OSError, ValueError, KeyError, InputError) as exc:
         raise InputError("init", f"{file} is not a readable model file ({exc})") from None
-    state = _float_state(arrays)
-    if not any(k.startswith(_TRAIN_ONLY) for k in state):
+    if not _has_training_weights(arrays):
         raise InputError(
             "init", f"{file} holds no training weights (exported before they were kept)"
         )
-    return config, state
+    return config, _state(arrays, coding=False)
 
 
-def _float_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """The float32 state dict of a model file's arrays: the coding weights and, when
-    stored, the training-only ones (``train.`` prefix removed)."""
+def _has_training_weights(arrays: dict[str, np.ndarray]) -> bool:
+    return any(k.startswith(tuple(_TRAIN_PREFIX + p for p in _TRAIN_ONLY)) for k in arrays)
+
+
+def _state(arrays: dict[str, np.ndarray], coding: bool = True) -> dict[str, torch.Tensor]:
+    """The model's state dict (its own names) from a model file's arrays: the float
+    weights as float32 (the training-only ones too, when stored) and, with ``coding``,
+    the coding arrays as they are."""
     state = {}
     for key, value in arrays.items():
-        if key.startswith(_TRAIN_PREFIX):
-            state[key[len(_TRAIN_PREFIX) :]] = torch.from_numpy(value.astype(np.float32))
-        elif key.startswith(_FLOAT_PREFIXES):
-            state[key] = torch.from_numpy(value.astype(np.float32))
+        name = key[len(_TRAIN_PREFIX) :] if key.startswith(_TRAIN_PREFIX) else key
+        if key.startswith(_TRAIN_PREFIX) or key.startswith(_FLOAT_PREFIXES):
+            tensor = torch.from_numpy(value.astype(np.float32))
+        elif coding and key.startswith(_CODING_PREFIXES):
+            tensor = torch.from_numpy(np.array(value, copy=True))
+        else:
+            continue
+        state[rename_state_key(name, FILE_NAMES)] = tensor
     return state
 
 
@@ -381,19 +410,6 @@ def _canonical_header(data: bytes) -> bytes:
     text = json.dumps(ordered, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     return len(text).to_bytes(8, "little") + text + data[8 + length :]
-
-
-def _tables_from_arrays(arrays: dict[str, np.ndarray]) -> FrequencyTables:
-    freq, sizes, offsets = (arrays[f"z_tables.{k}"] for k in ("frequencies", "sizes", "offsets"))
-    if freq.ndim != 2 or sizes.shape != (freq.shape[0],) or offsets.shape != (freq.shape[0],):
-        raise ModelError("model file: z tables have inconsistent shapes")
-    rows = tuple(freq[i, : int(sizes[i])].astype(np.int64) for i in range(freq.shape[0]))
-    try:
-        return FrequencyTables(
-            rows, offsets.astype(np.int64), True, Z_PRECISION, {"kind": "hyperprior-z"}
-        )
-    except InputError as exc:
-        raise ModelError(f"model file: bad z tables ({exc})") from None
 
 
 def load_image_model(name: str = "default") -> ImageCodecModel:
@@ -428,43 +444,38 @@ def _load(path: Path) -> ImageCodecModel:
         # the training-only float weights (the float scale branch and the factorized
         # density) are loaded too when the file has them: encoder-side refinement
         # differentiates the rate through them; coding itself never uses them
-        state = _float_state(arrays)
-        missing = [k for k in net.state_dict() if k.startswith(_FLOAT_PREFIXES) and k not in state]
+        state = _state(arrays)
+        missing = [
+            _file_name(key)
+            for key in net.state_dict()
+            if _file_name(key).startswith(_FLOAT_PREFIXES) and key not in state
+        ]
         if missing:
             raise ModelError(f"{path}: missing weights {missing[:3]}")
         net.load_state_dict(state, strict=False)
-        scale_net = IntegerScaleNet.from_arrays(
-            {k[len(_SCALE_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_SCALE_PREFIX)}
-        )
-        tables = _tables_from_arrays(arrays)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: inconsistent model file ({exc})") from None
-    if len(tables) != config.channels:
-        raise ModelError(f"{path}: {len(tables)} z tables for {config.channels} channels")
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    codec = net.latent_codec
+    if not codec.entropy_bottleneck.coding_arrays():
+        raise ModelError(f"{path}: no hyper-latent tables (z_tables)")
+    if not isinstance(codec.scale_branch, IntegerScaleNet):
+        raise ModelError(f"{path}: no integer scale branch (scale_net)")
+    if config.latent_lattice is not None and not codec.conditional.coding_arrays():
+        raise ModelError(f"{path}: bad lattice latent coder (no {', '.join(_LATTICE_KEYS)})")
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    scale_table = log_scale_table()
-    latent_coder: LocationScaleCoder | LatticeLatentCoder
-    if config.latent_lattice is None:
-        latent_coder = LocationScaleCoder("gaussian", scale_table)
-    else:
-        try:
-            lattice = latent_lattice(config.latent_lattice, config.latent_channels)
-            latent_coder = LatticeLatentCoder(
-                lattice, *(arrays[k] for k in _LATTICE_KEYS), scales=scale_table
-            )
-        except (KeyError, InputError) as exc:
-            raise ModelError(f"{path}: bad lattice latent coder ({exc})") from None
     stem = path.name[: -len(".safetensors")] if path.name.endswith(".safetensors") else path.name
     return ImageCodecModel(
         name=stem,
         net=net,
-        scale_net=scale_net,
-        z_tables=tables,
-        scale_table=scale_table,
         hash=model_hash(data),
         card=card,
-        latent_coder=latent_coder,
-        has_training_weights=any(k.startswith(_TRAIN_ONLY) for k in state),
+        has_training_weights=_has_training_weights(arrays),
     )
+
+
+def _file_name(key: str) -> str:
+    return rename_state_key(key, FILE_NAMES, reverse=True)

@@ -1,15 +1,17 @@
 """The Bayesian implicit-neural-representation codec (``inr``): images, audio, protein
 C-alpha traces and video, coded as a relative-entropy-coded sample of network weights.
 
-``encode(signal)`` normalizes the signal (:mod:`rdlab.inr.modalities`), cuts it into
+``encode(signal)`` normalizes the signal with its modality (a
+:class:`rdlab.inr.modalities.Modality` from the registry), cuts it into
 patches (:mod:`rdlab.inr.patches`), fits a Gaussian posterior over each patch's network
 weights against the model's learned prior and codes one weight sample block by block
 with ordered random coding, fine-tuning the rest after each group of blocks
 (:mod:`rdlab.inr.coding`). The file (compact container, codec version 2) holds the
 ``k``-bit candidate indices (chunk ``INRW``), the metadata the decoder needs (shape,
-seed if not 0, ...) and, for proteins, the residue sequence (chunk ``SEQN``). The prior
-is named by its hash alone (the container's 8 bytes; the decoder finds it among the
-bundled models, or takes ``--model``) and the block count by the payload's length: at
+seed if not 0, ...) and the modality's side chunks (proteins: the residue sequence,
+numbering and chain, chunk ``PROT``). The prior is named by its hash alone (the
+container's 8 bytes; the decoder finds it among the bundled models, or takes
+``--model``) and the block count by the payload's length: at
 0.2 bpp a 256x256 image has 1.6 kB, so every header byte saved is a byte more for the
 weights. Version 1 files (long container, model name and block count in the metadata)
 still decode.
@@ -20,9 +22,10 @@ maps them to weights with the model's learned linear reparameterization if it ha
 evaluates the networks with :func:`rdlab.nn.bayes_inr.evaluate_deterministic`: the decoded
 signal is the same on every machine, thread count and batch split.
 
-Rate: ``bits``, or per item: ``bpp`` (images, video: bits per pixel), ``kbps`` (audio),
-``bits_per_atom`` (proteins). For images, video and audio the budget is the whole file
-(header included); for proteins it is the coded coordinates (the weight payload), as
+Rate: ``bits``, or per item, by the modality's keyword (:attr:`Modality.rate_keyword`):
+``bpp`` (images, video: bits per pixel), ``kbps`` (audio), ``bits_per_atom`` (proteins).
+For images, video and audio the budget is the whole file (header included); for proteins
+(:attr:`Modality.payload_budget`) it is the coded coordinates (the weight payload), as
 protein structure compression counts it: the residue sequence, numbering and chain are
 lossless side information beside it (about 4.4 bits per residue for the sequence plus a
 fixed header; ``last_report["file_bits"]`` has the whole file). The number of blocks is
@@ -40,9 +43,9 @@ import numpy as np
 from .._arrays import optional_limit
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl, hash_matches
 from ..errors import FormatError, InputError, ModelError, SizeLimitError
-from ..inr import modalities
 from ..inr.blocks import block_layout, min_blocks
 from ..inr.coding import decode_weights, encode_weights, fit_settings
+from ..inr.modalities import Modality, get_modality, modality_for_signal, modality_names
 from ..inr.model_file import INRModel, bundled_inr_models, load_inr_model
 from ..inr.patches import from_patches, patch_coordinates, patch_grid, to_patches
 from ..nn.bayes_inr import evaluate_deterministic
@@ -50,7 +53,6 @@ from ..rec.blockwise import prepare_pool
 from .registry import register_codec
 
 __all__ = [
-    "PRIOR_RATE_FRACTION",
     "INRCodec",
     "choose_model",
     "encoder_settings",
@@ -63,7 +65,8 @@ NAME = "inr"
 #: (from the payload's length). Version 1 files (long container) still decode.
 #: Version 3 is version 2 with a sentinel in a protein's residue sequence, so that its
 #: length pins the atom count (a count in the metadata that disagrees is refused); the
-#: encoder writes it for proteins and version 2, byte for byte as before, otherwise.
+#: encoder writes each modality's :attr:`~rdlab.inr.modalities.Modality.codec_version`:
+#: 3 for proteins and version 2, byte for byte as before, otherwise.
 VERSION = "2"
 PROTEIN_VERSION = "3"
 VERSIONS = ("1", VERSION, PROTEIN_VERSION)
@@ -73,18 +76,11 @@ MAX_SAMPLES = 1 << 26
 atoms) a file to decode may declare."""
 
 
-#: per modality, the training rate of the prior that codes a requested rate best, as a
-#: fraction of that rate (1 where not measured). Images: on 256x256 crops of two photos
-#: at 0.2, 0.4 and 0.8 bpp the best prior had been learned at 0.5-0.67 times the coded
-#: rate, and priors learned near the coded rate lost 0.3-1.0 dB (prior learning's rate
-#: is still falling when it stops); the table is in ``models/inr.md``.
-PRIOR_RATE_FRACTION: dict[str, float] = {"image": 0.6}
-
-
 def choose_model(modality: str, rate_per_item: float | None) -> INRModel:
     """The bundled model of ``modality`` whose training rate (``card["rate_per_item"]``) is
-    closest in log scale to ``rate_per_item`` times :data:`PRIOR_RATE_FRACTION` (the
-    middle one when None)."""
+    closest in log scale to ``rate_per_item`` times the modality's
+    :attr:`~rdlab.inr.modalities.Modality.prior_rate_fraction` (the middle one when
+    None)."""
     names = bundled_inr_models(modality)
     if not names:
         raise ModelError(f"no bundled INR model for {modality}; pass a model file")
@@ -93,7 +89,7 @@ def choose_model(modality: str, rate_per_item: float | None) -> INRModel:
     )
     if rate_per_item is None:
         return models[len(models) // 2]
-    fraction = PRIOR_RATE_FRACTION.get(modality, 1.0)
+    fraction = get_modality(modality).prior_rate_fraction
     target = math.log(max(rate_per_item * fraction, 1e-9))
 
     def distance(m: INRModel) -> float:
@@ -139,12 +135,19 @@ def encoder_settings(
 
 class INRCodec:
     """Codec options: ``model`` (an :class:`INRModel`, bundled name or path; None: chosen
-    by modality and rate), ``modality`` (None: from the signal's type), one of ``bits`` /
-    ``bpp`` / ``kbps`` / ``bits_per_atom`` (None: the model's training rate), ``seed``
-    (shared randomness), ``steps`` (fitting steps; None: the model's), ``fine_tune_steps``
-    (after each group of coded blocks; None: the model's, cut in proportion when fewer
-    ``steps`` are asked for, see :func:`encoder_settings`), ``progress`` (callable
-    ``(stage, done, total)``; stages ``"candidates"``, ``"fit"``, ``"code"``)."""
+    by modality and rate), ``modality`` (a registered name, :mod:`rdlab.inr.modalities`;
+    None: from the signal's type), one of ``bits`` / ``bpp`` / ``kbps`` /
+    ``bits_per_atom`` or another registered modality's rate keyword (``other_rates``;
+    None: the model's training rate), ``seed`` (shared randomness), ``steps`` (fitting
+    steps; None: the model's), ``fine_tune_steps`` (after each group of coded blocks;
+    None: the model's, cut in proportion when fewer ``steps`` are asked for, see
+    :func:`encoder_settings`), ``progress`` (callable ``(stage, done, total)``; stages
+    ``"candidates"``, ``"fit"``, ``"code"``).
+
+    Raises:
+        InputError: an unknown modality or option, more than one rate, a rate or step
+            count out of range.
+    """
 
     name = NAME
     version = VERSION
@@ -164,22 +167,23 @@ class INRCodec:
         fine_tune_steps: int | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         max_samples: int | None = MAX_SAMPLES,
+        **other_rates: float | None,
     ) -> None:
         self.max_samples = optional_limit(max_samples, "max_samples")
         self.model = load_inr_model(model) if isinstance(model, str) else model
+        if modality is not None:
+            get_modality(modality)  # InputError for an unknown name
         self.modality = modality
-        given = {
-            k: v
-            for k, v in {
-                "bits": bits,
-                "bpp": bpp,
-                "kbps": kbps,
-                "bits_per_atom": bits_per_atom,
-            }.items()
-            if v is not None
-        }
+        keywords = {get_modality(name).rate_keyword for name in modality_names()}
+        for key in other_rates:
+            if key not in keywords:
+                known = ", ".join(sorted(keywords))
+                raise InputError(key, f"is not an option of the INR codec (rates: {known})")
+        rates = {"bits": bits, "bpp": bpp, "kbps": kbps, "bits_per_atom": bits_per_atom}
+        given = {k: v for k, v in {**rates, **other_rates}.items() if v is not None}
         if len(given) > 1:
-            raise InputError("rate", f"give one of bits, bpp, kbps, bits_per_atom, not {given}")
+            names = ", ".join(["bits", *sorted(keywords)])
+            raise InputError("rate", f"give one of {names}, not {given}")
         for key, value in given.items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InputError(key, f"must be a finite number > 0, got {value!r}")
@@ -199,47 +203,45 @@ class INRCodec:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def signal_modality(signal: Any) -> str:
-        if isinstance(signal, modalities.Audio):
-            return "audio"
-        if isinstance(signal, modalities.CaTrace):
-            return "protein"
-        if isinstance(signal, modalities.Video):
-            return "video"
-        if isinstance(signal, np.ndarray) and signal.dtype == np.uint8 and signal.ndim in (2, 3):
-            return "image"
-        raise InputError("signal", f"cannot code a {type(signal).__name__} with the INR codec")
+        """The name of the registered modality that takes ``signal``
+        (:func:`rdlab.inr.modalities.modality_for_signal`)."""
+        return modality_for_signal(signal).name
 
-    def _rate_per_item(self, modality: str, items: float) -> float | None:
-        """The requested rate in the model's unit (bits per pixel / atom, kbit/s)."""
+    def _rate_per_item(self, modality: Modality, items: float) -> float | None:
+        """The requested rate in the modality's unit (bits per pixel / atom, kbit/s)."""
         if self.rate is None:
             return None
         key, value = self.rate
-        expected = {"image": "bpp", "video": "bpp", "audio": "kbps", "protein": "bits_per_atom"}
         if key == "bits":
-            per = value / items
-            return per / 1000.0 if modality == "audio" else per
-        if key != expected[modality]:
-            option = "--" + expected[modality].replace("_", "-")
-            raise InputError(
-                key, f"does not apply to {modality}; use {expected[modality]} ({option})"
-            )
+            return modality.rate(value, items)
+        expected = modality.rate_keyword
+        if key != expected:
+            option = "--" + expected.replace("_", "-")
+            raise InputError(key, f"does not apply to {modality.name}; use {expected} ({option})")
         return float(value)
 
-    def _budget_bits(self, modality: str, items: float, model: INRModel) -> float:
+    def _budget_bits(self, modality: Modality, items: float, model: INRModel) -> float:
         per = self._rate_per_item(modality, items)
         if per is None:
             per = float(model.card.get("rate_per_item", 1.0))
-        return per * items * (1000.0 if modality == "audio" else 1.0)
+        return modality.budget_bits(per, items)
 
     # ------------------------------------------------------------------ encode
     def encode(self, signal: Any) -> bytes:
-        modality = self.modality or self.signal_modality(signal)
-        prepared = modalities.prepare(modality, signal)
+        modality = get_modality(self.modality) if self.modality else modality_for_signal(signal)
+        prepared = modality.prepare(signal)
+        samples = math.prod(prepared.values.shape[:-1])
+        if self.max_samples is not None and samples > self.max_samples:  # as the decoder
+            raise InputError(
+                "input",
+                f"the {modality.name} has {samples} samples, more than the INR decoder's "
+                f"limit of {self.max_samples} (max_samples): its file would not decode",
+            )
         model = self.model
         if model is None:
-            model = choose_model(modality, self._rate_per_item(modality, prepared.items))
-        if model.modality != modality:
-            raise ModelError(f"model {model.name!r} codes {model.modality}, not {modality}")
+            model = choose_model(modality.name, self._rate_per_item(modality, prepared.items))
+        if model.modality != modality.name:
+            raise ModelError(f"model {model.name!r} codes {model.modality}, not {modality.name}")
         patches = to_patches(prepared.values, model.patch)
         num_patches = patches.shape[0]
         settings = encoder_settings(model, **self.overrides)
@@ -259,15 +261,14 @@ class INRCodec:
             if self.seed:
                 meta["seed"] = self.seed
             chunks = [Chunk(_TAG, payload)] + [Chunk(t, b) for t, b in prepared.chunks.items()]
-            version = PROTEIN_VERSION if modality == "protein" else VERSION
-            file = RdlFile(NAME, version, model.hash, meta, tuple(chunks))
+            file = RdlFile(NAME, modality.codec_version, model.hash, meta, tuple(chunks))
             return encode_rdl(file, compact=True)
 
         fewest = min_blocks(num_patches * model.num_params)
 
         def file_bits(blocks: int) -> int:
             payload_bytes = -(-blocks * k // 8)
-            if modality == "protein":  # the budget counts the coordinates' bits only
+            if modality.payload_budget:  # the budget counts the coded weights only
                 return 8 * payload_bytes
             return 8 * len(build(blocks, bytes(payload_bytes)))
 
@@ -276,13 +277,11 @@ class INRCodec:
         while num_blocks >= fewest and file_bits(num_blocks) > budget:
             num_blocks -= 1  # the block count's own digits, byte padding
         if num_blocks < fewest:
-            unit = 1000.0 if modality == "audio" else 1.0
-            least = file_bits(fewest) / (prepared.items * unit)
+            least = modality.rate(file_bits(fewest), prepared.items)
             raise InputError(
                 "rate",
                 f"is too low for model {model.name!r} on this signal: at least {least:.4g} "
-                f"{'kbit/s' if modality == 'audio' else 'bits per item'} "
-                f"({fewest} blocks of {k} bits plus the header)",
+                f"{modality.rate_unit} ({fewest} blocks of {k} bits plus the header)",
             )
         # the 2^k candidates every block is scored on, built ahead so that the progress
         # says what the encoder is doing: for images 2^16 x up to 256 normals (about
@@ -306,7 +305,7 @@ class INRCodec:
         )
         data = build(num_blocks, encoded.payload)
         self.last_report = {
-            "modality": modality,
+            "modality": modality.name,
             "model": model.name,
             "blocks": num_blocks,
             "payload_bits": encoded.payload_bits,
@@ -333,7 +332,7 @@ class INRCodec:
         file = decode_rdl(data, codecs={NAME: VERSIONS})
         meta = file.metadata
         model = self._model_for(file)
-        modality = model.modality
+        modality = get_modality(model.modality)
         try:
             k = _whole(meta.get("k", implicit_log2_candidates(model)), 1, 32)
             seed = _whole(meta.get("seed", 0), 0, 2**32 - 1)
@@ -345,7 +344,7 @@ class INRCodec:
                 num_blocks = _blocks_in(len(file.chunk(_TAG)), k)
         except (KeyError, TypeError, ValueError):
             raise FormatError("the INR file's metadata is incomplete") from None
-        spatial, channels = modalities.spatial_shape(modality, meta)
+        spatial, channels = _spatial_shape(modality, meta)
         if channels != model.config.out_dim:
             raise FormatError("the file's channels do not match its model")
         self._check_signal_meta(modality, meta, spatial)
@@ -358,10 +357,10 @@ class INRCodec:
             seed=seed,
             log2_candidates=k,
         )
-        return self.reconstruct(model, weights, modality, meta, file)
+        return self.reconstruct(model, weights, modality.name, meta, file)
 
     def _check_signal_meta(
-        self, modality: str, meta: dict[str, Any], spatial: tuple[int, ...]
+        self, modality: Modality, meta: dict[str, Any], spatial: tuple[int, ...]
     ) -> None:
         """Refuse signal metadata the encoder cannot have written, or a signal larger than
         ``max_samples``, before any decoding (``FormatError``, ``SizeLimitError``)."""
@@ -370,23 +369,11 @@ class INRCodec:
         samples = math.prod(spatial)
         if self.max_samples is not None and samples > self.max_samples:
             raise SizeLimitError(
-                f"the INR file declares {samples} samples ({modality}, shape "
+                f"the INR file declares {samples} samples ({modality.name}, shape "
                 f"{list(spatial)}), more than this decoder's limit of {self.max_samples} "
                 "(max_samples)"
             )
-        problem = None
-        if "grey" in meta and meta["grey"] is not True and modality in ("image", "video"):
-            problem = "grey"
-        elif modality == "audio":
-            rate, peak = meta.get("rate"), meta.get("peak")
-            if not isinstance(rate, int) or isinstance(rate, bool) or rate < 1:
-                problem = "rate"
-            elif not _positive_number(peak):
-                problem = "peak"
-        elif modality == "video" and not _positive_number(meta.get("fps")):
-            problem = "fps"
-        if problem is not None:
-            raise FormatError(f"the INR file's metadata has an invalid {problem!r}")
+        modality.check_meta(meta)
 
     def file_modality(self, data: bytes) -> str:
         """The modality (``"image"``, ``"audio"``, ...) of an INR file, read from the model
@@ -432,14 +419,16 @@ class INRCodec:
     def reconstruct(
         model: INRModel, weights: np.ndarray, modality: str, meta: dict[str, Any], file: RdlFile
     ) -> Any:
-        spatial, _ = modalities.spatial_shape(modality, meta)
+        """The signal of ``file`` from its decoded ``weights`` (``modality``: a registered
+        name)."""
+        kind = get_modality(modality)
+        spatial, _ = _spatial_shape(kind, meta)
         values = evaluate_deterministic(
             model.network_weights(weights), patch_coordinates(model.patch), model.config
         )
         signal_values = from_patches(values, spatial, model.patch)
         chunks = {c.tag: c.payload for c in file.chunks}
-        sentinel = file.codec_version not in ("1", "2")
-        return modalities.restore(modality, signal_values, meta, chunks, sequence_sentinel=sentinel)
+        return kind.restore(signal_values, meta, chunks, codec_version=file.codec_version)
 
 
 def implicit_log2_candidates(model: INRModel) -> int:
@@ -460,14 +449,13 @@ def _whole(value: Any, least: int, most: int | None) -> int:
     return value
 
 
-def _positive_number(value: Any) -> bool:
-    """Whether ``value`` is a finite JSON number > 0."""
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+def _spatial_shape(modality: Modality, meta: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+    """``(spatial, channels)`` of a file's signal from its metadata (``FormatError`` when
+    the modality cannot read them there)."""
+    try:
+        return modality.spatial_shape(meta)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise FormatError("the file's metadata lacks the signal shape") from None
 
 
 def _blocks_in(payload_bytes: int, log2_candidates: int) -> int:

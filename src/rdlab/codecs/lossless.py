@@ -29,7 +29,8 @@ Version ``2`` holds what version 1 cannot (metadata ``bit_depth`` 8 or 16, ``sto
   are sent raw: ``r = (h << k) + l``, ``h`` coded with the Laplace tables (a diversity
   of 16 to 32 after the split), ``l`` as ``k`` uniform bits. Chunk ``SIDE`` holds the
   scale indexes and then the ``k`` of each tile (as differences), chunk ``RESD`` the
-  ``h`` and then the ``l``.
+  ``h`` and then the ``l``. The metadata's ``peak`` (the largest sample) ties ``shift``
+  to the samples: the decoder refuses a file where they disagree.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import to_numpy
+from .._arrays import optional_limit, to_numpy
+from .._memory import refuse_decode_beyond_memory
 from ..coding import LocationScaleCoder, SymbolDecoder, SymbolEncoder, log_scale_table
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl
-from ..errors import CorruptHeaderError, InputError
+from ..errors import CorruptHeaderError, InputError, SizeLimitError
 from .registry import register_codec
 
 NAME = "lossless"
@@ -125,22 +127,33 @@ class _Analysis:
     shift: int
 
 
+MAX_PIXELS = 1 << 28
+"""Default of ``max_pixels``: the largest image (pixels) the decoder accepts (256 Mpixel)."""
+DECODE_BYTES_PER_SAMPLE = 48
+"""Decoder memory per sample, bytes (measured about 36: int64 residuals, table indexes and
+the planes at once), for the check against what this process may use."""
+
+
 class LosslessImageCodec:
     """Lossless coding of greyscale or RGB images: ``(H, W)`` or ``(H, W, 3)``, uint8 or
     uint16 (16-bit images decode to uint16).
 
     Args:
         block: side of the tiles that choose a Laplace scale, in pixels (4..256).
+        max_pixels: the largest image the decoder accepts (None: no limit but the memory
+            this process may use); a file declaring more raises
+            :class:`~rdlab.errors.SizeLimitError` before anything is decoded.
     """
 
     name = NAME
     version = VERSION
     description = "lossless 8/16-bit images: RCT + planar prediction + indexed Laplace tables"
 
-    def __init__(self, block: int = 16) -> None:
+    def __init__(self, block: int = 16, max_pixels: int | None = MAX_PIXELS) -> None:
         if not 4 <= int(block) <= 256:
             raise InputError("block", f"must be between 4 and 256, got {block}")
         self.block = int(block)
+        self.max_pixels = optional_limit(max_pixels, "max_pixels")
         self.coder = LocationScaleCoder("laplace", log_scale_table(*_SCALES))
         self.side_coder = LocationScaleCoder("laplace", [_SIDE_SCALE])
 
@@ -259,7 +272,9 @@ class LosslessImageCodec:
         }
         version = VERSION
         if wide:
-            metadata.update(bit_depth=16, storage="coded", shift=found.shift)
+            # the peak ties ``shift`` to the samples: a shift that was changed is refused
+            peak = int(image.max(initial=0))
+            metadata.update(bit_depth=16, storage="coded", shift=found.shift, peak=peak)
             version = WIDE_VERSION
         chunks = (Chunk("SIDE", side_bytes), Chunk("RESD", resd_bytes))
         data = encode_rdl(RdlFile(NAME, version, b"", metadata, chunks))
@@ -288,6 +303,14 @@ class LosslessImageCodec:
             raise CorruptHeaderError(f"lossless metadata out of range: {meta}")
         if h * w * channels > 1 << 30:
             raise CorruptHeaderError(f"image of {h}x{w}x{channels} is larger than 2**30 samples")
+        if self.max_pixels is not None and h * w > self.max_pixels:
+            raise SizeLimitError(
+                f"lossless file: {w}x{h} pixels exceed the decoder's limit of "
+                f"{self.max_pixels} (max_pixels)"
+            )
+        refuse_decode_beyond_memory(
+            DECODE_BYTES_PER_SAMPLE * h * w * channels, f"lossless file: {w}x{h}x{channels}"
+        )
         if storage == "raw":
             image = self._decode_raw(file, (h, w, channels), depth)
         else:
@@ -313,11 +336,12 @@ class LosslessImageCodec:
             block = int(meta["block"])
             tables = meta["model"]["tables"]
             shift = int(meta["shift"]) if depth == 16 else 0
+            peak = int(meta["peak"]) if depth == 16 else None
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptHeaderError(f"lossless metadata is incomplete: {exc}") from None
         if not 4 <= block <= 256 or not 0 <= shift < depth:
             raise CorruptHeaderError(f"lossless metadata out of range: {meta}")
-        codec = LosslessImageCodec(block)
+        codec = LosslessImageCodec(block, max_pixels=None)
         if tables != codec.coder.tables.fingerprint()[:16]:
             raise CorruptHeaderError("the file's Laplace tables differ from this installation's")
         tiles = -(-h // block) * -(-w // block)
@@ -356,6 +380,10 @@ class LosslessImageCodec:
         top = (1 << depth) - 1 >> shift
         if image.min() < 0 or image.max() > top:
             raise CorruptHeaderError(f"decoded samples leave 0..{top}: the stream is corrupt")
+        if depth == 16 and (int(image.max(initial=0)) << shift != peak or _common_shift(image)):
+            # the encoder drops every trailing zero bit the samples share (so the decoded
+            # samples share none) and writes the largest sample
+            raise CorruptHeaderError("the file's shift or peak disagrees with its samples")
         if depth == 8:
             return image.astype(np.uint8)
         return (image << shift).astype(np.uint16)

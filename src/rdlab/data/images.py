@@ -378,8 +378,8 @@ def check_image_header(
         raise InputError(
             field,
             f"{info.path} has {info.bit_depth}-bit samples and only 8-bit images are accepted "
-            "here (--codec lossless keeps 16 bits; --to-8bit, or bit_depth='reduce', "
-            "reduces them to 8)",
+            "here (rdlab compress --codec lossless keeps 16 bits; the hyperprior codec "
+            "reduces them to 8 with --to-8bit)",
         )
     if wide and info.bit_depth != 16:
         raise InputError(
@@ -387,6 +387,54 @@ def check_image_header(
             f"{info.path} has {info.bit_depth}-bit samples; only 8 and 16 bits are supported",
         )
     _check_size(info, max_pixels, wide, field)
+
+
+#: Image suffixes ``rdlab decompress`` writes, by Pillow format: lossless formats only,
+#: so a decoded image is never compressed a second time with loss.
+IMAGE_SUFFIXES = {
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
+}
+#: Suffixes of lossy formats, refused for decoded images (named in the message).
+LOSSY_SUFFIXES = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WebP",
+    ".avif": "AVIF",
+    ".heic": "HEIC",
+    ".jxl": "JPEG XL",
+    ".jp2": "JPEG 2000",
+    ".gif": "GIF (256 colours)",
+}
+
+
+def image_format_for(path: str | os.PathLike[str]) -> str:
+    """The Pillow format a decoded image's output path names by its suffix
+    (:data:`IMAGE_SUFFIXES`: lossless formats only).
+
+    Raises:
+        InputError: on ``output``: a lossy format's suffix (the decoded image would be
+            compressed again, with loss) or an unknown one.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in IMAGE_SUFFIXES:
+        return IMAGE_SUFFIXES[suffix]
+    allowed = ", ".join(sorted(set(IMAGE_SUFFIXES)))
+    if suffix in LOSSY_SUFFIXES:
+        raise InputError(
+            "output",
+            f"{path}: writing {LOSSY_SUFFIXES[suffix]} would compress the decoded image "
+            f"again, with loss; name a lossless image ({allowed})",
+        )
+    raise InputError(
+        "output", f"{path}: unknown image suffix {suffix or '(none)'!r}; use one of {allowed}"
+    )
 
 
 def _check_writable(image: np.ndarray) -> np.ndarray:
@@ -435,12 +483,27 @@ def write_image(
     path: str | os.PathLike[str],
     image: np.ndarray,
     *,
-    image_format: str = "PNG",
+    image_format: str | None = None,
     overwrite: bool = False,
     protect: tuple[str, ...] = (),
 ) -> int:
-    """Write ``image`` (see :func:`image_bytes`) in ``image_format`` atomically (never
-    over ``protect``); return the size in bytes."""
+    """Write ``image`` (see :func:`image_bytes`) in ``image_format`` (default: the one
+    ``path``'s suffix names, :func:`image_format_for`) atomically, never over
+    ``protect``; return the size in bytes.
+
+    Raises:
+        InputError: on ``output``: a suffix of no lossless format, a format that cannot
+            hold the image, or ``.pgm`` for colour / ``.ppm`` for greyscale; nothing is
+            written then.
+    """
+    name = os.fspath(path)
+    if image_format is None:
+        image_format = image_format_for(name)
+    suffix = os.path.splitext(name)[1].lower()
+    grey = np.ndim(image) == 2
+    if (suffix == ".pgm" and not grey) or (suffix == ".ppm" and grey):
+        kind, right = ("greyscale", ".pgm") if grey else ("colour", ".ppm")
+        raise InputError("output", f"{name}: the image is {kind}; name it {right} or .pnm")
     data = image_bytes(image, image_format)
     return write_atomic(path, data, overwrite=overwrite, protect=protect)
 

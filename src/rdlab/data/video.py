@@ -42,7 +42,7 @@ __all__ = [
 
 #: Suffixes decoded with PyAV.
 CONTAINER_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v")
-_ANIMATED_SUFFIXES = (".gif", ".png", ".apng", ".tif", ".tiff")
+_ANIMATED_SUFFIXES = (".gif", ".png", ".apng", ".tif", ".tiff", ".webp", ".avif")
 #: Frame rate given to videos whose file holds none (``.npy``, plain PNG folders).
 DEFAULT_FPS = 25.0
 _FPS_KEY = "rdlab-fps"

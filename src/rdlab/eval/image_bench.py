@@ -1,5 +1,8 @@
-"""Rate-distortion benchmark of classical image codecs on a folder of images.
+"""Rate-distortion benchmark of image codecs on a folder of images.
 
+The codecs are those of the codec registry that code images and have a default quality
+sweep (:func:`rdlab.codecs.registry.bench_codecs`): the classical codecs and rdlab's
+presets ``rdlab``, ``rdlab-e8``, ``rdlab-refine``, or any codec registered so.
 :func:`evaluate_images` codes every image of a folder with every codec at every quality
 of its sweep and measures, per image and operating point:
 
@@ -47,16 +50,9 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from ..codecs.classical import (
-    CODECS,
-    available_classical_codecs,
-    canonical_name,
-    chroma_subsampling,
-    get_classical_codec,
-    library_versions,
-    payload_bytes,
-    unavailable_reason,
-)
+from ..codecs.classical import canonical_name, chroma_subsampling, library_versions, payload_bytes
+from ..codecs.registry import QualityRange, codec_spec, get_codec_at, is_available
+from ..codecs.registry import unavailable_reason as _requires
 from ..data.images import read_image
 from ..errors import InputError, RdlabError
 from ..metrics import bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
@@ -65,6 +61,8 @@ from .bd import bd_psnr, bd_rate
 T = TypeVar("T")
 
 DEFAULT_CODECS = ("jpeg", "webp", "jpeg2000", "avif", "heic", "jxl")
+"""What :func:`evaluate_images` sweeps by default: the classical codecs (``rdlab bench
+images`` adds rdlab's own, :func:`rdlab.codecs.registry.bench_codecs`)."""
 METRICS = ("psnr", "ms_ssim_db")
 BD_METHODS = ("pchip", "cubic")
 MS_SSIM_MIN_SIDE = 161
@@ -132,9 +130,13 @@ def list_files(directory: str | os.PathLike[str]) -> list[str]:
 def resolve_qualities(
     codecs: Sequence[str], qualities: Mapping[str, Sequence[float]] | Sequence[float] | None
 ) -> dict[str, list[float]]:
-    """The quality sweep of each codec: its default ``qualities`` unless given; a
-    mapping names codecs (aliases allowed), a plain sequence applies to every codec."""
-    out = {name: list(CODECS[name].qualities) for name in codecs}
+    """The quality sweep of each codec: its registry entry's default sweep unless given;
+    a mapping names codecs (aliases allowed), a plain sequence applies to every codec.
+
+    Raises:
+        InputError: an empty sweep, or a value outside the codec's range.
+    """
+    out = {name: list(_scale(name).sweep) for name in codecs}
     if qualities is None:
         return out
     if isinstance(qualities, Mapping):
@@ -148,8 +150,16 @@ def resolve_qualities(
         if not values:
             raise InputError("qualities", f"{name}: no quality values")
         for v in values:
-            CODECS[name](v)  # validates the range
+            _scale(name).check(v, name)
     return out
+
+
+def _scale(name: str) -> QualityRange:
+    """The quality range of benchmark codec ``name`` (it has one: see ``bench_codecs``)."""
+    scale = codec_spec(canonical_name(name)).quality
+    if scale is None:  # pragma: no cover - canonical_name admits only codecs with one
+        raise InputError("codecs", f"{name} has no quality parameter")
+    return scale
 
 
 def _json_number(value: float | None) -> float | None:
@@ -158,7 +168,11 @@ def _json_number(value: float | None) -> float | None:
     return float(value)
 
 
-def _code_point(codec: Any, image: np.ndarray, with_ms_ssim: bool) -> dict[str, Any]:
+def _code_point(
+    codec: Any, image: np.ndarray, with_ms_ssim: bool, quality: float | None = None
+) -> dict[str, Any]:
+    """One operating point: ``codec`` (made at ``quality``; None: its ``quality``
+    attribute) on ``image``, timed and measured (see the module doc)."""
     height, width = image.shape[:2]
     start = time.perf_counter()
     data = codec.encode(image)
@@ -171,7 +185,7 @@ def _code_point(codec: Any, image: np.ndarray, with_ms_ssim: bool) -> dict[str, 
     size, payload = len(data), payload_bytes(codec.name, data)
     quality_ms = ms_ssim(image, decoded) if with_ms_ssim else None
     return {
-        "quality": codec.quality,
+        "quality": codec.quality if quality is None else quality,
         "bytes": size,
         "bpp": bits_per_pixel(size, height, width),
         "payload_bytes": payload,
@@ -196,7 +210,8 @@ def evaluate_images(
 ) -> dict[str, Any]:
     """Benchmark ``codecs`` on every image in ``directory``; a JSON-ready dict.
 
-    ``codecs``: classical codec names or aliases (the anchor is added if missing);
+    ``codecs``: benchmark codec names or aliases (:func:`rdlab.codecs.registry.bench_codecs`;
+    the anchor is added if missing);
     ``qualities``: per-codec sweeps (see :func:`resolve_qualities`); ``anchor``: the
     codec BD-rates are measured against; ``progress``: a wrapper
     ``progress(iterable, description, total)`` such as :func:`rdlab.cli._output.progress`;
@@ -216,9 +231,8 @@ def evaluate_images(
     if limit is not None and int(limit) < 1:
         raise InputError("limit", f"must be a positive integer, got {limit}")
     sweeps = resolve_qualities(names, qualities)
-    availability = available_classical_codecs()
-    usable = [n for n in names if availability[n]]
-    unavailable = {n: unavailable_reason(n) for n in names if not availability[n]}
+    usable = [n for n in names if is_available(n)]
+    unavailable = {n: _requires(n) for n in names if n not in usable}
 
     files = list_files(directory)
     loaded: list[tuple[str, np.ndarray, str]] = []
@@ -245,7 +259,7 @@ def evaluate_images(
         with_ms = min(image.shape[:2]) >= MS_SSIM_MIN_SIDE
         try:
             points = [
-                _code_point(get_classical_codec(name, quality), image, with_ms)
+                _code_point(get_codec_at(name, quality), image, with_ms, quality)
                 for quality in sweeps[name]
             ]
         except Exception as exc:  # one codec failing on one image must not end the run
@@ -269,23 +283,10 @@ def evaluate_images(
             }
         )
 
-    codec_info = {}
-    probe = np.zeros((8, 8, 3), np.uint8)
-    for name in names:
-        cls = CODECS[name]
-        info: dict[str, Any] = {
-            "available": name in usable,
-            "description": cls.description,
-            "version": cls.version,
-            "qualities": sweeps[name],
-            "quality_scale": (cls.__doc__ or "").strip().splitlines()[0],
-            "options_rgb": _jsonable(cls(sweeps[name][0]).options(probe)),
-            "chroma": None,
-        }
-        if name in usable and loaded:  # read back from a real file of the first image
-            data = get_classical_codec(name, sweeps[name][-1]).encode(loaded[0][1])
-            info["chroma"] = chroma_subsampling(name, data)
-        codec_info[name] = info
+    codec_info = {
+        name: _codec_info(name, sweeps[name], name in usable, loaded[0][1] if loaded else None)
+        for name in names
+    }
 
     directory_name = os.path.basename(os.path.normpath(os.fspath(directory)))
     return {
@@ -306,6 +307,36 @@ def evaluate_images(
         "conventions": CONVENTIONS,
         "versions": library_versions(),
         "seconds": time.perf_counter() - started,
+    }
+
+
+def _codec_info(
+    name: str, sweep: list[float], usable: bool, image: np.ndarray | None
+) -> dict[str, Any]:
+    """What the results say about codec ``name``: its registry entry, the encoder
+    options at the first quality, and the chroma sampling read back from a real file of
+    ``image`` (classical codecs that work here; else None)."""
+    spec = codec_spec(name)
+    scale = _scale(name)
+    codec = get_codec_at(name, sweep[0])
+    options = getattr(codec, "options", None)
+    return {
+        "available": usable,
+        "description": spec.description,
+        "version": codec.version,
+        "writes": spec.writes,
+        "qualities": sweep,
+        "quality_scale": f"{scale.keyword}: {scale.meaning}",
+        "options_rgb": _jsonable(
+            options(np.zeros((8, 8, 3), np.uint8))
+            if callable(options)
+            else {**spec.options, scale.keyword: sweep[0]}
+        ),
+        "chroma": (
+            chroma_subsampling(name, get_codec_at(name, sweep[-1]).encode(image))
+            if usable and image is not None and spec.writes != "rdl"
+            else None
+        ),
     }
 
 

@@ -1,7 +1,9 @@
 """Bayesian implicit neural representations coded with relative entropy coding.
 
-- :mod:`rdlab.inr.modalities`: each modality's reading, normalizing, restoring, writing
-  and distortion (images, audio, protein C-alpha traces, video);
+- :mod:`rdlab.inr.modalities`: the :class:`~rdlab.inr.modalities.Modality` protocol and
+  its registry (``register_modality``, ``get_modality``, ``modality_for_path``), one
+  module per modality (images, audio, protein C-alpha traces, video): reading,
+  normalizing, restoring, writing, distortion, rate unit, encoder defaults;
 - :mod:`rdlab.inr.patches`, :mod:`rdlab.inr.blocks`: signals to patches, weights to
   coding blocks;
 - :mod:`rdlab.inr.prior`, :mod:`rdlab.inr.fit`: learning the weight prior, fitting the

@@ -30,11 +30,11 @@ from ..rec.blockwise import decode_blocks, encode_blocks
 from ..rec.messages import IndexCode, encode_indices
 from .blocks import MAX_BLOCK_DIMS, block_layout, min_blocks
 from .fit import BlockBetas, fit_posteriors
+from .modalities import get_modality
 from .model_file import INRModel
 
 __all__ = [
     "DEFAULT_FIT",
-    "MODALITY_FIT",
     "EncodedWeights",
     "decode_weights",
     "encode_weights",
@@ -55,34 +55,14 @@ DEFAULT_FIT = {
     "lr_final_ratio": 1.0,
     "selection": "sample",
 }
-#: per modality, over :data:`DEFAULT_FIT` (the model file's own settings still win).
-#: Images: the step decays (cosine) to a tenth over the fitting. With the earlier image
-#: prior (``inr-image-1``) on a 256x256 crop of mvtb_P1070492 (1,500 steps) that gave
-#: 26.70 dB at 0.4 bpp against 25.65 dB for a constant step. The others keep the
-#: constant step: the decay cost 0.06-0.08 Å at 12 bits/atom on two protein chains and
-#: 0.8 dB on video (mire2, 8 frames of 64x64, 0.4 bpp: 28.12 against 28.93 dB), and
-#: changed nothing on speech (6.51 dB at 6 kbit/s against 6.5).
-#: Images also take 3,000 fitting steps: with ``inr-image-4`` at 0.4 bpp they gave
-#: 27.25 / 23.11 dB on the mvtb / motorcycle crops against 27.13 / 22.97 dB at 1,500
-#: (encoding about 250 s instead of 150 s on one thread, within the 10 minutes asked
-#: for a 256x256 image); 150 fine-tuning steps per group instead of 60 gave about half
-#: that gain (27.22 / 23.05 dB) for two thirds of the extra steps.
-#: Images send each block's greedy candidate (largest log q/p of the 2^k, no noise:
-#: ``rdlab.rec.blockwise``, ``selection="greedy"``) instead of a sample of the posterior:
-#: with 3,000 steps, motorcycle 0.4 / 0.8 bpp 23.33 / 26.24 dB against 23.18 / 26.08, graf1
-#: 0.2 bpp 22.72 against 22.56 (256x256 centre crops). A KL of 15 or 14 bits per block
-#: with it gave 23.37 / 23.37 on motorcycle but 22.69 on graf1, so the target stays 16;
-#: "nearest" (largest log q) gave 22.17 on motorcycle 0.4.
-MODALITY_FIT: dict[str, dict[str, object]] = {
-    "image": {"lr_final_ratio": 0.1, "steps": 3000, "selection": "greedy"},
-}
 
 
 def fit_settings(model: INRModel, **overrides: object) -> dict[str, object]:
-    """The model's encoder settings over :data:`MODALITY_FIT` over :data:`DEFAULT_FIT`,
-    then ``overrides`` (None values ignored)."""
+    """The model's encoder settings over its modality's
+    (:attr:`rdlab.inr.modalities.Modality.fit`) over :data:`DEFAULT_FIT`, then
+    ``overrides`` (None values ignored)."""
     out = dict(DEFAULT_FIT)
-    out.update(MODALITY_FIT.get(model.modality, {}))
+    out.update(get_modality(model.modality).fit)
     out.update({k: v for k, v in model.fit.items() if k in DEFAULT_FIT})
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out

@@ -26,9 +26,9 @@ from .._files import write_atomic
 from ..container import model_hash
 from ..errors import InputError, ModelError
 from ..nn.bayes_inr import INRConfig, reparameterize_deterministic, validate_reparam
+from .modalities import modality_names
 
 __all__ = [
-    "MODALITIES",
     "INRModel",
     "bundled_inr_models",
     "inr_model_bytes",
@@ -36,7 +36,6 @@ __all__ = [
     "save_inr_model",
 ]
 
-MODALITIES = ("image", "audio", "protein", "video")
 _MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 _PREFIX = "inr-"
 
@@ -65,8 +64,9 @@ class INRModel:
     reparam: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES:
-            raise InputError("modality", f"must be one of {MODALITIES}, got {self.modality!r}")
+        known = modality_names()  # registered in rdlab.inr.modalities
+        if self.modality not in known:
+            raise InputError("modality", f"must be one of {known}, got {self.modality!r}")
         count = self.config.num_params()
         for name in ("prior_mean", "prior_std", "kl_profile"):
             arr = np.asarray(getattr(self, name), dtype=np.float32).astype(np.float64)

@@ -7,7 +7,11 @@
   integer frequency tables that are stored with the model (never recomputed from floats
   at decode time).
 * :func:`gaussian_bin_likelihood` — the mean-scale Gaussian conditional: the mass of the
-  bin of width 1 around ``v = y - mu`` under ``N(0, sigma^2)``.
+  bin of width 1 around ``v = y - mu`` under ``N(0, sigma^2)``;
+  :func:`location_scale_bin_likelihood` the same for the Laplace and logistic families.
+
+The modules that code with these densities (training proxy, integer tables, bytes) are
+in :mod:`rdlab.nn.entropy`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from torch.nn import functional
 
 from .gdn import lower_bound
 
-__all__ = ["LIKELIHOOD_FLOOR", "SCALE_FLOOR", "FactorizedDensity", "gaussian_bin_likelihood"]
+__all__ = [
+    "LIKELIHOOD_FLOOR",
+    "SCALE_FLOOR",
+    "FactorizedDensity",
+    "gaussian_bin_likelihood",
+    "location_scale_bin_likelihood",
+]
 
 LIKELIHOOD_FLOOR = 1e-9
 """Smallest likelihood a bin is given in training (caps a bin's cost at ~30 bits)."""
@@ -34,6 +44,14 @@ def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.erfc(-x * (1.0 / math.sqrt(2.0)))
 
 
+def _std_laplace_cdf(x: torch.Tensor) -> torch.Tensor:
+    half_tail = 0.5 * torch.exp(-torch.abs(x))
+    return torch.where(x <= 0, half_tail, 1.0 - half_tail)
+
+
+_CDFS = {"gaussian": _std_normal_cdf, "laplace": _std_laplace_cdf, "logistic": torch.sigmoid}
+
+
 def gaussian_bin_likelihood(
     y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor
 ) -> torch.Tensor:
@@ -41,10 +59,34 @@ def gaussian_bin_likelihood(
 
     Computed on the lower tail (``|y - mean|``) for precision; floored at 1e-9.
     """
-    sigma = lower_bound(scales, SCALE_FLOOR)
-    v = torch.abs(y - means)
-    upper = _std_normal_cdf((0.5 - v) / sigma)
-    lower = _std_normal_cdf((-0.5 - v) / sigma)
+    return location_scale_bin_likelihood(y, means, scales)
+
+
+def location_scale_bin_likelihood(
+    y: torch.Tensor,
+    means: torch.Tensor | None,
+    scales: torch.Tensor,
+    family: str = "gaussian",
+    scale_floor: float = SCALE_FLOOR,
+) -> torch.Tensor:
+    """Mass of ``[y - 1/2, y + 1/2)`` under a location-scale ``family`` at ``means``
+    (``None``: 0) with ``scales`` floored at ``scale_floor`` (latent units).
+
+    Args:
+        y, means, scales: tensors of one shape (any).
+        family: ``"gaussian"`` (scale: the standard deviation), ``"laplace"`` (the
+            diversity ``b``) or ``"logistic"`` (``s`` of the CDF ``1/(1 + exp(-x/s))``),
+            as in :data:`rdlab.coding.tables.FAMILIES`.
+
+    Returns:
+        the masses, shaped like ``y``, floored at 1e-9 (computed on the lower tail,
+        ``|y - mean|``, for precision).
+    """
+    cdf = _CDFS[family]
+    sigma = lower_bound(scales, scale_floor)
+    v = torch.abs(y - means) if means is not None else torch.abs(y)
+    upper = cdf((0.5 - v) / sigma)
+    lower = cdf((-0.5 - v) / sigma)
     return lower_bound(upper - lower, LIKELIHOOD_FLOOR)
 
 

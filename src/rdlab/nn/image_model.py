@@ -23,6 +23,13 @@ Training proxies: additive uniform noise for both rates, straight-through roundi
 ``y - μ`` into the synthesis and of ``z`` into the hyper-synthesis ("mixed" quantization,
 Minnen and Singh 2020), so the decoder is trained on what it will see.
 
+The latent-domain half (``h_a``, the two hyper-synthesis branches, the density of ``z``
+and the conditional of ``y``) is one :class:`~rdlab.nn.latent_codecs.HyperpriorLatentCodec`,
+``model.latent_codec``, assembled from the entropy modules of :mod:`rdlab.nn.entropy`; the
+codec (:mod:`rdlab.codecs.hyperprior`) codes with it. State-dict names of models saved
+before it existed (``h_a.*``, ``z_density.*``, ...) are mapped on load
+(:data:`LEGACY_NAMES`).
+
 **Lattice latents** (``latent_lattice``, e.g. ``"E8"``): the same transforms with another
 latent coder. Blocks of neighbouring positions form n-vectors (2×4 of one channel for
 E8: :func:`rdlab.coding.lattice_latents.vector_block`); the
@@ -41,17 +48,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..coding.lattice_latents import from_vectors, to_vectors
 from ..errors import InputError
-from .entropy_models import SCALE_FLOOR, FactorizedDensity, gaussian_bin_likelihood
-from .gdn import GDN, IGDN, lower_bound
-from .lattice_quantizer import LatticeQuantizer
+from .entropy import EntropyBottleneck, LatticeConditional, LocationScaleConditional, ste_round
+from .gdn import GDN, IGDN
+from .latent_codecs import HyperpriorLatentCodec
 
 __all__ = [
     "DEFAULT_LAMBDAS",
+    "LEGACY_NAMES",
     "HyperpriorImageModel",
     "ImageModelConfig",
     "latent_lattice",
+    "rename_state_key",
     "ste_round",
 ]
 
@@ -59,9 +67,28 @@ DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 """Rate-distortion trade-offs of the trained levels (distortion: MSE on [0, 1] × 255²)."""
 
 
-def ste_round(x: torch.Tensor) -> torch.Tensor:
-    """``round(x)`` forward, identity gradient."""
-    return x + (torch.round(x) - x).detach()
+LEGACY_NAMES = (
+    ("h_a.", "latent_codec.h_a."),
+    ("h_s_means.", "latent_codec.h_s_means."),
+    ("h_s_scales.", "latent_codec.h_s_scales."),
+    ("z_density.", "latent_codec.entropy_bottleneck."),
+    ("latent_quantizer.", "latent_codec.conditional.quantizer."),
+)
+"""``(old prefix, new prefix)`` of the state-dict names of the latent-domain parts, from
+before they formed ``latent_codec`` (checkpoints and model files use the old ones)."""
+
+
+def rename_state_key(
+    key: str, names: tuple[tuple[str, str], ...] = LEGACY_NAMES, *, reverse: bool = False
+) -> str:
+    """``key`` with the longest matching ``old`` prefix of ``names`` replaced by its
+    ``new`` (``reverse``: ``new`` by ``old``); unchanged when none matches."""
+    pairs = [(new, old) if reverse else (old, new) for old, new in names]
+    matches = [(a, b) for a, b in pairs if key.startswith(a)]
+    if not matches:
+        return key
+    a, b = max(matches, key=lambda pair: len(pair[0]))
+    return b + key[len(a) :]
 
 
 @dataclass(frozen=True)
@@ -139,10 +166,18 @@ def hyper_synthesis_branch(n: int, m: int, activation: type[nn.Module]) -> nn.Se
 
 
 class HyperpriorImageModel(nn.Module):
-    """Mean-scale hyperprior with gain units; see the module docstring."""
+    """Mean-scale hyperprior with gain units; see the module docstring.
 
-    #: cell samples per latent vector for the training rate of lattice latents
-    lattice_samples: int = 32
+    Args:
+        config: the model's shape (default :class:`ImageModelConfig`).
+
+    Attributes:
+        g_a, g_s: analysis and synthesis transforms.
+        latent_codec: the :class:`~rdlab.nn.latent_codecs.HyperpriorLatentCodec` of the
+            gained latent (its ``h_a``, ``h_s_means`` and ``h_s_scales`` are also
+            reachable as attributes of the model).
+        log_gain, log_inv_gain: ``(K, M)`` log-gains of the K rate levels.
+    """
 
     def __init__(self, config: ImageModelConfig | None = None) -> None:
         super().__init__()
@@ -154,51 +189,57 @@ class HyperpriorImageModel(nn.Module):
         self.g_s = nn.Sequential(
             _deconv(m, n), IGDN(n), _deconv(n, n), IGDN(n), _deconv(n, n), IGDN(n), _deconv(n, 3)
         )
-        self.h_a = nn.Sequential(
+        # created in this order, so a seed gives the weights it always gave
+        h_a = nn.Sequential(
             _conv(m, n, 3, 1), nn.LeakyReLU(), _conv(n, n), nn.LeakyReLU(), _conv(n, n)
         )
-        self.h_s_means = hyper_synthesis_branch(n, m, nn.LeakyReLU)
-        self.h_s_scales = hyper_synthesis_branch(n, m, nn.ReLU)
-        self.z_density = FactorizedDensity(n)
+        h_s_means = hyper_synthesis_branch(n, m, nn.LeakyReLU)
+        h_s_scales = hyper_synthesis_branch(n, m, nn.ReLU)
+        bottleneck = EntropyBottleneck(n)
+        conditional: LocationScaleConditional | LatticeConditional
+        if config.latent_lattice is None:
+            conditional = LocationScaleConditional("gaussian")
+        else:
+            conditional = LatticeConditional(
+                latent_lattice(config.latent_lattice, m), mc_samples=64, seed=0
+            )
+        self.latent_codec = HyperpriorLatentCodec(
+            h_a, h_s_means, h_s_scales, bottleneck, conditional
+        )
         log_lam = torch.log(torch.tensor(config.lambdas, dtype=torch.float32))
         # high-rate theory: step ∝ 1/sqrt(λ), so the gain starts at sqrt(λ / λ_mid)
         init = 0.5 * (log_lam - log_lam.mean())
         self.log_gain = nn.Parameter(init[:, None].repeat(1, m))
         self.log_inv_gain = nn.Parameter(-init[:, None].repeat(1, m))
         self.register_buffer("log_lambdas", log_lam, persistent=False)
-        self.latent_quantizer: LatticeQuantizer | None = None
-        if config.latent_lattice is not None:
-            self.latent_quantizer = LatticeQuantizer(
-                latent_lattice(config.latent_lattice, m), mc_samples=64, seed=0
-            )
 
-    # -- lattice vectors -------------------------------------------------------------
-    def to_vectors(self, y: torch.Tensor) -> torch.Tensor:
-        """(B, M, h, w) → (B, vectors, n): the blocks of
-        :func:`rdlab.coding.lattice_latents.to_vectors` (the codec's layout)."""
-        return to_vectors(y, self.latent_quantizer.dim)  # type: ignore[union-attr]
+    @property
+    def h_a(self) -> nn.Module:
+        """The hyper-analysis (``latent_codec.h_a``)."""
+        return self.latent_codec.h_a
 
-    def from_vectors(self, v: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-        """Inverse of :meth:`to_vectors` for a latent of ``shape``."""
-        return from_vectors(v, shape)
+    @property
+    def h_s_means(self) -> nn.Module:
+        """The mean branch of the hyper-synthesis (``latent_codec.h_s_means``)."""
+        return self.latent_codec.h_s_means
 
-    def _lattice_latent(
-        self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor, samples: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(bits per image (B,), ``ŷ`` straight-through) with lattice latents."""
-        quantizer = self.latent_quantizer
-        assert quantizer is not None
-        residual = self.to_vectors(y - means)
-        sigma = self.to_vectors(lower_bound(scales, SCALE_FLOOR)).unsqueeze(-2)
-        half_log_2pi = 0.5 * math.log(2 * math.pi)
+    @property
+    def h_s_scales(self) -> nn.Module:
+        """The float scale branch (``latent_codec.h_s_scales``)."""
+        return self.latent_codec.h_s_scales
 
-        def log_density(z: torch.Tensor) -> torch.Tensor:
-            return -0.5 * (z / sigma) ** 2 - torch.log(sigma) - half_log_2pi
-
-        noisy = quantizer.noise(residual)
-        bits = -quantizer.log2_likelihood(noisy, log_density, samples=samples)
-        y_hat = self.from_vectors(quantizer.quantize(residual, straight_through=True), y.shape)
-        return bits.sum(dim=1), y_hat + means
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        *args: Any,
+    ) -> None:
+        # state dicts from before latent_codec: the old names of its parts
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            new = prefix + rename_state_key(key[len(prefix) :])
+            if new != key:
+                state_dict[new] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # -- the rate parameter --------------------------------------------------------
     def _interpolate(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -240,21 +281,14 @@ class HyperpriorImageModel(nn.Module):
         information content in bits per image), and ``lmbda`` (B,).
         """
         y = self.analyze(x, t)
-        z = self.h_a(y)
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        bits_z = -torch.log2(self.z_density.likelihood(z_noisy)).sum(dim=(1, 2, 3))
-        z_hat = ste_round(z)
-        means = self.h_s_means(z_hat)
-        scales = self.h_s_scales(z_hat)
-        if self.latent_quantizer is not None:
-            bits_y, y_hat = self._lattice_latent(y, means, scales, self.lattice_samples)
-        else:
-            y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-            bits_y = -torch.log2(gaussian_bin_likelihood(y_noisy, means, scales))
-            bits_y = bits_y.sum(dim=(1, 2, 3))
-            y_hat = ste_round(y - means) + means
-        x_hat = self.synthesize(y_hat, t)
-        return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z, "lmbda": self.lambdas_at(t)}
+        latent = self.latent_codec(y, training_proxy="mixed")
+        x_hat = self.synthesize(latent["y_hat"], t)
+        return {
+            "x_hat": x_hat,
+            "bits_y": latent["bits_y"].sum(dim=(1, 2, 3)),
+            "bits_z": latent["bits_z"].sum(dim=(1, 2, 3)),
+            "lmbda": self.lambdas_at(t),
+        }
 
     def rate_parameter_of_lambda(self, lmbda: float) -> float:
         """The rate parameter ``t`` whose interpolated λ equals ``lmbda`` (clamped)."""

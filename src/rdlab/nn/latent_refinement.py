@@ -14,9 +14,10 @@ with logits ``-atanh(distance)/τ`` and a temperature ``τ`` annealed from 0.5 t
 untouched: the refined ``y`` and ``z`` are quantized and coded exactly like the
 analysis' output, so every decoder reads the files, bit-exactly as before.
 
-Rates are those of the model's float entropy models (``h_s_scales`` and the factorized
-``z_density``: the training weights), which track the integer tables the coder uses to
-within a few per cent. The MSE counts only the image's own pixels, not the padding.
+Rates are those of the model's float entropy models (the latent codec's ``h_s_scales``,
+its entropy bottleneck's density and its conditional's family; the Gaussian for lattice
+latents: the training weights), which track the integer tables the coder uses to within
+a few per cent. The MSE counts only the image's own pixels, not the padding.
 
 Large images are refined in bands of latent rows (each band with fixed neighbouring
 rows as context), so memory stays bounded like the tiled transforms.
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .entropy import LocationScaleConditional
 from .entropy_models import gaussian_bin_likelihood
 from .image_model import HyperpriorImageModel
 
@@ -144,7 +146,8 @@ def refine_latents(
     """Refined ``(y, z)`` for the padded image ``x`` (1, 3, H, W) in [0, 1] at rate ``t``.
 
     Args:
-        net: the model with its training weights (``h_s_scales``, ``z_density``).
+        net: the model with its training weights (the latent codec's ``h_s_scales``
+            and entropy bottleneck).
         x: the padded image; ``height``, ``width``: the image's own size (the MSE counts
             ``x[..., :height, :width]`` only).
         t: rate parameter in ``[0, K-1]``.
@@ -158,10 +161,18 @@ def refine_latents(
         hyper-latent ``z`` (1, N, H/64, W/64), both float32, to be quantized by the codec.
     """
     tt = torch.tensor([float(t)], dtype=torch.float32)
+    codec = net.latent_codec
+    conditional = codec.conditional
+
+    def bin_likelihood(y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        if isinstance(conditional, LocationScaleConditional):
+            return conditional.likelihood(y, scales, means)
+        return gaussian_bin_likelihood(y, means, scales)
+
     with torch.no_grad():
         if start is None:
             y = net.analyze(x, tt)
-            start = (y, net.h_a(y))
+            start = (y, codec.h_a(y))
         y, z = (v.detach().clone() for v in start)
     if settings.steps == 0:
         return y, z
@@ -190,8 +201,8 @@ def refine_latents(
                 ),
                 dim=2,
             )
-            means = net.h_s_means(z_soft)
-            scales = net.h_s_scales(z_soft)
+            means = codec.h_s_means(z_soft)
+            scales = codec.h_s_scales(z_soft)
             # latent rows synthesized: this band's own rows and Y_HALO fixed rows each side
             own_top, own_bottom = 4 * z0, 4 * z1
             lo, hi = max(0, own_top - Y_HALO), min(y.shape[2], own_bottom + Y_HALO)
@@ -209,10 +220,9 @@ def refine_latents(
                 + mu
             )
             own_scales = scales[:, :, own_top - 4 * c0 : own_bottom - 4 * c0]
-            bits_y = -torch.log2(
-                gaussian_bin_likelihood(y_soft[:, :, a:b], mu[:, :, a:b], own_scales)
-            ).sum()
-            bits_z = -torch.log2(net.z_density.likelihood(z_soft[:, :, z0 - c0 : z1 - c0])).sum()
+            bits_y = -torch.log2(bin_likelihood(y_soft[:, :, a:b], mu[:, :, a:b], own_scales)).sum()
+            z_own_soft = z_soft[:, :, z0 - c0 : z1 - c0]
+            bits_z = -torch.log2(codec.entropy_bottleneck.likelihood(z_own_soft)).sum()
             x_hat = net.g_s(y_soft * inv_gain)
             # pixel rows of this band's own latents, inside the image
             top, bottom = 64 * z0, min(64 * z1, height)

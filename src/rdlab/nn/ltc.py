@@ -12,20 +12,46 @@ Two layouts (Lei, Hassani & Saeedi Bidokhti, ICLR 2025):
 
 Both give the quantizer lattice vectors of shape (batch, L, n) with a channel map (L, n).
 Rates are reported in bits per source dimension (per scalar of x).
+
+**Model files** (:func:`save_ltc_model`, :func:`load_ltc_model`): one safetensors file
+holding the model's float64 state (every parameter and buffer, by its ``state_dict``
+name) and, in its metadata, ``format`` (:data:`MODEL_FORMAT`), ``config`` (the
+constructor's arguments, the lattice by name and scale) and ``model_hash``. The hash is
+:func:`rdlab.container.model_hash` of those tensors, i.e. of the float64 state the LTC
+codec runs: the very hash its ``.rdl`` files carry, so a decoder finds a file's model
+by it.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import os
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError
+from .._files import write_atomic
+from ..container import model_hash
+from ..errors import InputError, ModelError
+from ..lattice import get_lattice
 from .lattice_quantizer import LatticeQuantizer
 from .mixture import GaussianMixtureDensity
 
-__all__ = ["LTCModel", "ResidualMLP"]
+__all__ = [
+    "MODEL_FORMAT",
+    "LTCModel",
+    "ResidualMLP",
+    "as_float64",
+    "load_ltc_model",
+    "ltc_model_hash",
+    "save_ltc_model",
+]
+
+MODEL_FORMAT = "rdlab-ltc-model/1"
+"""The ``format`` metadata of LTC model files."""
 
 
 class ResidualMLP(nn.Module):
@@ -84,6 +110,18 @@ class LTCModel(nn.Module):
     ) -> None:
         super().__init__()
         n = lattice.dim
+        self.config: dict[str, Any] = {
+            "source_dim": source_dim,
+            "lattice": lattice.name,
+            "lattice_scale": lattice.scale,
+            "block": block,
+            "latent_dim": latent_dim,
+            "hidden": hidden,
+            "components": components,
+            "mc_samples": mc_samples,
+            "init_gain": init_gain,
+            "seed": seed,
+        }
         if source_dim < 1:
             raise InputError("source_dim", "must be >= 1")
         if not block and latent_dim not in (None, n):
@@ -149,3 +187,86 @@ class LTCModel(nn.Module):
         ll = self.quantizer.log2_likelihood(rated, self.log_density, samples=mc_samples)
         x_hat = self.synthesis(self.from_vectors(rated if hard is None else hard))
         return {"x_hat": x_hat, "bits": -ll.sum(dim=-1)}
+
+
+# ------------------------------------------------------------------------- model files
+def as_float64(model: LTCModel) -> LTCModel:
+    """A float64 copy of ``model`` in eval mode (``model`` itself is left as it is)."""
+    return copy.deepcopy(model).double().eval()
+
+
+def ltc_model_hash(model: LTCModel) -> bytes:
+    """The 32-byte hash of ``model`` that LTC ``.rdl`` files carry:
+    :func:`rdlab.container.model_hash` of its float64 ``state_dict``."""
+    return model_hash(as_float64(model).state_dict())
+
+
+def _named_lattice(model: LTCModel) -> Any:
+    """The lattice of ``config`` (by name and scale), checked to be ``model``'s own."""
+    lattice = model.quantizer.lattice
+    try:
+        named = get_lattice(lattice.name).scaled(lattice.scale)
+    except InputError:
+        named = None
+    if named is None or not torch.equal(named.generator, lattice.generator):
+        raise InputError(
+            "model", f"its lattice {lattice.name!r} is not one rdlab.lattice.get_lattice names"
+        )
+    return named
+
+
+def save_ltc_model(
+    path: str | os.PathLike[str], model: LTCModel, *, overwrite: bool = False
+) -> bytes:
+    """Write ``model`` (any dtype or mode; it is not changed) to the model file ``path``
+    atomically (see the module doc); returns its hash, the one its ``.rdl`` files carry.
+
+    Raises:
+        InputError: its lattice is not named by :func:`rdlab.lattice.get_lattice` (with
+            a scale); on ``"output"``: ``path`` exists (without ``overwrite``).
+    """
+    from safetensors.numpy import save
+
+    _named_lattice(model)
+    state = as_float64(model).state_dict()
+    arrays = {key: value.detach().cpu().numpy() for key, value in state.items()}
+    digest = model_hash(arrays)
+    metadata = {
+        "format": MODEL_FORMAT,
+        "config": json.dumps(model.config, sort_keys=True),
+        "model_hash": digest.hex(),
+    }
+    write_atomic(path, save(arrays, metadata=metadata), overwrite=overwrite)
+    return digest
+
+
+def load_ltc_model(path: str | os.PathLike[str]) -> LTCModel:
+    """The model in the file ``path`` (written by :func:`save_ltc_model`), float64 and in
+    eval mode.
+
+    Raises:
+        InputError: on ``"model"``: ``path`` is not a file.
+        ModelError: it is not an LTC model file, or its tensors do not have the hash it
+            records.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise InputError("model", f"{source} is not a file")
+    try:
+        with safe_open(source, framework="numpy") as file:
+            metadata = file.metadata() or {}
+            arrays = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+        if metadata.get("format") != MODEL_FORMAT:
+            raise ValueError(f"format is {metadata.get('format')!r}, not {MODEL_FORMAT!r}")
+        config = json.loads(metadata["config"])
+        lattice = get_lattice(config.pop("lattice")).scaled(config.pop("lattice_scale"))
+        model = LTCModel(lattice=lattice, **config).double()
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())
+        raise ModelError(f"{source} is not an rdlab LTC model file ({text})") from None
+    if model_hash(arrays).hex() != metadata.get("model_hash"):
+        raise ModelError(f"{source}: its tensors do not have the hash it records (damaged)")
+    return model.eval()

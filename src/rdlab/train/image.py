@@ -257,7 +257,8 @@ def train_image_model(
         if replace(init_config, latent_lattice=config.lattice) != model_config:
             raise InputError("init", f"{config.init} has another shape or λ: {init_config}")
         missing, unexpected = model.load_state_dict(state, strict=False)
-        stray = [k for k in [*missing, *unexpected] if not k.startswith("latent_quantizer.")]
+        quantizer = "latent_codec.conditional.quantizer."  # a lattice model's own buffers
+        stray = [k for k in [*missing, *unexpected] if not k.startswith(quantizer)]
         if stray:
             raise InputError("init", f"{config.init} does not fit the model ({stray[:3]})")
     if resume and checkpoint.exists():

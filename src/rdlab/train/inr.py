@@ -1,7 +1,8 @@
 """Learning INR priors from a folder of signals (``rdlab train inr``).
 
 Training patches are drawn at random (fixed seed) from the folder's files, normalized
-exactly as the codec normalizes whole signals (:func:`rdlab.inr.modalities.prepare`), and
+exactly as the codec normalizes whole signals (the modality's
+:meth:`~rdlab.inr.modalities.Modality.prepare`), and
 the prior is learned by coordinate ascent (:func:`rdlab.inr.prior.learn_prior`). The
 model card records the data, the settings, the time and the training rate per item
 (bits per pixel / kbit/s / bits per atom implied by the average KL), which the codec uses
@@ -13,15 +14,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data.audio import resample
 from ..errors import InputError
-from ..inr import modalities
+from ..inr.modalities import Architecture, Modality, get_modality, modality_names
 from ..inr.model_file import INRModel, save_inr_model
 from ..inr.patches import patch_coordinates
 from ..inr.prior import learn_prior
@@ -29,42 +29,44 @@ from ..nn.bayes_inr import INRConfig
 
 __all__ = ["DEFAULT_ARCHITECTURES", "sample_training_patches", "train_inr_prior"]
 
-#: per modality: patch shape and network (chosen for 2-core CPUs). w0 = 5 rather than
-#: SIREN's 30: with Fourier features the first layer already carries the frequencies, and
-#: on protein patches w0 = 5 reached 26.6 dB at 1,469 bits per patch after 4 rounds where
-#: w0 = 30 had 25.3 dB at 1,878 bits (and w0 = 1 24.9 dB at 1,835 bits after 2). Proteins:
-#: patches of 16 residues with one hidden layer (339 weights) reached 20.4 dB at 12.3
-#: bits/atom after 4 rounds at beta 0.003, 32 residues with two layers 18.8 dB at 12.1.
-DEFAULT_ARCHITECTURES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
-    "image": ((32, 32), {"in_dim": 2, "out_dim": 3, "hidden": 24, "layers": 3,
-                         "frequencies": 8, "max_frequency": 16.0, "w0": 5.0}),
-    "audio": ((512,), {"in_dim": 1, "out_dim": 1, "hidden": 32, "layers": 3,
-                       "frequencies": 10, "max_frequency": 256.0, "w0": 5.0}),
-    "protein": ((16,), {"in_dim": 1, "out_dim": 3, "hidden": 16, "layers": 1,
-                        "frequencies": 8, "max_frequency": 8.0, "w0": 5.0}),
-    "video": ((4, 16, 16), {"in_dim": 3, "out_dim": 3, "hidden": 24, "layers": 3,
-                            "frequencies": 5, "max_frequency": 8.0, "w0": 5.0}),
-}  # fmt: skip
 
-_SUFFIXES = {
-    "image": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"),
-    "audio": (".wav", ".flac"),
-    "protein": (".pdb", ".pdb.gz", ".cif", ".cif.gz", ".ent", ".ent.gz"),
-    "video": (".mp4", ".mkv", ".avi", ".mov", ".webm", ".npy", ".gif", ".png"),
-}
+class _Architectures(Mapping[str, Architecture]):
+    """The registered modalities' default architectures (patch shape, network keywords;
+    :attr:`rdlab.inr.modalities.Modality.architecture`), by name: those without one are
+    left out."""
+
+    def _known(self) -> list[str]:
+        return [n for n in modality_names() if get_modality(n).architecture is not None]
+
+    def __getitem__(self, name: str) -> Architecture:
+        architecture = get_modality(name).architecture if name in modality_names() else None
+        if architecture is None:
+            raise KeyError(name)
+        return architecture
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known())
+
+    def __len__(self) -> int:
+        return len(self._known())
 
 
-def _files(folder: str, modality: str) -> list[str]:
+#: per modality: patch shape and network (chosen for 2-core CPUs; each modality's
+#: module says why)
+DEFAULT_ARCHITECTURES: Mapping[str, Architecture] = _Architectures()
+
+
+def _files(folder: str, modality: Modality) -> list[str]:
     root = Path(folder)
     if root.is_file():
         return [str(root)]
     if not root.is_dir():
         raise InputError("data", f"{folder} is not a folder or file")
-    if modality == "video" and any(p.suffix.lower() == ".png" for p in root.iterdir()):
-        return [str(root)]  # one clip as a folder of frames
-    names = sorted(str(p) for p in root.iterdir() if p.name.lower().endswith(_SUFFIXES[modality]))
+    if modality.folder_is_signal(root):
+        return [str(root)]  # one signal as a folder (video: its frames)
+    names = sorted(str(p) for p in root.iterdir() if p.name.lower().endswith(modality.suffixes))
     if not names:
-        raise InputError("data", f"{folder} holds no {modality} files")
+        raise InputError("data", f"{folder} holds no {modality.name} files")
     return names
 
 
@@ -78,21 +80,19 @@ def sample_training_patches(
     sample_rate: int | None = None,
 ) -> tuple[np.ndarray, float]:
     """``count`` random patches ``(count, prod(patch), C)`` of normalized values and the
-    average items per patch sample (for turning bits per patch into the rate unit);
-    ``sample_rate``: resample every audio file to this rate (Hz) first."""
+    average items per patch sample (for turning bits per patch into the rate unit).
+
+    ``max_frames`` and ``sample_rate`` go to the reader of a modality that takes them
+    (:attr:`~rdlab.inr.modalities.Modality.read_options`: video the first, to read the
+    first frames only; audio the second, to resample every file to this rate in Hz);
+    ``sample_rate`` is refused where the reader does not take it."""
+    kind = get_modality(modality)
+    options = _read_options(kind, max_frames=max_frames, sample_rate=sample_rate)
     rng = np.random.default_rng(seed)
-    files = _files(folder, modality)
+    files = _files(folder, kind)
     signals = []
     for name in files:
-        if modality == "video":
-            from ..data.video import read_video
-
-            signal = read_video(name, max_frames=max_frames)
-        else:
-            signal = modalities.read_signal(name, modality)
-            if sample_rate is not None:
-                signal = resample(signal, sample_rate)
-        prepared = modalities.prepare(modality, signal)
+        prepared = kind.prepare(kind.read(name, **options))
         if all(s >= p for s, p in zip(prepared.values.shape[:-1], patch, strict=True)):
             signals.append(prepared)
     if not signals:
@@ -106,6 +106,15 @@ def sample_training_patches(
         out.append(window.reshape(math.prod(patch), v.shape[-1]))
         per_sample.append(prepared.items / math.prod(v.shape[:-1]))
     return np.stack(out).astype(np.float32), float(np.mean(per_sample))
+
+
+def _read_options(modality: Modality, **given: Any) -> dict[str, Any]:
+    """The reading options of ``given`` (None: not given) that ``modality``'s reader takes;
+    ``sample_rate`` given to one that does not take it is refused (``InputError``)."""
+    options = {key: value for key, value in given.items() if value is not None}
+    if "sample_rate" in options and "sample_rate" not in modality.read_options:
+        raise InputError("sample_rate", f"does not apply to {modality.name}")
+    return {key: value for key, value in options.items() if key in modality.read_options}
 
 
 def train_inr_prior(
@@ -137,20 +146,22 @@ def train_inr_prior(
     cards record the training sample rate (``card["sample_rate"]``) when it is one rate;
     the codec still picks a model by its training rate in kbit/s. ``lr_final_ratio``:
     within each round the fitting steps decay (cosine) to this fraction of ``lr``."""
-    if modality not in DEFAULT_ARCHITECTURES:
-        raise InputError("modality", f"must be one of {tuple(DEFAULT_ARCHITECTURES)}")
-    if sample_rate is not None:
-        if modality != "audio":
-            raise InputError("sample_rate", f"applies to audio only, not {modality}")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
-            raise InputError("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+    kind = get_modality(modality)
+    _read_options(kind, sample_rate=sample_rate)  # refused before any work
+    if sample_rate is not None and (
+        isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1
+    ):
+        raise InputError("sample_rate", f"must be a positive integer, got {sample_rate!r}")
     for key, least in (("steps", 1), ("fine_tune_steps", 0)):
         value = (fit or {}).get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < least
         ):
             raise InputError(f"fit_{key}", f"must be an integer >= {least}, got {value!r}")
-    patch, arch = architecture or DEFAULT_ARCHITECTURES[modality]
+    architecture = architecture or kind.architecture
+    if architecture is None:
+        raise InputError("architecture", f"{modality} has no default architecture: give one")
+    patch, arch = architecture
     config = INRConfig(**arch)
     start = time.perf_counter()
     train, items_per_sample = sample_training_patches(
@@ -173,13 +184,7 @@ def train_inr_prior(
     )
     seconds = time.perf_counter() - start
     bits_per_patch = float(learned.kl_profile.sum())
-    per_item = bits_per_patch / (math.prod(patch) * items_per_sample)
-    rates: dict[str, Any] = {}
-    if modality == "audio":
-        per_item /= 1000.0  # items are seconds: kbit/s
-        trained_at = round(1.0 / items_per_sample)
-        if abs(trained_at * items_per_sample - 1.0) < 1e-9:  # one rate for all patches
-            rates["sample_rate"] = trained_at
+    per_item = kind.rate(bits_per_patch, math.prod(patch) * items_per_sample)
     model = INRModel(
         name=name or Path(out).stem,
         modality=modality,
@@ -192,7 +197,7 @@ def train_inr_prior(
         fit=dict(fit or {}),
         card={
             "rate_per_item": per_item,
-            **rates,
+            **kind.card_facts(items_per_sample),
             "data": os.path.basename(os.path.normpath(folder)),
             "training_patches": patches,
             "rounds": rounds,

@@ -129,9 +129,10 @@ def evaluate_ltc(model: LTCModel, x: Any, dither_seed: int | None = None) -> LTC
     pos = codec.positions(k, dither_enc)
     channels = codec.channels_for(items)
     shift = None if dither_enc is None else -dither_enc
+    coded = codec.model  # the float64 copy the codec runs (``model`` is left as it is)
     with torch.no_grad():
-        ll = model.quantizer.log2_likelihood(
-            torch.from_numpy(pos).reshape(items, -1, model.quantizer.dim), model.log_density
+        ll = coded.quantizer.log2_likelihood(
+            torch.from_numpy(pos).reshape(items, -1, coded.quantizer.dim), coded.log_density
         )
     ideal = lattice_point_bits(k, codec.lattice_model, channels, shift)
     payload = len(decode_rdl(data).chunk("LATP"))

@@ -1,0 +1,79 @@
+"""The INR protein benchmark: C-alpha traces; INR at target bits/atom against uniform
+quantization with predictive range coding
+(:func:`rdlab.eval.baselines.ca_uniform_rate_distortion`) at steps in Å. The INR file also
+carries the residue sequence and numbering (``side_info_bits_per_atom``, about 4.4 for the
+sequence plus a few bytes), which the uniform-quantization stream does not: compare
+``payload_bits_per_atom`` for the coordinates alone. RMSD in Å without superposition.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...data.proteins import CaTrace, read_ca_trace
+from ...inr.modalities import get_modality
+from ..baselines import ca_uniform_rate_distortion
+from .common import DEFAULTS, Log, input_files, inr_curve, mean_curve, pick_model, quiet, spread
+
+__all__ = ["protein_bench", "run_section", "side_info"]
+
+
+def side_info(point: dict[str, Any], trace: CaTrace, decoded: CaTrace) -> None:
+    """``side_info_bits_per_atom``: the side chunks (sequence, numbering, chain,
+    centroid) per atom, which ride beside the coded coordinates."""
+    chunks = get_modality("protein").prepare(trace).chunks
+    point["side_info_bits_per_atom"] = 8 * sum(map(len, chunks.values())) / len(trace)
+
+
+def protein_bench(
+    paths: Sequence[str],
+    *,
+    bits_per_atom: Sequence[float] = DEFAULTS["bits_per_atom"],
+    ca_steps: Sequence[float] = DEFAULTS["ca_steps"],
+    model_dir: str | None = None,
+    steps: int | None = None,
+    fine_tune_steps: int | None = None,
+    seed: int = 0,
+    log: Log = quiet,
+) -> dict[str, Any]:
+    """INR against uniform quantization of the C-alpha coordinates."""
+    models = {b: pick_model("protein", b, model_dir) for b in bits_per_atom}
+    records = []
+    for i, path in enumerate(paths):
+        trace = read_ca_trace(path)
+        name = os.path.basename(path)
+        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+        label = f"protein {i + 1}/{len(paths)} {name}"
+        inr = inr_curve(trace, "protein", bits_per_atom, models, fit, label, log, measure=side_info)
+        uniform = [
+            {
+                "target": row["step"],
+                "bytes": int(row["bytes"]),
+                "bits_per_atom": row["bits_per_atom"],
+                "rmsd_angstrom": row["rmsd"],
+                "max_error_angstrom": row["max_error"],
+            }
+            for row in ca_uniform_rate_distortion(trace.coords, list(ca_steps))
+        ]
+        records.append(
+            {"name": name, "atoms": len(trace), "results": {"inr": inr, "uniform": uniform}}
+        )
+    return {
+        "settings": {"bits_per_atom": list(bits_per_atom), "ca_steps_angstrom": list(ca_steps)},
+        "models": {f"{b:g}": models[b].name for b in bits_per_atom},
+        "signals": records,
+        "mean_curves": {
+            c: mean_curve([r["results"][c] for r in records]) for c in ("inr", "uniform")
+        },
+    }
+
+
+def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
+    """:func:`protein_bench` on ``options["proteins"]`` chains of ``data/proteins/eval``."""
+    folder = os.path.join(data, "proteins", "eval")
+    paths = spread(input_files(folder, "protein", "protein files"), int(options["proteins"]))
+    return protein_bench(
+        paths, bits_per_atom=options["bits_per_atom"], ca_steps=options["ca_steps"], **common
+    )
