@@ -1,4 +1,5 @@
-"""Training the hyperprior image model: random crops, loss λ·D + R, checkpoints, resume.
+"""Training the hyperprior image model (on :class:`~rdlab.train.trainer.Trainer`): random
+crops, loss λ·D + R, checkpoints, resume.
 
 The loss per image is ``λ(t)·255²·MSE + bits per pixel`` (or ``λ(t)·c·(1 - MS-SSIM) +
 bpp`` with ``distortion="ms-ssim"``), at a rate parameter ``t`` drawn uniformly from
@@ -13,13 +14,10 @@ random state are restored.
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
-import pickle
-import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +25,18 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from .._files import write_atomic
 from ..errors import InputError
 from ..nn.image_model import DEFAULT_LAMBDAS, HyperpriorImageModel, ImageModelConfig
+from .trainer import (
+    UNREADABLE,
+    Forward,
+    RateDistortionLoss,
+    Trainer,
+    TrainerConfig,
+    distributed_device,
+)
 
 __all__ = ["CropSampler", "ImageTrainConfig", "load_image_folder", "train_image_model"]
-
-_UNREADABLE = (
-    KeyError,
-    TypeError,
-    IndexError,
-    RuntimeError,
-    OSError,
-    ValueError,
-    EOFError,
-    pickle.UnpicklingError,
-)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
 
@@ -150,127 +144,31 @@ class CropSampler:
         return torch.cat(crops).clamp_(0.0, 1.0)
 
 
-def _learning_rate(config: ImageTrainConfig, step: int) -> float:
-    start_decay = int(config.steps * (1 - config.decay_fraction))
-    if step < start_decay:
-        return config.lr
-    frac = (step - start_decay) / max(1, config.steps - start_decay)
-    return config.lr * 10.0 ** (-frac)
+def hyperprior_forward(levels: int) -> Forward:
+    """The trainer's pass of a :class:`HyperpriorImageModel` with ``levels`` rate levels.
 
-
-def _distortion(
-    x: torch.Tensor, x_hat: torch.Tensor, kind: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loss term per image scaled like MSE·255², MSE per image on [0, 1])``."""
-    mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
-    if kind == "mse":
-        return mse * 255.0**2, mse
-    from ..metrics.torch_msssim import ms_ssim
-
-    # scaled so λ has about the same meaning at mid rates (MS-SSIM 0.97 ~ PSNR 32 dB)
-    return 8000.0 * (1.0 - ms_ssim(x_hat.clamp(0, 1), x)), mse
-
-
-def _checkpoint_path(out: Path) -> Path:
-    return out / "checkpoint.pt"
-
-
-def _save_checkpoint(
-    out: Path,
-    model: HyperpriorImageModel,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    config: ImageTrainConfig,
-    sampler: CropSampler,
-    seconds: float,
-) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_config": model.config.to_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "train_config": config.to_dict(),
-            "sampler": sampler.state(),
-            "torch_rng": torch.get_rng_state(),
-            "seconds": seconds,
-        },
-        buffer,
-    )
-    write_atomic(_checkpoint_path(out), buffer.getvalue(), overwrite=True)
-
-
-def _distributed() -> tuple[int, int]:
-    """``(rank, world size)``; starts the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    return dist.get_rank(), world
-
-
-def train_image_model(
-    config: ImageTrainConfig, resume: bool = False, progress: bool = True
-) -> dict[str, Any]:
-    """Train (or continue training) a hyperprior image model; returns a summary dict.
-
-    Writes ``config.out``/``checkpoint.pt`` (every ``checkpoint_every`` steps and at the
-    end), ``log.jsonl`` and ``log.csv`` (every ``log_every`` steps: step, seconds, loss,
-    bpp, PSNR, learning rate).
+    Draws a rate parameter ``t`` uniformly from ``[0, levels - 1]`` per image; returns
+    ``{"x_hat", "bits": bits_y + bits_z (B,), "lmbda": λ(t) (B,)}``.
     """
-    rank, world = _distributed()
-    if config.device.startswith("cuda") and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device(config.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    out = Path(config.out)
-    torch.manual_seed(config.seed + rank)
-    model_config = ImageModelConfig(
-        config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
-    )
-    model = HyperpriorImageModel(model_config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    images = load_image_folder(config.data, min_side=config.crop)
-    out.mkdir(parents=True, exist_ok=True)
-    sampler = CropSampler(
-        images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
-    )
-    step, seconds_before = 0, 0.0
-    checkpoint = _checkpoint_path(out)
-    if config.init and not (resume and checkpoint.exists()):
-        from ..codecs.image_model_file import load_training_state
 
-        init_config, state = load_training_state(config.init)
-        # a scalar model may start a lattice one (same transforms, another latent coder)
-        if replace(init_config, latent_lattice=config.lattice) != model_config:
-            raise InputError("init", f"{config.init} has another shape or λ: {init_config}")
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        quantizer = "latent_codec.conditional.quantizer."  # a lattice model's own buffers
-        stray = [k for k in [*missing, *unexpected] if not k.startswith(quantizer)]
-        if stray:
-            raise InputError("init", f"{config.init} does not fit the model ({stray[:3]})")
-    if resume and checkpoint.exists():
-        try:
-            state = torch.load(checkpoint, map_location=device, weights_only=False)
-            saved = state["model_config"]
-        except _UNREADABLE as exc:
-            raise InputError(
-                "checkpoint", f"{checkpoint} cannot be resumed ({type(exc).__name__})"
-            ) from None
+    def forward(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        t = torch.rand(x.shape[0], device=x.device) * (levels - 1)
+        result = model(x, t)
+        return {
+            "x_hat": result["x_hat"],
+            "bits": result["bits_y"] + result["bits_z"],
+            "lmbda": result["lmbda"],
+        }
+
+    return forward
+
+
+def _resume_check(model_config: ImageModelConfig, checkpoint: Path) -> Callable[[Any], None]:
+    """Refuses a checkpoint of another model shape or λ (naming the options that differ)."""
+
+    def check(state: dict[str, Any]) -> None:
         wanted = model_config.to_dict()
-        saved = ImageModelConfig.from_dict(saved).to_dict()
+        saved = ImageModelConfig.from_dict(state["model_config"]).to_dict()
         differing = [key for key in {*wanted, *saved} if saved.get(key) != wanted.get(key)]
         if differing:
             options = ", ".join(
@@ -281,105 +179,71 @@ def train_image_model(
                 "resume",
                 f"{checkpoint} was trained with other {options}; match them or use another --out",
             )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        seconds_before = float(state.get("seconds", 0.0))
-        if world == 1:
-            sampler.set_state(state["sampler"])
-            torch.set_rng_state(state["torch_rng"].cpu())
-    train_model: torch.nn.Module = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    levels = model_config.levels
-    log_rows: list[dict[str, Any]] = []
-    running: dict[str, torch.Tensor] = {}
-    started = time.perf_counter()
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
 
-        bar = tqdm(
-            total=config.steps, initial=step, desc="training", unit="step", dynamic_ncols=True
-        )
-    last_step = first_step = step
-    for step in range(first_step, config.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, step)
-        x = sampler.sample(config.batch)
-        t = torch.rand(config.batch, device=device) * (levels - 1)
-        result = train_model(x, t)
-        pixels = x.shape[2] * x.shape[3]
-        bpp = (result["bits_y"] + result["bits_z"]) / pixels
-        dist_term, mse = _distortion(x, result["x_hat"], config.distortion)
-        loss = (result["lmbda"] * dist_term + bpp).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-        optimizer.step()
-        last_step = step + 1
-        with torch.no_grad():
-            # running means stay on the device: reading them every step would stall the GPU
-            psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
-            for key, value in (("loss", loss), ("bpp", bpp.mean()), ("psnr", psnr)):
-                value = value.detach()
-                running[key] = (
-                    value.clone() if key not in running else 0.98 * running[key] + 0.02 * value
-                )
-        if bar is not None:
-            bar.update(1)
-            if last_step % 10 == 0:
-                bar.set_postfix(
-                    bpp=f"{float(running['bpp']):.3f}", psnr=f"{float(running['psnr']):.2f}"
-                )
-        elapsed = seconds_before + time.perf_counter() - started
-        if rank == 0 and last_step % config.log_every == 0:
-            row = {
-                "step": last_step,
-                "seconds": round(elapsed, 1),
-                "lr": _learning_rate(config, step),
-            }
-            row.update({k: round(float(v), 5) for k, v in running.items()})
-            log_rows.append(row)
-            with open(out / "log.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps(row) + "\n")
-            new_csv = not (out / "log.csv").exists()
-            with open(out / "log.csv", "a", newline="", encoding="utf-8") as log:
-                writer = csv.DictWriter(log, fieldnames=list(row))
-                if new_csv:
-                    writer.writeheader()
-                writer.writerow(row)
-        out_of_time = (
-            config.max_minutes is not None
-            and (time.perf_counter() - started) > 60 * config.max_minutes
-        )
-        saving = last_step % config.checkpoint_every == 0 or out_of_time
-        # the running loss stays NaN once any step's loss was: checked before every save
-        if (saving or last_step % config.log_every == 0) and not math.isfinite(
-            float(running["loss"])
-        ):
-            raise RuntimeError(f"training diverged by step {last_step} (loss {loss.item()})")
-        if rank == 0 and saving:
-            _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
-        if out_of_time:
-            break
-    elapsed = seconds_before + time.perf_counter() - started
-    if rank == 0:
-        _save_checkpoint(out, model, optimizer, last_step, config, sampler, elapsed)
-    if bar is not None:
-        bar.close()
-    return {
-        "step": last_step,
-        "steps": config.steps,
-        "seconds": round(elapsed, 1),
-        "finished": last_step >= config.steps,
-        **{k: round(float(v), 4) for k, v in running.items()},
-        "checkpoint": str(checkpoint),
-        "world_size": world,
-    }
+    return check
+
+
+def _load_init(model: HyperpriorImageModel, path: str) -> None:
+    """Start ``model`` from the weights of the model file ``path`` (``--init``)."""
+    from ..codecs.image_model_file import load_training_state
+
+    init_config, state = load_training_state(path)
+    # a scalar model may start a lattice one (same transforms, another latent coder)
+    if replace(init_config, latent_lattice=model.config.latent_lattice) != model.config:
+        raise InputError("init", f"{path} has another shape or λ: {init_config}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    quantizer = "latent_codec.conditional.quantizer."  # a lattice model's own buffers
+    stray = [k for k in [*missing, *unexpected] if not k.startswith(quantizer)]
+    if stray:
+        raise InputError("init", f"{path} does not fit the model ({stray[:3]})")
+
+
+def train_image_model(
+    config: ImageTrainConfig, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or continue training) a hyperprior image model with the :class:`Trainer`.
+
+    Writes ``config.out``/``checkpoint.pt`` (every ``checkpoint_every`` steps and at the
+    end), ``log.jsonl`` and ``log.csv`` (every ``log_every`` steps: step, seconds, loss,
+    bpp, PSNR, learning rate).
+
+    Args:
+        config: the run.
+        resume: continue from ``config.out``/``checkpoint.pt`` where it exists.
+        progress: show a progress bar.
+
+    Returns:
+        The summary of :meth:`Trainer.fit`.
+
+    Raises:
+        InputError: no usable images, an ``init`` model or checkpoint that does not fit.
+    """
+    rank, _, device = distributed_device(config.device)
+    torch.manual_seed(config.seed + rank)
+    model_config = ImageModelConfig(
+        config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
+    )
+    model = HyperpriorImageModel(model_config).to(device)
+    images = load_image_folder(config.data, min_side=config.crop)
+    sampler = CropSampler(
+        images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
+    )
+    trainer_config = TrainerConfig(
+        **{f.name: getattr(config, f.name) for f in fields(TrainerConfig)}
+    )
+    checkpoint = Path(config.out) / "checkpoint.pt"
+    trainer = Trainer(
+        model,
+        sampler,
+        RateDistortionLoss(distortion=config.distortion),
+        trainer_config,
+        forward=hyperprior_forward(model_config.levels),
+        metadata={"model_config": model_config.to_dict(), "train_config": config.to_dict()},
+        check_resume=_resume_check(model_config, checkpoint),
+    )
+    if config.init and not (resume and checkpoint.exists()):
+        _load_init(model, config.init)
+    return trainer.fit(resume=resume, progress=progress)
 
 
 def calibration_crops(
@@ -418,7 +282,7 @@ def export_checkpoint(
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = HyperpriorImageModel(ImageModelConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model"])
-    except _UNREADABLE as exc:
+    except UNREADABLE as exc:
         raise InputError(
             "checkpoint", f"{path} is not an image-model checkpoint ({type(exc).__name__})"
         ) from None
