@@ -181,3 +181,44 @@ def test_cut_streams_and_impossible_sizes_are_refused(model):
         with pytest.raises(FormatError):
             codec.decode(_rewritten(data, bad_meta))
     assert np.array_equal(codec.decode(_rewritten(data)), codec.decode(data))  # control
+
+
+def test_a_file_claiming_a_huge_config_is_refused_before_allocating(model, tmp_path):
+    """The tensors keep their hash, the config claims 4096 channels (the bound): building
+    that model would allocate gigabytes, so the shapes are compared on the meta device
+    first."""
+    import json
+    import tracemalloc
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, architecture="factorized", config=CONFIG)
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = f.metadata()
+    huge = {**CONFIG, "channels": 4096, "latent_channels": 4096}
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "config": json.dumps(huge)})
+    tracemalloc.start()
+    with pytest.raises(ModelError, match="in the file"):
+        load_model(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 << 20
+
+
+@pytest.mark.parametrize("key", ["layers", "channels"])
+def test_a_config_beyond_the_architectures_bounds_is_refused(model, tmp_path, key):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, architecture="factorized", config=CONFIG)
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = f.metadata()
+    bad = {**CONFIG, key: 2_000_000}
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "config": json.dumps(bad)})
+    with pytest.raises(ModelError, match=key):
+        load_model(path)

@@ -71,6 +71,12 @@ class LearnedImageModel(Protocol):
         ...
 
 
+MAX_CHANNELS = 4096
+"""Most channels a built-in architecture takes (a file's config is checked against it)."""
+MAX_LAYERS = 8
+"""Most stride-2 stages of the built-in architecture (alignment up to 256 pixels)."""
+
+
 class FactorizedPriorModel(nn.Module):
     """A factorized-prior image model from rdlab's parts (architecture ``"factorized"``).
 
@@ -84,7 +90,8 @@ class FactorizedPriorModel(nn.Module):
         layers: stride-2 stages (>= 1): the latent is ``2**layers`` times smaller.
 
     Raises:
-        InputError: a size below 1.
+        InputError: a size below 1 or above :data:`MAX_CHANNELS` / :data:`MAX_LAYERS`
+            (bounds that keep a model file's config from asking for any memory at all).
 
     Shapes: images ``(B, 3, H, W)`` in [0, 1] with ``H, W`` multiples of
     :attr:`alignment`; latents ``(B, M, H / 2**layers, W / 2**layers)``.
@@ -92,13 +99,13 @@ class FactorizedPriorModel(nn.Module):
 
     def __init__(self, channels: int = 32, latent_channels: int = 32, layers: int = 2) -> None:
         super().__init__()
-        for name, value in (
-            ("channels", channels),
-            ("latent_channels", latent_channels),
-            ("layers", layers),
+        for name, value, top in (
+            ("channels", channels, MAX_CHANNELS),
+            ("latent_channels", latent_channels, MAX_CHANNELS),
+            ("layers", layers, MAX_LAYERS),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InputError(name, f"must be an integer >= 1, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+                raise InputError(name, f"must be an integer in 1..{top}, got {value!r}")
         n, m = channels, latent_channels
         widths = [3] + [n] * (layers - 1) + [m]
         analysis: list[nn.Module] = []
@@ -273,6 +280,34 @@ def save_model(
     return digest
 
 
+def _check_shapes(
+    source: str, architecture: str, config: dict[str, Any], arrays: dict[str, Any]
+) -> None:
+    """Refuse, before any weight is allocated, a config whose parameters do not have the
+    shapes of the file's tensors: the model is first built on PyTorch's ``meta`` device
+    (shapes only), so a file claiming a huge config costs no memory.
+
+    Raises:
+        ModelError: a parameter or buffer missing from the file or of another shape.
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = build_architecture(architecture, **config)
+    except ModelError:
+        raise
+    except Exception as exc:  # the factory refuses the config
+        text = " ".join(str(exc).split())
+        raise ModelError(f"{source}: its config does not build {architecture!r} ({text})") from None
+    named = [*skeleton.named_parameters(), *skeleton.named_buffers()]
+    for key, tensor in named:
+        if key not in arrays or tuple(arrays[key].shape) != tuple(tensor.shape):
+            have = tuple(arrays[key].shape) if key in arrays else "missing"
+            raise ModelError(
+                f"{source}: tensor {key} is {have} in the file, {tuple(tensor.shape)} in "
+                f"architecture {architecture!r} with its config"
+            )
+
+
 def load_model(path: str | os.PathLike[str]) -> nn.Module:
     """The model in the file ``path`` (written by :func:`save_model`), in eval mode (its
     hash, :func:`learned_model_hash`, is the one the file records).
@@ -303,6 +338,7 @@ def load_model(path: str | os.PathLike[str]) -> nn.Module:
         raise ModelError(f"{source} is not an rdlab learned model file ({text})") from None
     if model_hash(arrays).hex() != metadata.get("model_hash"):
         raise ModelError(f"{source}: its tensors do not have the hash it records (damaged)")
+    _check_shapes(source, architecture, config, arrays)
     model = build_architecture(architecture, **config)
     try:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
