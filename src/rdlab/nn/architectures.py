@@ -31,6 +31,7 @@ from ..errors import InputError, ModelError
 from .entropy.base import CodingState, TrainingProxy
 from .entropy.bottleneck import EntropyBottleneck
 from .gdn import GDN, IGDN
+from .model_files import check_shapes_on_meta, read_model_file, state_from_arrays
 
 __all__ = [
     "MODEL_FORMAT",
@@ -280,34 +281,6 @@ def save_model(
     return digest
 
 
-def _check_shapes(
-    source: str, architecture: str, config: dict[str, Any], arrays: dict[str, Any]
-) -> None:
-    """Refuse, before any weight is allocated, a config whose parameters do not have the
-    shapes of the file's tensors: the model is first built on PyTorch's ``meta`` device
-    (shapes only), so a file claiming a huge config costs no memory.
-
-    Raises:
-        ModelError: a parameter or buffer missing from the file or of another shape.
-    """
-    try:
-        with torch.device("meta"):
-            skeleton = build_architecture(architecture, **config)
-    except ModelError:
-        raise
-    except Exception as exc:  # the factory refuses the config
-        text = " ".join(str(exc).split())
-        raise ModelError(f"{source}: its config does not build {architecture!r} ({text})") from None
-    named = [*skeleton.named_parameters(), *skeleton.named_buffers()]
-    for key, tensor in named:
-        if key not in arrays or tuple(arrays[key].shape) != tuple(tensor.shape):
-            have = tuple(arrays[key].shape) if key in arrays else "missing"
-            raise ModelError(
-                f"{source}: tensor {key} is {have} in the file, {tuple(tensor.shape)} in "
-                f"architecture {architecture!r} with its config"
-            )
-
-
 def load_model(path: str | os.PathLike[str]) -> nn.Module:
     """The model in the file ``path`` (written by :func:`save_model`), in eval mode (its
     hash, :func:`learned_model_hash`, is the one the file records).
@@ -318,33 +291,14 @@ def load_model(path: str | os.PathLike[str]) -> nn.Module:
             it with :func:`register_architecture`), or tensors that do not have the hash
             it records.
     """
-    from safetensors import SafetensorError, safe_open
-
-    source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise InputError("model", f"{source} is not a file")
-    try:
-        with safe_open(source, framework="numpy") as file:
-            metadata = file.metadata() or {}
-            arrays = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
-        if metadata.get("format") != MODEL_FORMAT:
-            raise ValueError(f"format is {metadata.get('format')!r}, not {MODEL_FORMAT!r}")
-        architecture = metadata["architecture"]
-        config = json.loads(metadata["config"])
-        if not isinstance(config, dict):
-            raise ValueError("config is not a JSON object")
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(f"{source} is not an rdlab learned model file ({text})") from None
-    if model_hash(arrays).hex() != metadata.get("model_hash"):
-        raise ModelError(f"{source}: its tensors do not have the hash it records (damaged)")
-    _check_shapes(source, architecture, config, arrays)
+    metadata, config, arrays = read_model_file(path, MODEL_FORMAT, "learned")
+    source, architecture = os.fspath(path), metadata.get("architecture", "")
+    what = f"architecture {architecture!r}"
+    check_shapes_on_meta(source, lambda: build_architecture(architecture, **config), arrays, what)
     model = build_architecture(architecture, **config)
     try:
-        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        model.load_state_dict(state_from_arrays(arrays))
     except RuntimeError as exc:
         text = " ".join(str(exc).split())
-        raise ModelError(
-            f"{source}: tensors do not fit architecture {architecture!r} ({text})"
-        ) from None
+        raise ModelError(f"{source}: tensors do not fit {what} ({text})") from None
     return model.eval()

@@ -29,7 +29,6 @@ import json
 import os
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +38,7 @@ from ..errors import InputError, ModelError
 from ..lattice import get_lattice
 from .lattice_quantizer import LatticeQuantizer
 from .mixture import GaussianMixtureDensity
+from .model_files import read_model_file, state_from_arrays
 
 __all__ = [
     "MODEL_FORMAT",
@@ -249,24 +249,17 @@ def load_ltc_model(path: str | os.PathLike[str]) -> LTCModel:
         ModelError: it is not an LTC model file, or its tensors do not have the hash it
             records.
     """
-    from safetensors import SafetensorError, safe_open
-
+    _, config, arrays = read_model_file(path, MODEL_FORMAT, "LTC")
     source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise InputError("model", f"{source} is not a file")
     try:
-        with safe_open(source, framework="numpy") as file:
-            metadata = file.metadata() or {}
-            arrays = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
-        if metadata.get("format") != MODEL_FORMAT:
-            raise ValueError(f"format is {metadata.get('format')!r}, not {MODEL_FORMAT!r}")
-        config = json.loads(metadata["config"])
         lattice = get_lattice(config.pop("lattice")).scaled(config.pop("lattice_scale"))
         model = LTCModel(lattice=lattice, **config).double()
-        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, InputError) as exc:
         text = " ".join(str(exc).split())
         raise ModelError(f"{source} is not an rdlab LTC model file ({text})") from None
-    if model_hash(arrays).hex() != metadata.get("model_hash"):
-        raise ModelError(f"{source}: its tensors do not have the hash it records (damaged)")
+    try:
+        model.load_state_dict(state_from_arrays(arrays))
+    except RuntimeError as exc:
+        text = " ".join(str(exc).split())
+        raise ModelError(f"{source}: tensors do not fit its LTC model ({text})") from None
     return model.eval()

@@ -24,6 +24,7 @@ class AudioModality(Modality):
     suffixes = (".wav", ".flac", ".ogg", ".aiff", ".aif")
     output_suffix = ".flac"
     output_suffixes = (".flac", ".wav")
+    writer = staticmethod(write_audio)
     rate_keyword = "kbps"
     rate_unit = "kbit/s"
     rate_scale = 1000.0  # items are seconds: kbit/s
@@ -40,16 +41,6 @@ class AudioModality(Modality):
         """The file's audio, resampled to ``sample_rate`` Hz when given."""
         audio = read_audio(path)
         return audio if sample_rate is None else resample(audio, sample_rate)
-
-    def write(
-        self,
-        path: str | os.PathLike[str],
-        signal: Any,
-        *,
-        overwrite: bool = False,
-        protect: tuple[str, ...] = (),
-    ) -> int:
-        return write_audio(path, signal, overwrite=overwrite, protect=protect)
 
     def items(self, signal: Any) -> float:
         """Seconds."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -75,6 +75,8 @@ class Modality(ABC):
         architecture: the default patch and network of ``rdlab train inr`` (None: the
             caller must give one).
         read_options: keyword options :meth:`read` takes (``"sample_rate"``, ...).
+        writer: ``writer(path, signal, *, overwrite, protect) -> bytes written``, the
+            data layer's writer that :meth:`write` calls (a ``staticmethod``).
     """
 
     name: str
@@ -90,6 +92,7 @@ class Modality(ABC):
     codec_version: str = "2"
     architecture: Architecture | None = None
     read_options: tuple[str, ...] = ()
+    writer: Callable[..., int]
 
     # ------------------------------------------------------------------ files
     def check_output(
@@ -135,7 +138,6 @@ class Modality(ABC):
             InputError: the file cannot be read as this modality.
         """
 
-    @abstractmethod
     def write(
         self,
         path: str | os.PathLike[str],
@@ -144,12 +146,14 @@ class Modality(ABC):
         overwrite: bool = False,
         protect: tuple[str, ...] = (),
     ) -> int:
-        """Write ``signal`` to ``path`` atomically, never over ``protect``; returns bytes.
+        """Write ``signal`` to ``path`` atomically, never over ``protect``; returns bytes
+        (default: the class's :attr:`writer`, a function of the data layer).
 
         Raises:
             InputError: ``path`` exists (without ``overwrite``), is protected or has a
                 suffix the writer does not know.
         """
+        return type(self).writer(path, signal, overwrite=overwrite, protect=protect)
 
     # ------------------------------------------------------------------ values
     @abstractmethod

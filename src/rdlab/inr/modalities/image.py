@@ -46,6 +46,7 @@ class ImageModality(Modality):
     name = "image"
     suffixes = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
     output_suffix = ".png"
+    writer = staticmethod(write_image)
     rate_keyword = "bpp"
     rate_unit = "bpp"
     #: the bundled priors learned at 0.5-0.67 times the coded rate coded best: on 256x256
@@ -85,16 +86,6 @@ class ImageModality(Modality):
 
     def read(self, path: str | os.PathLike[str], **options: Any) -> np.ndarray:
         return read_image(path)
-
-    def write(
-        self,
-        path: str | os.PathLike[str],
-        signal: Any,
-        *,
-        overwrite: bool = False,
-        protect: tuple[str, ...] = (),
-    ) -> int:
-        return write_image(path, signal, overwrite=overwrite, protect=protect)
 
     def check_output(
         self,

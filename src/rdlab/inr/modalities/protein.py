@@ -160,6 +160,7 @@ class ProteinModality(Modality):
     suffixes = tuple(s + gz for gz in ("", ".gz") for s in (".pdb", ".ent", ".cif", ".mmcif"))
     output_suffix = ".pdb"
     output_suffixes = (".pdb", ".ent")
+    writer = staticmethod(write_ca_pdb)
     rate_keyword = "bits_per_atom"
     rate_unit = "bits/atom"
     payload_budget = "coordinates"
@@ -176,16 +177,6 @@ class ProteinModality(Modality):
 
     def read(self, path: str | os.PathLike[str], **options: Any) -> CaTrace:
         return read_ca_trace(path)
-
-    def write(
-        self,
-        path: str | os.PathLike[str],
-        signal: Any,
-        *,
-        overwrite: bool = False,
-        protect: tuple[str, ...] = (),
-    ) -> int:
-        return write_ca_pdb(path, signal, overwrite=overwrite, protect=protect)
 
     def items(self, signal: Any) -> float:
         """C-alpha atoms."""

@@ -31,6 +31,7 @@ class VideoModality(Modality):
     suffixes = (*CONTAINER_SUFFIXES, ".npy", ".gif", ".png", ".apng")
     output_suffix = ".png"
     output_suffixes = (".png", ".apng", ".npy")
+    writer = staticmethod(write_video)
     rate_keyword = "bpp"
     rate_unit = "bpp"
     architecture: Architecture = ((4, 16, 16), {"in_dim": 3, "out_dim": 3, "hidden": 24,
@@ -72,16 +73,6 @@ class VideoModality(Modality):
                 raise InputError("output", f"directory {parent} does not exist")
             return
         super().check_output(name, overwrite=overwrite, protect=protect)
-
-    def write(
-        self,
-        path: str | os.PathLike[str],
-        signal: Any,
-        *,
-        overwrite: bool = False,
-        protect: tuple[str, ...] = (),
-    ) -> int:
-        return write_video(path, signal, overwrite=overwrite, protect=protect)
 
     def items(self, signal: Any) -> float:
         """Pixels of all frames."""
