@@ -302,3 +302,17 @@ def test_bits_per_pixel() -> None:
         with pytest.raises(InputError) as info:
             bits_per_pixel(*args)  # type: ignore[arg-type]
         assert info.value.argument == argument
+
+
+def test_psnr_integer_uses_each_depths_peak():
+    from rdlab.metrics import psnr_integer
+
+    a = np.zeros((4, 4), np.uint16)
+    b = a.copy()
+    b[0, 0] = 1 << 12  # one sample off by 4096: MSE 4096**2 / 16
+    assert psnr_integer(a, b) == pytest.approx(10 * np.log10(65535**2 / (4096**2 / 16)))
+    assert psnr_integer(a, a) == float("inf")
+    eight = np.zeros((4, 4), np.uint8)
+    assert psnr_integer(eight, eight + 1) == pytest.approx(psnr(eight, eight + 1))
+    with pytest.raises(InputError, match="both must be uint8 or both uint16"):
+        psnr_integer(eight, b)

@@ -441,7 +441,15 @@ def _decompress_one(
     }
     extra = ""
     if reference is not None:
-        value = _psnr_any_depth(reference, image)
+        from ..metrics import psnr_integer
+
+        if reference.dtype != image.dtype:
+            raise InputError(
+                "compare",
+                f"{args.compare} has {8 * reference.dtype.itemsize}-bit samples, the decoded "
+                f"image {8 * image.dtype.itemsize}-bit",
+            )
+        value = psnr_integer(reference, image)
         report["psnr_db"] = value if math.isfinite(value) else None
         extra = ", lossless" if not math.isfinite(value) else f", PSNR {value:.2f} dB"
     line = (
@@ -504,31 +512,6 @@ def _decompress_vectors(
 
 def _rdl_stem(path: str) -> str:
     return path[:-4] if path.lower().endswith(".rdl") else path
-
-
-def _psnr_any_depth(reference: Any, image: Any) -> float:
-    """PSNR in dB of ``image`` against ``reference`` at their bit depth's peak (255 or
-    65535); ``inf`` when identical.
-
-    Raises:
-        InputError: on ``compare``: the two differ in bit depth.
-    """
-    import numpy as np
-
-    from ..metrics import psnr
-
-    if reference.dtype != image.dtype:
-        raise InputError(
-            "compare",
-            f"the --compare image has {8 * reference.dtype.itemsize}-bit samples, the decoded "
-            f"image {8 * image.dtype.itemsize}-bit",
-        )
-    if np.array_equal(reference, image):
-        return math.inf
-    if image.dtype == np.uint8:
-        return psnr(reference, image)
-    mse = float(np.mean((reference.astype(np.float64) - image.astype(np.float64)) ** 2))
-    return 10.0 * math.log10(65535.0**2 / mse)
 
 
 def _default_image_name(path: str) -> str:

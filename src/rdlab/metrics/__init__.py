@@ -10,7 +10,15 @@ differentiable MS-SSIM for training, which needs PyTorch, is
 
 from __future__ import annotations
 
-from .image import MS_SSIM_MIN_SIDE, bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
+from .image import (
+    MS_SSIM_MIN_SIDE,
+    bits_per_pixel,
+    ms_ssim,
+    ms_ssim_db,
+    psnr,
+    psnr_integer,
+    psnr_y,
+)
 from .signal import audio_psnr_db, kabsch, mse, rmsd, snr_db, video_psnr_db
 
 __all__ = [
@@ -22,6 +30,7 @@ __all__ = [
     "ms_ssim_db",
     "mse",
     "psnr",
+    "psnr_integer",
     "psnr_y",
     "rmsd",
     "snr_db",

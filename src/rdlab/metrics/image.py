@@ -111,6 +111,27 @@ def psnr(reference: Any, distorted: Any, peak: float = 255.0) -> float:
     return _psnr_from_mse(float(np.mean((ref - dis) ** 2)), float(peak))
 
 
+def psnr_integer(reference: Any, distorted: Any) -> float:
+    """PSNR in dB of two integer images at their samples' own peak: 255 for uint8,
+    65535 for uint16 (both the same dtype); ``math.inf`` when identical.
+
+    Raises:
+        InputError: on ``distorted``: another dtype or shape than ``reference``, or a
+            dtype other than uint8 and uint16.
+    """
+    ref, dis = to_numpy(reference, "reference"), to_numpy(distorted, "distorted")
+    if ref.dtype != dis.dtype or ref.dtype not in (np.uint8, np.uint16):
+        raise InputError(
+            "distorted",
+            f"has {dis.dtype}, the reference {ref.dtype}: both must be uint8 or both uint16",
+        )
+    if ref.dtype == np.uint8:
+        return psnr(ref, dis)
+    same_shape(ref, "reference", dis, "distorted")
+    mse = float(np.mean((ref.astype(np.float64) - dis.astype(np.float64)) ** 2))
+    return _psnr_from_mse(mse, 65535.0)
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     """Full-range BT.601 Y′ (0..255, not rounded) of an ``(H, W, 3)`` float image."""
     return rgb @ _BT601_LUMA

@@ -31,7 +31,7 @@ from ..errors import InputError, ModelError
 from .entropy.base import CodingState, TrainingProxy
 from .entropy.bottleneck import EntropyBottleneck
 from .gdn import GDN, IGDN
-from .model_files import check_shapes_on_meta, read_model_file, state_from_arrays
+from .model_files import check_shapes_on_meta, load_state, read_model_file
 
 __all__ = [
     "MODEL_FORMAT",
@@ -296,9 +296,5 @@ def load_model(path: str | os.PathLike[str]) -> nn.Module:
     what = f"architecture {architecture!r}"
     check_shapes_on_meta(source, lambda: build_architecture(architecture, **config), arrays, what)
     model = build_architecture(architecture, **config)
-    try:
-        model.load_state_dict(state_from_arrays(arrays))
-    except RuntimeError as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(f"{source}: tensors do not fit {what} ({text})") from None
+    load_state(model, arrays, source, what)
     return model.eval()

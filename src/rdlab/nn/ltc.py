@@ -38,7 +38,7 @@ from ..errors import InputError, ModelError
 from ..lattice import get_lattice
 from .lattice_quantizer import LatticeQuantizer
 from .mixture import GaussianMixtureDensity
-from .model_files import read_model_file, state_from_arrays
+from .model_files import load_state, read_model_file
 
 __all__ = [
     "MODEL_FORMAT",
@@ -257,9 +257,5 @@ def load_ltc_model(path: str | os.PathLike[str]) -> LTCModel:
     except (KeyError, TypeError, ValueError, InputError) as exc:
         text = " ".join(str(exc).split())
         raise ModelError(f"{source} is not an rdlab LTC model file ({text})") from None
-    try:
-        model.load_state_dict(state_from_arrays(arrays))
-    except RuntimeError as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(f"{source}: tensors do not fit its LTC model ({text})") from None
+    load_state(model, arrays, source, "its LTC model")
     return model.eval()

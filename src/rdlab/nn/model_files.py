@@ -19,7 +19,7 @@ from torch import nn
 from ..container import model_hash
 from ..errors import InputError, ModelError
 
-__all__ = ["check_shapes_on_meta", "read_model_file", "state_from_arrays"]
+__all__ = ["check_shapes_on_meta", "load_state", "read_model_file"]
 
 
 def read_model_file(
@@ -91,6 +91,14 @@ def check_shapes_on_meta(
             )
 
 
-def state_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """A state dict of tensors from a model file's arrays (copies: writable)."""
-    return {key: torch.from_numpy(np.array(value)) for key, value in arrays.items()}
+def load_state(model: nn.Module, arrays: dict[str, np.ndarray], source: str, what: str) -> None:
+    """Load a model file's arrays into ``model`` (copies: writable tensors).
+
+    Raises:
+        ModelError: the tensors do not fit ``model`` (``what`` names it in the message).
+    """
+    try:
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+    except RuntimeError as exc:
+        text = " ".join(str(exc).split())
+        raise ModelError(f"{source}: tensors do not fit {what} ({text})") from None
