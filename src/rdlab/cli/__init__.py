@@ -19,7 +19,7 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import _output, bench, compress, demo, info, inspect, ltc, rd, rec, train
+from . import _output, bench, compress, demo, info, inspect, ltc, privacy, rd, rec, train
 from ._parser import EXIT_USAGE, QUIET_HELP, Parser, SubParser
 
 COMMANDS = (
@@ -32,6 +32,7 @@ COMMANDS = (
     rd,
     ltc,
     rec,
+    privacy,
     train,
 )
 

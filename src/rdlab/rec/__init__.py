@@ -8,6 +8,9 @@ bit the encoder's sample. :data:`SAMPLERS` maps names to (encode, decode):
 
 - ``"pfr"`` (:mod:`.pfr`): Poisson functional representation / global A* coding, exact,
   d-dimensional; about 2^D_inf candidates; Zipf-coded index.
+- ``"ppr"`` (:mod:`.ppr`): Poisson private representation, exact, d-dimensional; the
+  encoder's arrival times are private, so the index of a pure ε-LDP mechanism's output
+  is 2αε-LDP (:mod:`rdlab.privacy`); about O(2^D_inf) candidates; Zipf-coded index.
 - ``"gprs"`` (:mod:`.gprs`): global greedy Poisson rejection sampling, exact; 1-D
   Gaussian pair, triangular or uniform target with a uniform proposal.
 - ``"gprs-bb"`` (:mod:`.gprs_bb`): branch-and-bound GPRS on the real line (Gaussian
@@ -25,7 +28,7 @@ Units: divergences and code lengths in bits, log densities in nats.
 from collections.abc import Callable
 from typing import Any
 
-from . import blockwise, gprs, gprs_bb, pfr, random_coding
+from . import blockwise, gprs, gprs_bb, pfr, ppr, random_coding
 from .blockwise import (
     BlockMessage,
     BlockPartition,
@@ -34,11 +37,24 @@ from .blockwise import (
     partition_by_kl,
     partition_fixed,
 )
-from .distributions import Gaussian, Triangular, Uniform, dinf_bits, kl_bits, log_ratio
+from .distributions import (
+    Categorical,
+    Gaussian,
+    HalfspaceMixture,
+    Laplace,
+    Triangular,
+    Uniform,
+    UniformSphere,
+    dinf_bits,
+    kl_bits,
+    log_ratio,
+    register_pair,
+)
 from .messages import IndexCode, Message
 
 SAMPLERS: dict[str, tuple[Callable[..., Message], Callable[..., Any]]] = {
     "pfr": (pfr.encode, pfr.decode),
+    "ppr": (ppr.encode, ppr.decode),
     "gprs": (gprs.encode, gprs.decode),
     "gprs-bb": (gprs_bb.encode, gprs_bb.decode),
     "orc": (random_coding.encode_ordered, random_coding.decode_ordered),
@@ -49,11 +65,15 @@ __all__ = [
     "SAMPLERS",
     "BlockMessage",
     "BlockPartition",
+    "Categorical",
     "Gaussian",
+    "HalfspaceMixture",
     "IndexCode",
+    "Laplace",
     "Message",
     "Triangular",
     "Uniform",
+    "UniformSphere",
     "blockwise",
     "decode_blocks",
     "dinf_bits",
@@ -65,5 +85,7 @@ __all__ = [
     "partition_by_kl",
     "partition_fixed",
     "pfr",
+    "ppr",
     "random_coding",
+    "register_pair",
 ]

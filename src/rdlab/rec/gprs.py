@@ -60,12 +60,12 @@ from .distributions import Gaussian, Triangular, Uniform
 from .messages import IndexCode, Message, encode_indices
 from .pfr import (
     _check_budget,
-    _check_pair,
     _decode_index,
     _default_code,
     _fast_chunk,
     _first_chunk,
     _regenerate,
+    check_pair,
 )
 
 __all__ = ["STREAM", "decode", "encode", "stretch"]
@@ -288,7 +288,7 @@ def stretch(target: object, proposal: object, h: np.ndarray) -> np.ndarray:
     """The stretch function sigma(h) for density-ratio values ``h`` in [0, r_max] (plain
     ratios, not logs; any shape): the time (dimensionless) up to which a candidate with
     ``r(X) = h`` is accepted. ``sigma(r_max) = inf``."""
-    log_m = _check_pair(target, proposal)
+    log_m = check_pair(target, proposal)
     _acceptor(target, proposal, log_m)  # refuses unsupported pairs
     h = np.asarray(h, dtype=np.float64)
     m = math.exp(log_m)
@@ -358,7 +358,7 @@ def encode(
     included) or an unbounded ratio, :class:`StepLimitError` when 2**D_inf exceeds
     ``max_steps`` or the search reaches it.
     """
-    log_m = _check_pair(target, proposal)
+    log_m = check_pair(target, proposal)
     accept = _acceptor(target, proposal, log_m)
     _check_budget(log_m, max_steps)
     code = _default_code(target, proposal, code)

@@ -46,7 +46,15 @@ from .quantizers import (
     ecvq_sweep,
     uniform_scalar_quantizer,
 )
-from .rec import bb_gprs_steps_bound, global_steps, gprs_bound, kl_log_bound, pfr_bound
+from .rec import (
+    bb_gprs_steps_bound,
+    global_steps,
+    gprs_bound,
+    kl_log_bound,
+    pfr_bound,
+    ppr_bound,
+    ppr_log_index_bound,
+)
 
 __all__ = [
     "KNOWN_G",
@@ -79,6 +87,8 @@ __all__ = [
     "normalized_second_moment",
     "normalized_second_moment_mc",
     "pfr_bound",
+    "ppr_bound",
+    "ppr_log_index_bound",
     "reverse_water_filling",
     "shannon_lower_bound",
     "slb_gaussian",

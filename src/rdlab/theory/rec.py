@@ -11,6 +11,10 @@ log2 sup dQ/dP in bits.
   (their constant, converted to bits).
 - :func:`gprs_bound`: ``I + log2(I + 2) + 3`` for greedy Poisson rejection sampling
   (the form quoted in rdlab's issue tracker for Flamich 2023).
+- :func:`ppr_log_index_bound`: ``I + log2(3.56) / min((α - 1) / 2, 1)``, the bound on
+  ``E[log2 K]`` of the Poisson private representation with privacy parameter α > 1
+  (Liu, Chen, Özgür & Li 2024); :func:`ppr_bound` adds the Zipf code's
+  ``log2(L + 1) + 2`` for ``L`` that bound (the form of the paper's released code).
 - :func:`global_steps`: ``2**D_inf``, the expected number of candidates of global A*
   coding / PFR and global GPRS (and of rejection sampling).
 - :func:`bb_gprs_steps_bound`: ``2.26 I + 9.66``, the bound on the expected number of
@@ -22,7 +26,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["bb_gprs_steps_bound", "global_steps", "gprs_bound", "kl_log_bound", "pfr_bound"]
+__all__ = [
+    "bb_gprs_steps_bound",
+    "global_steps",
+    "gprs_bound",
+    "kl_log_bound",
+    "pfr_bound",
+    "ppr_bound",
+    "ppr_log_index_bound",
+]
 
 
 def _bits(value: ArrayLike) -> np.ndarray:
@@ -47,6 +59,19 @@ def gprs_bound(kl_bits: ArrayLike) -> np.ndarray:
     """I + log2(I + 2) + 3 bits (greedy Poisson rejection sampling)."""
     i = _bits(kl_bits)
     return i + np.log2(i + 2.0) + 3.0
+
+
+def ppr_log_index_bound(kl_bits: ArrayLike, alpha: float) -> np.ndarray:
+    """I + log2(3.56) / min((α - 1) / 2, 1) bits: PPR's bound on E[log2 K] (α > 1)."""
+    if not alpha > 1.0:
+        raise ValueError("alpha must be > 1")
+    return _bits(kl_bits) + np.log2(3.56) / min((alpha - 1.0) / 2.0, 1.0)
+
+
+def ppr_bound(kl_bits: ArrayLike, alpha: float) -> np.ndarray:
+    """L + log2(L + 1) + 2 bits with L = :func:`ppr_log_index_bound`: PPR's message."""
+    lead = ppr_log_index_bound(kl_bits, alpha)
+    return lead + np.log2(lead + 1.0) + 2.0
 
 
 def global_steps(dinf_bits: ArrayLike) -> np.ndarray:
