@@ -66,6 +66,9 @@ def test_pure_mechanism_reports_the_message_guarantee(capsys):
     assert lv["local"] == {"type": "pure", "epsilon": 1.0}
     assert lv["rec"]["message"]["local"] == {"type": "pure", "epsilon": 6.0}  # 2·α·ε
     assert "csgm" not in lv
+    # PrivUnit's own compression beside it: a 32-bit seed whose message is ε-LDP
+    assert lv["seed"]["bits"] == 32 and lv["seed"]["message"]["local"]["epsilon"] == 1.0
+    assert lv["checks"]["bits_ratio_rec_vs_seed"] < 0.5
 
 
 @pytest.mark.parametrize(

@@ -653,3 +653,36 @@ def test_privunit_rounds_short_inputs_without_bias() -> None:
     proj = np.array([_PU.prepare(0.3 * X_L2, g) @ X_L2 for _ in range(4000)])
     assert set(np.round(proj, 12)) == {-1.0, 1.0}
     assert abs(proj.mean() - 0.3) < 4 * math.sqrt((1 - 0.09) / proj.size)
+
+
+# --------------------------------------------------------------------------- block plan
+
+
+@pytest.mark.parametrize("sigma", [0.03, 0.1, 0.4, 2.0, 10.0])
+def test_gaussian_blocks_bound_the_worst_case_work(sigma: float) -> None:
+    """Every block's reference keeps the worst-case D_inf over the ball within the
+    budget (12 bits by default), and blocks shrink as the noise does."""
+    from rdlab.privacy.mechanisms.gaussian import worst_dinf
+    from rdlab.rec.distributions import Gaussian as GaussianLaw
+    from rdlab.rec.distributions import dinf_bits
+
+    mech = GaussianMechanism(16, sigma=sigma, delta=1e-5)
+    for ref in mech.references():
+        b = ref.dim
+        s2 = float(ref.std[0]) ** 2 - sigma**2
+        assert worst_dinf(b, s2, sigma, 1.0) / math.log(2) <= 12.0 + 1e-6
+        # the formula is the D_inf of the worst input (the whole norm on one coordinate)
+        worst = np.zeros(b)
+        worst[0] = 1.0
+        assert dinf_bits(GaussianLaw(worst, sigma), ref) == pytest.approx(
+            worst_dinf(b, s2, sigma, 1.0) / math.log(2), rel=1e-9
+        )
+    tight = GaussianMechanism(16, sigma=sigma, delta=1e-5, max_dinf_bits=3.0)
+    assert tight.block_size <= mech.block_size
+
+
+def test_gaussian_fixed_reference_is_used_for_every_block() -> None:
+    mech = GaussianMechanism(8, sigma=0.5, delta=1e-5, reference_std=0.9)
+    assert all(np.allclose(r.std, 0.9) for r in mech.references())
+    with pytest.raises(InputError, match="reference_std"):
+        GaussianMechanism(8, sigma=0.5, delta=1e-5, reference_std=0.5)

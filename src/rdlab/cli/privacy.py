@@ -3,9 +3,10 @@
 n clients on the unit ball of R^d privatize their vectors (Gaussian, Laplace, PrivUnit
 or PrivUnitG) and send them either exactly by relative entropy coding (PPR) or as
 32-bit floats; for the Gaussian mechanism CSGM and stochastic quantization run beside
-them at comparable bits. Prints, per ε, bits per client, MSE of the mean, ε (central,
-the clients' local outputs, and the PPR message) and the coder's speed; ``--plot``
-draws MSE against bits per client for each ε. See :mod:`rdlab.eval.privacy_bench`.
+them at comparable bits, for PrivUnit its own seed compression. Prints, per ε, bits per
+client, MSE of the mean, ε (central, the clients' local outputs, and the PPR message)
+and the coder's speed; ``--plot`` draws MSE against bits per client for each ε. See
+:mod:`rdlab.eval.privacy_bench`.
 """
 
 from __future__ import annotations
@@ -137,6 +138,13 @@ def _text(report: dict[str, Any]) -> str:
             f"{(f'{csgm:.4g}' if csgm is not None else '-'):>14} "
             f"{rec['encode_per_s']:>7.0f} {rec['decode_per_s']:>8.0f}"
         )
+        if "seed" in lv:
+            seed = lv["seed"]
+            lines.append(
+                f"{'':>5} seed-compressed (Feldman-Talwar): {seed['bits']:.0f} bits, MSE "
+                f"{seed['mse_clients']:.4g}, message {_fmt_eps(seed['message']['local'])}-LDP, "
+                f"{seed['encode_per_s']:.0f}/s"
+            )
     if "plot" in report:
         lines.append(f"plot written to {report['plot']['path']}")
     return "\n".join(lines)

@@ -9,7 +9,9 @@ all schemes run in the same process on the same data:
 - ``csgm`` (Gaussian only): coordinate-subsampled Gaussian at several bit budgets,
   the first one equal to REC's measured bits (:mod:`rdlab.privacy.baselines`);
 - ``sq`` (Gaussian only): Gaussian mechanism + stochastic quantization, 1, 2, 4, 8 bits
-  per coordinate.
+  per coordinate;
+- ``seed`` (PrivUnit, PrivUnitG): their own compression, a 32-bit public generator
+  seed found by rejection sampling (Feldman & Talwar 2021), whose message is ε-LDP.
 
 **Privacy levels.** For ``gaussian`` the ε values are **central** (what the averaged
 estimate guarantees, add/remove-one-client adjacency, one round, δ as given): each
@@ -54,7 +56,12 @@ from ..privacy import (
     get_mechanism,
     message_guarantee,
 )
-from ..privacy.baselines import csgm_noise, csgm_round, quantized_gaussian_round
+from ..privacy.baselines import (
+    csgm_noise,
+    csgm_round,
+    quantized_gaussian_round,
+    seed_compressed_round,
+)
 from ..privacy.mechanisms import MECHANISMS
 
 __all__ = ["SOURCES", "client_vectors", "plot_report", "run_bench"]
@@ -272,6 +279,23 @@ def _csgm(
     return rows
 
 
+def _seed(mech: Mechanism, x: np.ndarray, trials: int, seed: int) -> dict[str, Any]:
+    gen = np.random.default_rng([seed, 23])
+    stats = _Stats()
+    start = time.perf_counter()
+    for t in range(trials):
+        _, y = seed_compressed_round(mech, x, seed=seed + t, generator=gen)
+        est = mech.estimate(y)
+        stats.add(est.mean(axis=0), est, x)
+    elapsed = time.perf_counter() - start
+    return {
+        **stats.report(x.shape[0]),
+        "bits": 32.0,
+        "encode_per_s": trials * x.shape[0] / elapsed,
+        "message": {"local": mech.local_guarantee().to_json()},
+    }
+
+
 def _sq(mech: GaussianMechanism, x: np.ndarray, trials: int, seed: int) -> list[dict[str, Any]]:
     gen = np.random.default_rng([seed, 19])
     rows = []
@@ -364,6 +388,8 @@ def run_bench(
             budgets = [rec["payload_bits"] * m for m in _CSGM_MULTIPLES]
             level["csgm"] = _csgm(x, float(eps), delta, budgets, trials, seed)
             level["sq"] = _sq(mech, x, trials, seed)
+        if mechanism in ("privunit", "privunitg"):
+            level["seed"] = _seed(mech, x, trials, seed)
         level["checks"] = _checks(level)
         levels.append(level)
     return {
@@ -395,6 +421,9 @@ def _checks(level: dict[str, Any]) -> dict[str, Any]:
         "bits_at_most_one_eighth": rec["payload_bits"] <= unc["bits"] / 8.0,
         "mse_estimates_agree": bool(agree),
     }
+    if "seed" in level:
+        out["mse_ratio_rec_vs_seed"] = rec["mse_clients"] / level["seed"]["mse_clients"]
+        out["bits_ratio_rec_vs_seed"] = rec["payload_bits"] / level["seed"]["bits"]
     if "csgm" in level:
         same_bits = level["csgm"][0]
         out["csgm_mse_at_equal_bits"] = same_bits["mse_clients"]
@@ -418,6 +447,8 @@ def plot_report(report: dict[str, Any]) -> bytes:
         rec, unc = level["rec"], level["uncompressed"]
         ax.plot(rec["payload_bits"], rec["mse_clients"], "o", color=c, ms=8, label=f"ε={eps:g} REC")
         ax.plot(unc["bits"], unc["mse_clients"], "s", color=c, mfc="none", ms=8)
+        if "seed" in level:
+            ax.plot(level["seed"]["bits"], level["seed"]["mse_clients"], "x", color=c, ms=9)
         for peer, style in (("csgm", "--"), ("sq", ":")):
             rows = level.get(peer, [])
             ax.plot(
@@ -430,7 +461,7 @@ def plot_report(report: dict[str, Any]) -> bytes:
     central = "central" if report["mechanism"] == "gaussian" else "local"
     ax.set_title(
         f"{report['mechanism']} DME: d={report['dim']}, n={report['clients']}, "
-        f"{central} ε; ■ uncompressed, -- CSGM, ·· SQ"
+        f"{central} ε; □ uncompressed, -- CSGM, ·· SQ, × seed"
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

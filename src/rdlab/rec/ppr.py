@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gamma, gammainc, gammaincc, gammaincinv
+from scipy.special import gamma, gammainc, gammaincc
 
 from .. import rng
 from ..errors import InputError, StepLimitError
@@ -125,8 +125,20 @@ class _PrivatePoints:
         self.rate = point_rate(alpha)
         self.p_first = math.exp(-1.0) / self.rate
         self.shape = 1.0 - 1.0 / alpha
-        self.low_mass = float(gammainc(self.shape, 1.0))  # P(Gamma(shape) <= 1)
         self.u = 0.0
+
+    def _low(self, count: int) -> np.ndarray:
+        """``count`` draws of Gamma(1 - 1/α) truncated to (0, 1]: ``U^(1/shape)`` (density
+        proportional to v^(shape-1) there) kept with probability e^-v (>= 1/e)."""
+        out = np.empty(count)
+        filled = 0
+        while filled < count:
+            k = int(1.6 * (count - filled)) + 8
+            v = self.gen.random(k) ** (1.0 / self.shape)
+            keep = v[self.gen.random(k) < np.exp(-v)][: count - filled]
+            out[filled : filled + keep.size] = keep
+            filled += keep.size
+        return np.maximum(out, np.finfo(np.float64).tiny)  # log stays finite
 
     def draw(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The next ``count`` points: (T, log V), shapes (count,)."""
@@ -134,11 +146,12 @@ class _PrivatePoints:
         u = self.u + np.cumsum(gen.exponential(size=count)) / self.rate
         self.u = float(u[-1])
         first = gen.random(count) < self.p_first
-        v_high = 1.0 + gen.exponential(size=count)
-        v_low = gammaincinv(self.shape, gen.random(count) * self.low_mass)
-        v_low = np.maximum(v_low, np.finfo(np.float64).tiny)  # log stays finite
-        v = np.where(first, v_high, v_low)
-        t = np.where(first, u, u * v_low ** (-1.0 / self.alpha))
+        v = 1.0 + gen.exponential(size=count)
+        t = u.copy()
+        low = ~first
+        v_low = self._low(int(low.sum()))
+        v[low] = v_low
+        t[low] = u[low] * v_low ** (-1.0 / self.alpha)
         return t, np.log(v)
 
 
@@ -228,20 +241,21 @@ def search(
     hopeful = bounds < best
     if not hopeful.any():
         return best_index, steps
-    last = int(np.flatnonzero(hopeful)[-1]) + 1  # later points do not move these indices
-    pt, plv, hopeful = pt[:last], plv[:last], hopeful[:last]
+    hop = np.flatnonzero(hopeful)  # = how many pending points arrive before each
+    th = pt[hop]
     width = 1 + int(proposal.dim)  # type: ignore[attr-defined]
-    if (n + float(pt[-1]) * 2.0) * width >= 2.0**63:  # G(t) < t: index of the order of t
+    if (n + float(th[-1]) * 2.0) * width >= 2.0**63:  # G(t) < t: index of the order of t
         raise StepLimitError("PPR drew an index beyond the shared stream (2^63 words)")
-    means = np.diff(_ungenerated_mass(points.u, pt, alpha), prepend=0.0)
+    # not-yet-drawn points before each hopeful one: independent Poisson counts per gap
+    means = np.diff(_ungenerated_mass(points.u, th, alpha), prepend=0.0)
     before = np.cumsum(generator.poisson(np.maximum(means, 0.0)))
-    indices = n + before + np.arange(1, pt.size + 1)
-    idx = indices[hopeful].astype(np.int64)
+    indices = n + before + hop + 1
+    idx = indices.astype(np.int64)
     steps += int(idx.size)
     if steps > max_steps:
         raise StepLimitError(f"PPR examined max_steps = {max_steps} candidates")
     x = _candidates(proposal, seed, block, idx)
-    score = np.log(pt[hopeful]) + plv[hopeful] / alpha - log_ratio(target, proposal, x)
+    score = np.log(th) + plv[hop] / alpha - log_ratio(target, proposal, x)
     j = int(np.argmin(score))
     if score[j] < best:
         best_index = int(idx[j])

@@ -8,13 +8,19 @@ so the local guarantee is that of a Gaussian mechanism with noise multiplier
 ``delta`` at which to state ε) or a target ``(epsilon, delta)`` to calibrate σ.
 
 REC blocks: coordinate blocks of ``block_size`` (the last one may be shorter), each with
-the reference ``N(0, (σ² + s²) I)``. The extra variance ``s²`` minimizes the worst-case
-Rényi-∞ divergence over the ball, ``b/2 · ln(1 + s²/σ²) + C²/(2 s²)`` nats for a block
-of b coordinates carrying the whole norm, whose minimizer is
-``s² = (C² + sqrt(C⁴ + 4 b C² σ²)) / (2b)``: the expected number of candidates of the
-sampler (about ``e^D_inf``) is bounded for every input. The default block size is the
-largest one whose worst-case D_inf stays below ``max_dinf_bits`` (12 bits: at most about
-4,000 candidates per block).
+the public reference ``N(0, (σ² + s²) I)``. For a block of b coordinates the worst case
+over the ball (the whole norm C in the block) has Rényi-∞ divergence
+``b/2 · ln(1 + s²/σ²) + C²/(2 s²)`` nats, which sets the sampler's expected number of
+candidates (about ``e^D_inf``); an isotropic input (``||x_b||² = b C²/d``) has the
+smallest KL, hence the shortest message, at ``s² = C²/d``. By default (:func:`plan_blocks`)
+each block takes the s² nearest to ``C²/d`` whose worst-case D_inf stays within
+``max_dinf_bits`` (12 bits: at most about 4,000 candidates per block for any input) and
+whose D_inf at an isotropic input stays within ``typical_dinf_bits`` (by default 3 bits
+above the least KL such an input can have, at least 4: the usual work grows with the
+information the block carries, not beyond it), and
+the block size is the one with the smallest expected message
+``sum_b (KL_b + log2(KL_b + 1) + 2.5)`` bits for isotropic inputs (2.5 bits: the index
+code's measured overhead at α = 2). Everything here depends on public parameters only.
 """
 
 from __future__ import annotations
@@ -30,9 +36,18 @@ from ..accounting import Accountant
 from ..guarantees import ApproxDP, gaussian_epsilon, gaussian_noise_multiplier
 from .base import CoordinateMechanism, check_dim, check_positive, check_vector
 
-__all__ = ["GaussianMechanism", "clip_l2", "gaussian_block_reference"]
+__all__ = [
+    "GaussianMechanism",
+    "block_variance",
+    "clip_l2",
+    "gaussian_block_reference",
+    "plan_blocks",
+    "worst_dinf",
+]
 
 _LOG2E = 1.0 / math.log(2.0)
+_TYPICAL_FLOOR = 4.0 / _LOG2E  # nats
+_TYPICAL_SLACK = 3.0 / _LOG2E
 
 
 def clip_l2(x: np.ndarray, radius: float) -> np.ndarray:
@@ -44,10 +59,78 @@ def clip_l2(x: np.ndarray, radius: float) -> np.ndarray:
 def gaussian_block_reference(b: int, sigma: float, radius: float) -> tuple[float, float]:
     """(extra variance s², worst-case D_inf in nats) of the D_inf-optimal isotropic
     reference for a block of ``b`` coordinates, noise ``sigma``, inputs of L2 norm <=
-    ``radius`` (see the module docstring)."""
+    ``radius``: ``s² = (C² + sqrt(C⁴ + 4 b C² σ²)) / (2b)``."""
     c2 = radius * radius
     s2 = (c2 + math.sqrt(c2 * c2 + 4.0 * b * c2 * sigma * sigma)) / (2.0 * b)
-    return s2, 0.5 * b * math.log1p(s2 / (sigma * sigma)) + c2 / (2.0 * s2)
+    return s2, worst_dinf(b, s2, sigma, radius)
+
+
+def worst_dinf(b: int, s2: float, sigma: float, radius: float) -> float:
+    """Worst-case D_inf (nats) over the ball of a block of b coordinates whose reference
+    has extra variance ``s2``: ``b/2 · ln(1 + s²/σ²) + C²/(2 s²)``."""
+    return 0.5 * b * math.log1p(s2 / (sigma * sigma)) + radius * radius / (2.0 * s2)
+
+
+def _below(f: Any, at_min: float, budget: float) -> tuple[float, float] | None:
+    """The interval of s² where the convex ``f`` (minimal at ``at_min``) is <= budget,
+    by bisection in log s² (200 steps each side); None when empty."""
+    if f(at_min) > budget:
+        return None
+    ends = []
+    for far in (at_min * 1e-12, at_min * 1e12):
+        inside, outside = at_min, far
+        if f(outside) <= budget:
+            ends.append(outside)
+            continue
+        for _ in range(200):
+            mid = math.sqrt(inside * outside)
+            inside, outside = (mid, outside) if f(mid) <= budget else (inside, mid)
+        ends.append(inside)
+    return ends[0], ends[1]
+
+
+def block_variance(
+    b: int, sigma: float, radius: float, dim: int, budget: float, typical: float | None
+) -> float:
+    """The reference's extra variance s² for a block of b coordinates: ``C²/d`` (the
+    smallest KL for isotropic inputs), moved into the interval where the worst-case
+    D_inf is <= ``budget`` nats and the D_inf of an isotropic input
+    (``||x_b||² = b C²/d``) is <= ``typical`` nats (None: the least KL of such an input
+    plus 3 bits, and at least 4 bits); the D_inf-optimal s² when the interval is empty."""
+    s_opt, _ = gaussian_block_reference(b, sigma, radius)
+    energy = radius * radius * b / dim
+    if typical is None:  # a few bits above the least KL an isotropic input can have
+        least = _block_kl_nats(b, sigma, radius * radius / dim, energy)
+        typical = max(_TYPICAL_FLOOR, least + _TYPICAL_SLACK)
+    iso_opt = (energy + math.sqrt(energy * energy + 4.0 * b * energy * sigma * sigma)) / (2 * b)
+    worst = _below(lambda v: worst_dinf(b, v, sigma, radius), s_opt, budget)
+    iso = _below(lambda v: worst_dinf(b, v, sigma, math.sqrt(energy)), iso_opt, typical)
+    if worst is None or iso is None or max(worst[0], iso[0]) > min(worst[1], iso[1]):
+        return s_opt
+    return min(max(radius * radius / dim, worst[0], iso[0]), worst[1], iso[1])
+
+
+def _sizes(dim: int, b: int) -> list[int]:
+    return [b] * (dim // b) + ([dim % b] if dim % b else [])
+
+
+def plan_blocks(dim: int, sigma: float, radius: float, budget: float, typical: float | None) -> int:
+    """The block size with the smallest expected message for isotropic inputs (bits,
+    ``sum (KL + log2(KL + 1) + 2.5)``) among those whose blocks all meet the worst-case
+    D_inf ``budget`` (nats; :func:`block_variance` for ``typical``); 1 when none does."""
+    best, best_cost = 1, math.inf
+    for b in range(1, dim + 1):
+        cost = 0.0
+        for size in _sizes(dim, b):
+            s2 = block_variance(size, sigma, radius, dim, budget, typical)
+            if worst_dinf(size, s2, sigma, radius) > budget * (1 + 1e-9):
+                cost = math.inf
+                break
+            kl = _block_kl_nats(size, sigma, s2, radius * radius * size / dim) * _LOG2E
+            cost += kl + math.log2(kl + 1.0) + 2.5
+        if cost < best_cost:
+            best, best_cost = b, cost
+    return best
 
 
 def _block_kl_nats(b: int, sigma: float, s2: float, energy: float) -> float:
@@ -69,7 +152,11 @@ class GaussianMechanism(CoordinateMechanism):
         epsilon, delta: target local (ε, δ) when ``sigma`` is None; with ``sigma`` given,
             ``delta`` (default 1e-5) is where ε is stated.
         block_size: coordinates per REC block (default: see module docstring).
-        max_dinf_bits: worst-case D_inf per block that sets the default block size.
+        max_dinf_bits: worst-case D_inf per block (bits) over the ball: bounds the
+            encoder's work for any input.
+        typical_dinf_bits: D_inf per block (bits) of an isotropic input: sets the usual
+            speed (about ``2^typical`` candidates per block); default: 3 bits above the
+            least KL such an input can have, and at least 4.
         reference_std: the references' std per coordinate (data units) instead of the
             D_inf-optimal one; must exceed ``sigma`` (otherwise the density ratio of
             output law to reference is unbounded and no exact sampler applies).
@@ -91,6 +178,7 @@ class GaussianMechanism(CoordinateMechanism):
         delta: float = 1e-5,
         block_size: int | None = None,
         max_dinf_bits: float = 12.0,
+        typical_dinf_bits: float | None = None,
         reference_std: float | None = None,
     ) -> None:
         self.dim = check_dim(dim)
@@ -107,6 +195,11 @@ class GaussianMechanism(CoordinateMechanism):
             eps = gaussian_epsilon(self.sigma / sensitivity, delta)
             self.guarantee = ApproxDP(eps, float(delta))
         budget = check_positive("max_dinf_bits", max_dinf_bits) / _LOG2E
+        typical = (
+            None
+            if typical_dinf_bits is None
+            else check_positive("typical_dinf_bits", typical_dinf_bits) / _LOG2E
+        )
         fixed_s2 = None
         if reference_std is not None:
             ref_std = check_positive("reference_std", reference_std)
@@ -118,12 +211,19 @@ class GaussianMechanism(CoordinateMechanism):
                 )
             fixed_s2 = ref_std * ref_std - self.sigma * self.sigma
         if block_size is None:
-            block_size = self.dim
-            while block_size > 1 and self._worst_dinf(block_size, fixed_s2) > budget:
-                block_size = (block_size + 1) // 2
+            if fixed_s2 is None:
+                block_size = plan_blocks(self.dim, self.sigma, self.clip_norm, budget, typical)
+            else:
+                block_size = self.dim
+                while block_size > 1 and (
+                    worst_dinf(block_size, fixed_s2, self.sigma, self.clip_norm) > budget
+                ):
+                    block_size = (block_size + 1) // 2
 
         def reference(b: int) -> Gaussian:
-            s2 = fixed_s2 or gaussian_block_reference(b, self.sigma, self.clip_norm)[0]
+            s2 = fixed_s2 or block_variance(
+                b, self.sigma, self.clip_norm, self.dim, budget, typical
+            )
             return Gaussian(np.zeros(b), math.sqrt(self.sigma**2 + s2))
 
         def budget_bits(b: int, ref: Gaussian) -> float:
@@ -132,12 +232,6 @@ class GaussianMechanism(CoordinateMechanism):
             return _block_kl_nats(b, self.sigma, s2, self.clip_norm**2 * b / self.dim) * _LOG2E
 
         self._set_blocks(block_size, reference, budget_bits)
-
-    def _worst_dinf(self, b: int, s2: float | None) -> float:
-        """Worst-case D_inf (nats) of a block of b coordinates (extra variance s2)."""
-        if s2 is None:
-            return gaussian_block_reference(b, self.sigma, self.clip_norm)[1]
-        return 0.5 * b * math.log1p(s2 / self.sigma**2) + self.clip_norm**2 / (2.0 * s2)
 
     def account(self, accountant: Accountant, count: int = 1) -> Accountant:
         """Compose ``count`` uses exactly (a Gaussian of multiplier σ / 2C), not by (ε, δ)."""
