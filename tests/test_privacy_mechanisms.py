@@ -686,3 +686,21 @@ def test_gaussian_fixed_reference_is_used_for_every_block() -> None:
     assert all(np.allclose(r.std, 0.9) for r in mech.references())
     with pytest.raises(InputError, match="reference_std"):
         GaussianMechanism(8, sigma=0.5, delta=1e-5, reference_std=0.5)
+
+
+def test_mechanisms_compose_over_rounds_through_the_accountant() -> None:
+    """Ten rounds of each mechanism, accounted with dp-accounting's PLD: exact for the
+    Gaussian (one Gaussian of multiplier s/√10), at most 10ε for pure ones, more than one
+    round's ε (negative control: composition is not free)."""
+    from rdlab.privacy import Accountant, central_gaussian_epsilon
+
+    gauss = GaussianMechanism(16, sigma=2.0, delta=1e-5)
+    eps10 = gauss.account(Accountant(), 10).epsilon(1e-5)
+    assert eps10 == pytest.approx(central_gaussian_epsilon(2.0 / 2.0, 1e-5, rounds=10), rel=0.01)
+    assert eps10 > gauss.local_guarantee().epsilon
+    for mech in (LaplaceMechanism(16, epsilon=0.5), PrivUnit(16, epsilon=0.5)):
+        eps = mech.account(Accountant(), 10).epsilon(1e-5)
+        assert 0.5 < eps <= 10 * 0.5 + 1e-3
+    rr = RandomizedResponse(4, epsilon=0.5)
+    eps_rr = rr.account(Accountant(neighboring_relation="replace_special"), 10).epsilon(1e-5)
+    assert 0.0 < eps_rr <= 10 * 0.5 + 1e-3

@@ -53,12 +53,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--clients", type=int, default=100, help="clients n (default 100)")
     p.add_argument("--trials", type=int, default=20, help="rounds per epsilon (default 20)")
     p.add_argument("--mechanism", choices=MECHANISM_NAMES, default="gaussian")
-    p.add_argument("--alpha", type=float, default=2.0, help="PPR's alpha > 1 (default 2)")
+    p.add_argument("--alpha", type=float, default=2.0, help="PPR's alpha >= 1.5 (default 2)")
     p.add_argument(
         "--reference-std",
         type=float,
         default=None,
-        help="gaussian only: the shared reference's std (default: the D_inf-optimal one)",
+        help="gaussian only: the shared reference's std (default: planned per block)",
     )
     p.add_argument("--data", choices=SOURCE_NAMES, default="sphere", help="client vectors")
     p.add_argument("inputs", nargs="*", help="image or audio files for --data images|speech")
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--dim", f"must be >= 1, got {args.dim}")
     if args.clients < 2 or args.trials < 2:
         raise InputError("--clients", "need at least 2 clients and 2 trials")
-    if not (math.isfinite(args.alpha) and args.alpha > 1.0):
-        raise InputError("--alpha", f"must be > 1, got {args.alpha:g}")
+    if not (math.isfinite(args.alpha) and 1.5 <= args.alpha <= 1e6):
+        raise InputError("--alpha", f"must be in [1.5, 1e6], got {args.alpha:g}")
     if args.inputs and args.data == "sphere":
         raise InputError("inputs", "input files need --data images or --data speech")
     if args.plot:

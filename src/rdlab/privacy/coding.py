@@ -22,7 +22,8 @@ Coders (:data:`CODERS`):
 
 Approximate samplers (ordered / minimal random coding) are refused: they change the
 output law, and rdlab's versions select with shared randomness, for which no privacy
-statement is known.
+statement is known. GPRS (global or branch-and-bound) is exact but one-dimensional and
+deterministic given the shared randomness, like PFR: refused in favour of ``"pfr"``.
 
 Shared randomness: stream ``"rec/ppr"`` (or ``"rec/pfr"``) under ``seed``; client ``c``
 of round ``r``, block ``b`` of ``B`` uses Philox block ``((r · 2^32) + c) · B + b`` (r < 2^16,
@@ -100,11 +101,19 @@ class MessageGuarantee:
 
 
 def _check_coder(coder: str) -> str:
+    if coder in ("orc", "mrc"):
+        raise InputError(
+            "coder",
+            f"{coder!r} is refused for private mechanisms: it sends an approximate sample "
+            "(the mechanism's law and guarantee change) selected with shared randomness, "
+            "for which no privacy statement is known; use 'ppr'",
+        )
     if coder in _REFUSED:
         raise InputError(
             "coder",
-            f"{coder!r} is refused for private mechanisms: approximate or shared-randomness "
-            "selection has no stated privacy; use 'ppr'",
+            f"{coder!r} is exact but one-dimensional, and its index is fixed by the input "
+            "and the shared randomness (no local guarantee): use 'pfr' for that in any "
+            "dimension, or 'ppr'",
         )
     if coder not in CODERS:
         raise InputError("coder", f"unknown {coder!r}; known: {', '.join(CODERS)}")
