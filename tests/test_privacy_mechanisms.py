@@ -37,6 +37,7 @@ from rdlab.coding import SymbolEncoder
 from rdlab.errors import CorruptStreamError, FormatError, InputError
 from rdlab.privacy import (
     MECHANISMS,
+    ApproxDP,
     GaussianMechanism,
     LaplaceMechanism,
     Mechanism,
@@ -463,7 +464,9 @@ def test_message_guarantee_per_coder() -> None:
     assert message_guarantee(LaplaceMechanism(D, epsilon=0.5), "ppr", alpha=3).local == PureDP(3.0)
     gm = GaussianMechanism(D, epsilon=1.0, delta=1e-5)
     gg = message_guarantee(gm, "ppr")
-    assert gg.local is None and gg.output == gm.local_guarantee()
+    # the Gaussian's message: a proved (ε', δ) bound, never tighter than its output's ε
+    assert isinstance(gg.local, ApproxDP) and gg.output == gm.local_guarantee()
+    assert gg.local.delta == 1e-5 and gg.local.epsilon > gm.local_guarantee().epsilon
     assert isinstance(gg.basis, str) and len(gg.basis.split()) > 5
     assert message_guarantee(pu, "pfr").local is None
     for refused in ("orc", "mrc"):
@@ -704,3 +707,20 @@ def test_mechanisms_compose_over_rounds_through_the_accountant() -> None:
     rr = RandomizedResponse(4, epsilon=0.5)
     eps_rr = rr.account(Accountant(neighboring_relation="replace_special"), 10).epsilon(1e-5)
     assert 0.0 < eps_rr <= 10 * 0.5 + 1e-3
+
+
+def test_gaussian_message_bound_behaves_like_a_privacy_bound() -> None:
+    """The proved (ε', δ) of the Gaussian's PPR message: at least the output's own ε at
+    that δ (the output is a function of the message), and smaller with more noise,
+    smaller with a smaller α, larger at a smaller δ."""
+    from rdlab.privacy.mechanisms.gaussian import ppr_gaussian_message_bound as bound
+
+    for sigma in (0.5, 2.0, 8.0):
+        mech = GaussianMechanism(D, sigma=sigma, delta=1e-5)
+        msg = mech.ppr_message_guarantee(2.0)
+        assert msg.epsilon >= mech.local_guarantee().epsilon
+    assert bound(4.0, 1.0, [16], 2.0, 1e-5).epsilon < bound(2.0, 1.0, [16], 2.0, 1e-5).epsilon
+    assert bound(2.0, 1.0, [16], 1.5, 1e-5).epsilon < bound(2.0, 1.0, [16], 4.0, 1e-5).epsilon
+    assert bound(2.0, 1.0, [16], 2.0, 1e-9).epsilon > bound(2.0, 1.0, [16], 2.0, 1e-5).epsilon
+    # more blocks cost more (the ball bound adds up over blocks)
+    assert bound(2.0, 1.0, [8, 8], 2.0, 1e-5).epsilon > bound(2.0, 1.0, [16], 2.0, 1e-5).epsilon

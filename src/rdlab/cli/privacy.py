@@ -123,7 +123,7 @@ def _text(report: dict[str, Any]) -> str:
         f"{report['mechanism']} DME: d={report['dim']}, n={report['clients']}, "
         f"{report['trials']} rounds, data={report['source']}, alpha={report['alpha']:g} "
         f"(eps = {central} epsilon)",
-        f"{'eps':>5} {'local':>12} {'message':>8} {'REC bits':>8} {'float bits':>10} "
+        f"{'eps':>5} {'local':>12} {'message':>14} {'REC bits':>8} {'float bits':>10} "
         f"{'MSE REC':>10} {'MSE float':>10} {'ratio':>6} {'CSGM same bits':>14} "
         f"{'enc/s':>7} {'dec/s':>8}",
     ]
@@ -132,7 +132,7 @@ def _text(report: dict[str, Any]) -> str:
         csgm = chk.get("csgm_mse_at_equal_bits")
         lines.append(
             f"{lv['epsilon']:>5.3g} {_fmt_eps(lv['local']):>12} "
-            f"{_fmt_eps(rec['message']['local']):>8} {rec['payload_bits']:>8.2f} "
+            f"{_fmt_eps(rec['message']['local']):>14} {rec['payload_bits']:>8.2f} "
             f"{unc['bits']:>10.0f} {rec['mse_clients']:>10.4g} {unc['mse_clients']:>10.4g} "
             f"{chk['mse_ratio_rec_vs_uncompressed']:>6.3f} "
             f"{(f'{csgm:.4g}' if csgm is not None else '-'):>14} "

@@ -11,9 +11,10 @@ Coders (:data:`CODERS`):
 
 - ``"ppr"`` (default): exact; the message (indices + public candidates) is **2αε-LDP**
   when the mechanism is pure ε-LDP (proof in :mod:`rdlab.rec.ppr`; blocks of a product
-  mechanism add up to the whole vector's ε). For (ε, δ) mechanisms such as the Gaussian,
-  rdlab states no local guarantee for the message (:func:`message_guarantee` says
-  so); the decoded output's guarantees are the mechanism's.
+  mechanism add up to the whole vector's ε). For the Gaussian mechanism rdlab proves a
+  valid but loose (ε', δ') (restriction to a ball plus a coupling:
+  :func:`rdlab.privacy.mechanisms.gaussian.ppr_gaussian_message_bound`); the decoded
+  output's guarantees are the mechanism's in every case.
 - ``"pfr"``: A* / PFR, exact and a little shorter, but its index is a deterministic
   function of the input and the shared randomness: **no local guarantee** for the message
   (the output's central guarantees still hold).
@@ -121,9 +122,13 @@ def _check_coder(coder: str) -> str:
 
 
 def message_guarantee(
-    mechanism: Mechanism, coder: str = "ppr", alpha: float = ppr.DEFAULT_ALPHA
+    mechanism: Mechanism,
+    coder: str = "ppr",
+    alpha: float = ppr.DEFAULT_ALPHA,
+    delta: float | None = None,
 ) -> MessageGuarantee:
-    """The local guarantee of what a client sends (see the module docstring).
+    """The local guarantee of what a client sends (see the module docstring);
+    ``delta``: where an approximate statement is made (default: the mechanism's δ).
 
     Raises:
         InputError: unknown or refused coder, bad ``alpha``.
@@ -140,20 +145,21 @@ def message_guarantee(
             "randomness: the message has no local guarantee",
         )
     a = ppr.check_alpha(alpha)
+    local = mechanism.ppr_message_guarantee(a, delta)
     if isinstance(out, PureDP):
-        return MessageGuarantee(
-            PureDP(2.0 * a * out.epsilon),
-            out,
+        basis = (
             f"PPR with alpha = {a:g} of a pure {out.epsilon:g}-LDP mechanism is "
-            f"2 alpha eps = {2.0 * a * out.epsilon:g}-LDP (Liu et al. 2024)",
+            f"2 alpha eps = {2.0 * a * out.epsilon:g}-LDP (Liu et al. 2024)"
         )
-    return MessageGuarantee(
-        None,
-        out,
-        "PPR of an (eps, delta) mechanism: rdlab proves the message's local guarantee only "
-        "for pure mechanisms (use laplace, privunit or privunitg when the message itself "
-        "must be LDP); the decoded output keeps the mechanism's guarantees",
-    )
+    elif local is not None:
+        basis = (
+            "PPR of the Gaussian: restricted to a ball the output is pure-DP, and PPR on the "
+            "restricted law picks the same index unless the choice leaves the ball "
+            "(proved, loose: rdlab.privacy.mechanisms.gaussian.ppr_gaussian_message_bound)"
+        )
+    else:
+        basis = "no local guarantee is proved here for this mechanism's PPR message"
+    return MessageGuarantee(local, out, basis)
 
 
 def _philox_block(round_: int, client: int, b: int, n_blocks: int) -> int:

@@ -116,6 +116,20 @@ class Mechanism(ABC):
         unless a mechanism says otherwise."""
         return np.asarray(y, dtype=np.float64)
 
+    def ppr_message_guarantee(self, alpha: float, delta: float | None = None) -> Any:
+        """The local guarantee of this mechanism's PPR message (indices with the public
+        candidates) for privacy parameter ``alpha``, or ``None`` when none is proved.
+
+        Pure ε-LDP mechanisms: **2αε-LDP** (given the candidates, each PPR weight
+        ``(r(Z_k)/T_k)^α`` moves by at most ``e^(αε)`` between two inputs, the selection
+        probability by at most ``e^(2αε)``; blocks multiply, and their ε add up to the
+        vector's). Mechanisms without a pure guarantee override this or return None.
+        ``delta`` is where an approximate statement is made (default: the mechanism's)."""
+        out = self.local_guarantee()
+        if isinstance(out, PureDP):
+            return PureDP(2.0 * alpha * out.epsilon)
+        return None
+
     def account(self, accountant: Accountant, count: int = 1) -> Accountant:
         """Add ``count`` uses of this mechanism's local guarantee to ``accountant``."""
         return accountant.add_guarantee(self.local_guarantee(), count)
