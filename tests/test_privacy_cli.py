@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,30 @@ def test_bench_is_reproducible_for_a_seed():
     key = ("levels", 0, "rec", "mse")
     get = lambda r: r[key[0]][key[1]][key[2]][key[3]]  # noqa: E731
     assert get(a) == get(b) and get(a) != get(c)
+
+
+def test_rounds_spend_the_budget_together(capsys):
+    """Ten rounds that together meet central ε each add more noise than one round alone
+    (dp-accounting composes them); a pure mechanism runs at ε / rounds per round."""
+    one = _bench(capsys, "--eps", "2", "--clients", "20", "--trials", "2")
+    ten = _bench(capsys, "--eps", "2", "--clients", "20", "--trials", "2", "--rounds", "10")
+    z1 = one["levels"][0]["central"]["noise_multiplier"]
+    z10 = ten["levels"][0]["central"]["noise_multiplier"]
+    # Gaussian rounds compose exactly: ten at multiplier z equal one at z / √10
+    assert ten["rounds"] == 10 and z10 / z1 == pytest.approx(math.sqrt(10), rel=5e-3)
+    assert ten["levels"][0]["csgm"][0]["sigma"] > one["levels"][0]["csgm"][0]["sigma"]
+    lap = _bench(
+        capsys,
+        "--eps",
+        "2",
+        "--clients",
+        "20",
+        "--trials",
+        "2",
+        "--rounds",
+        "4",
+        "--mechanism",
+        "laplace",
+    )
+    assert lap["levels"][0]["local"]["epsilon"] == pytest.approx(0.5)
+    assert lap["levels"][0]["central"]["pld_epsilon_at_1e-9"] <= 2.0 + 1e-6

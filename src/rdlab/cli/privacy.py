@@ -51,7 +51,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--delta", type=float, default=1e-5, help="delta in (0, 1) (default 1e-5)")
     p.add_argument("--dim", type=int, default=16, help="vector dimension d (default 16)")
     p.add_argument("--clients", type=int, default=100, help="clients n (default 100)")
-    p.add_argument("--trials", type=int, default=20, help="rounds per epsilon (default 20)")
+    p.add_argument("--trials", type=int, default=20, help="trials per epsilon (default 20)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds that together spend each epsilon (composed with dp-accounting; default 1)",
+    )
     p.add_argument("--mechanism", choices=MECHANISM_NAMES, default="gaussian")
     p.add_argument("--alpha", type=float, default=2.0, help="PPR's alpha >= 1.5 (default 2)")
     p.add_argument(
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--dim", f"must be >= 1, got {args.dim}")
     if args.clients < 2 or args.trials < 2:
         raise InputError("--clients", "need at least 2 clients and 2 trials")
+    if args.rounds < 1:
+        raise InputError("--rounds", f"must be >= 1, got {args.rounds}")
     if not (math.isfinite(args.alpha) and 1.5 <= args.alpha <= 1e6):
         raise InputError("--alpha", f"must be in [1.5, 1e6], got {args.alpha:g}")
     if args.inputs and args.data == "sphere":
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             paths=args.inputs or None,
             seed=args.seed,
             reference_std=args.reference_std,
+            rounds=args.rounds,
             progress=lambda k: bar.update(k - bar.n),
         )
     finally:
@@ -121,8 +130,8 @@ def _text(report: dict[str, Any]) -> str:
     central = "central" if report["mechanism"] == "gaussian" else "local"
     lines = [
         f"{report['mechanism']} DME: d={report['dim']}, n={report['clients']}, "
-        f"{report['trials']} rounds, data={report['source']}, alpha={report['alpha']:g} "
-        f"(eps = {central} epsilon)",
+        f"{report['trials']} trials, data={report['source']}, alpha={report['alpha']:g} "
+        f"(eps = {central} epsilon over {report['rounds']} round(s))",
         f"{'eps':>5} {'local':>12} {'message':>14} {'REC bits':>8} {'float bits':>10} "
         f"{'MSE REC':>10} {'MSE float':>10} {'ratio':>6} {'CSGM same bits':>14} "
         f"{'enc/s':>7} {'dec/s':>8}",

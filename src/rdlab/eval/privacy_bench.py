@@ -14,14 +14,17 @@ all schemes run in the same process on the same data:
   seed found by rejection sampling (Feldman & Talwar 2021), whose message is ε-LDP.
 
 **Privacy levels.** For ``gaussian`` the ε values are **central** (what the averaged
-estimate guarantees, add/remove-one-client adjacency, one round, δ as given): each
+estimates of ``rounds`` rounds guarantee together, composed by dp-accounting's PLD;
+add/remove-one-client adjacency, δ as given): each
 client adds noise of std ``σ = z C / √n`` where z is the noise multiplier that makes the
 sum's Gaussian (std ``σ √n``, sensitivity C) (ε, δ)-DP; the clients' outputs are then
 locally (ε_local, δ)-DP with the larger ε_local reported beside it. For the pure
 mechanisms (``laplace``, ``privunit``, ``privunitg``) the ε values are **local**; the
 average is post-processing, so the central guarantee is the same ε (no amplification is
 claimed). The message's own local guarantee under PPR (2αε for pure mechanisms) is
-reported by :func:`rdlab.privacy.message_guarantee`.
+reported by :func:`rdlab.privacy.message_guarantee`. With ``rounds > 1`` each round is
+calibrated so that all of them together meet ε (pure mechanisms: ε / rounds per round,
+the PLD composition reported beside it), and the MSE is that of one round.
 
 **MSE** (squared L2 of the mean estimate's error, data units): ``mse`` is measured
 directly over the trials; ``mse_clients`` is ``mean_i ||e_i||² / n`` from every
@@ -48,6 +51,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..privacy import (
+    Accountant,
     GaussianMechanism,
     Mechanism,
     calibrate_gaussian,
@@ -189,9 +193,14 @@ def _mechanism_for(
     dim: int,
     clients: int,
     reference_std: float | None,
+    rounds: int,
 ) -> tuple[Mechanism, dict[str, Any]]:
+    """The mechanism one round uses so that ``rounds`` rounds together meet ``epsilon``
+    centrally: the Gaussian's noise by dp-accounting's PLD over the composed rounds, a
+    pure mechanism at ε / rounds per round (basic composition: the average of a round is
+    post-processing of the clients' outputs, no amplification is claimed)."""
     if name == "gaussian":
-        z = calibrate_gaussian(epsilon, delta)
+        z = calibrate_gaussian(epsilon, delta, rounds=rounds)
         mech: Mechanism = GaussianMechanism(
             dim,
             clip_norm=1.0,
@@ -199,10 +208,13 @@ def _mechanism_for(
             delta=delta,
             reference_std=reference_std,
         )
-        central = {"epsilon": epsilon, "delta": delta, "noise_multiplier": z}
+        central = {"epsilon": epsilon, "delta": delta, "noise_multiplier": z, "rounds": rounds}
     else:
-        mech = get_mechanism(name, dim=dim, epsilon=epsilon)
-        central = {"epsilon": epsilon, "delta": 0.0}
+        mech = get_mechanism(name, dim=dim, epsilon=epsilon / rounds)
+        central = {"epsilon": epsilon, "delta": 0.0, "rounds": rounds}
+        check = Accountant()
+        mech.account(check, rounds)
+        central["pld_epsilon_at_1e-9"] = check.epsilon(1e-9)  # tighter than the sum
     return mech, central
 
 
@@ -249,14 +261,20 @@ def _uncompressed(mech: Mechanism, x: np.ndarray, trials: int, seed: int) -> dic
 
 
 def _csgm(
-    x: np.ndarray, epsilon: float, delta: float, budgets: list[float], trials: int, seed: int
+    x: np.ndarray,
+    epsilon: float,
+    delta: float,
+    budgets: list[float],
+    trials: int,
+    seed: int,
+    rounds: int,
 ) -> list[dict[str, Any]]:
     gen = np.random.default_rng([seed, 17])
     n, d = x.shape
     rows = []
     for budget in budgets:
         gamma = min(1.0, budget / (32.0 * d))
-        sigma = csgm_noise(epsilon, delta, gamma, 1.0)
+        sigma = csgm_noise(epsilon, delta, gamma, 1.0, rounds)
         stats = _Stats()
         bits = []
         for _ in range(trials):
@@ -328,6 +346,7 @@ def run_bench(
     paths: Sequence[str] | None = None,
     seed: int = 0,
     reference_std: float | None = None,
+    rounds: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark; returns a JSON-ready report (see the module docstring).
@@ -356,12 +375,15 @@ def run_bench(
             raise InputError("eps", f"must be finite and > 0, got {e!r}")
     if not (isinstance(delta, float) and 0.0 < delta < 1.0):
         raise InputError("delta", f"must be in (0, 1), got {delta!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise InputError("rounds", f"must be an integer >= 1, got {rounds!r}")
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise InputError("dim", f"must be an integer >= 1, got {dim!r}")
     if reference_std is not None and mechanism != "gaussian":
         raise InputError("reference_std", "applies to the gaussian mechanism only")
     built = [
-        _mechanism_for(mechanism, float(e), delta, dim, clients, reference_std) for e in epsilons
+        _mechanism_for(mechanism, float(e), delta, dim, clients, reference_std, rounds)
+        for e in epsilons
     ]
     x = client_vectors(source, clients, dim, seed=seed, paths=paths)
     done = 0
@@ -386,7 +408,7 @@ def run_bench(
         }
         if isinstance(mech, GaussianMechanism):
             budgets = [rec["payload_bits"] * m for m in _CSGM_MULTIPLES]
-            level["csgm"] = _csgm(x, float(eps), delta, budgets, trials, seed)
+            level["csgm"] = _csgm(x, float(eps), delta, budgets, trials, seed, rounds)
             level["sq"] = _sq(mech, x, trials, seed)
         if mechanism in ("privunit", "privunitg"):
             level["seed"] = _seed(mech, x, trials, seed)
@@ -400,6 +422,7 @@ def run_bench(
         "dim": dim,
         "clients": clients,
         "trials": trials,
+        "rounds": rounds,
         "delta": delta,
         "alpha": alpha,
         "seed": seed,

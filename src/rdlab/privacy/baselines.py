@@ -51,10 +51,13 @@ def _check_rate(rate: float) -> float:
     return float(rate)
 
 
-def csgm_noise(epsilon: float, delta: float, sampling_rate: float, clip_norm: float) -> float:
-    """Central noise std σ (data units) of CSGM at central (ε, δ) and rate γ."""
+def csgm_noise(
+    epsilon: float, delta: float, sampling_rate: float, clip_norm: float, rounds: int = 1
+) -> float:
+    """Central noise std σ (data units) of CSGM so that ``rounds`` rounds at rate γ
+    together meet central (ε, δ)."""
     gamma = _check_rate(sampling_rate)
-    return calibrate_gaussian(epsilon, delta, rounds=1, sampling_rate=gamma) * clip_norm
+    return calibrate_gaussian(epsilon, delta, rounds=rounds, sampling_rate=gamma) * clip_norm
 
 
 def csgm_round(
