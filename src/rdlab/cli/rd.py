@@ -39,6 +39,35 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    parser.add_argument(
+        "--perception",
+        type=_perception_list,
+        default=None,
+        help="gaussian only: add R(D, P) curves for these perception levels P (e.g. 0,0.05)",
+    )
+    parser.add_argument(
+        "--measure",
+        choices=("w2", "kl"),
+        default="w2",
+        help="perception measure: squared Wasserstein-2 (exact R(D, P)) or KL(P_X||P_Y) "
+        "in nats (an achievable upper bound)",
+    )
+    parser.add_argument(
+        "--rec",
+        action="store_true",
+        help="with --perception: code 1,000 blocks of 2 samples at a few (D, P) with REC "
+        "(exact output law) and a deterministic quantizer, and report the measured points",
+    )
+
+
+def _perception_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or any(not np.isfinite(v) or v < 0 for v in values):
+        raise argparse.ArgumentTypeError("perception levels must be finite and >= 0")
+    return values
 
 
 def _curve(d: np.ndarray, r: np.ndarray, variance: float) -> list[dict[str, float]]:
@@ -106,6 +135,43 @@ def collect(name: str, dim: int | None, rho: float, points: int, seed: int) -> d
     return report
 
 
+def add_perception(
+    report: dict[str, Any], levels: list[float], measure: str, rec: bool, seed: int
+) -> None:
+    """R(D, P) curves of the Gaussian source for each P (and, with ``rec``, measured
+    points: REC at the limit and a deterministic quantizer), added to ``report``."""
+    from ..eval.rdp_gaussian import deterministic_baseline, rec_point, step_for_distortion
+    from ..theory.rdp import gaussian_rdp
+
+    if not report["source"].startswith("gaussian"):
+        raise InputError("--perception", "R(D, P) is computed for the gaussian source only")
+    var = report["variance_per_dim"]
+    d = np.array([p["distortion"] for p in report["curves"]["rd"]["points"]])
+    d = np.unique(np.concatenate([d, var * np.linspace(1.0, 2.0, 6)]))
+    exact = "exact" if measure == "w2" else "upper bound, jointly Gaussian"
+    for level in levels:
+        r = gaussian_rdp(d, level, var, measure)
+        keep = np.isfinite(r)
+        report["curves"][f"rdp:{level:g}"] = {
+            "kind": f"R(D, P={level:g}), {measure} ({exact})",
+            "points": _curve(d[keep], r[keep], var),
+        }
+    if not rec:
+        return
+    points = []
+    for level in levels:
+        for target in (0.25 * var, 0.5 * var, var):
+            try:
+                point = rec_point(target, level, measure=measure, variance=var, seed=seed)
+            except InputError:
+                continue
+            point["deterministic"] = deterministic_baseline(
+                step_for_distortion(target, variance=var, seed=seed), variance=var, seed=seed
+            )
+            points.append(point)
+    report["rec_points"] = points
+
+
 def render_png(report: dict[str, Any]) -> bytes:
     """The curves as a PNG: rate (bits/dim) against MSE/dim on a log axis."""
     import matplotlib
@@ -122,7 +188,7 @@ def render_png(report: dict[str, Any]) -> bytes:
     for key, curve in report["curves"].items():
         d = [p["distortion"] for p in curve["points"]]
         r = [p["rate"] for p in curve["points"]]
-        style, label = styles[key]
+        style, label = styles.get(key, ("-.", key.replace("rdp:", "R(D, P=") + ")"))
         ax.plot(
             d,
             r,
@@ -130,6 +196,13 @@ def render_png(report: dict[str, Any]) -> bytes:
             label=label if curve["kind"] == label else f"{label}: {curve['kind']}",
             markersize=4,
         )
+    for point in report.get("rec_points", []):
+        ax.plot(point["distortion"], point["rate"], "^", color="black", markersize=6)
+        det = point["deterministic"]
+        ax.plot(det["distortion"], det["rate"], "v", color="grey", markersize=6)
+    if report.get("rec_points"):
+        ax.plot([], [], "^", color="black", label="REC at the limit (P as set)")
+        ax.plot([], [], "v", color="grey", label="deterministic quantizer (P > 0)")
     ax.set_xscale("log")
     ax.set_xlabel("distortion D (MSE per dimension, log scale)")
     ax.set_ylabel("rate R (bits per dimension)")
@@ -158,6 +231,17 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, "points", 12),
         getattr(args, "seed", 0),
     )
+    levels = getattr(args, "perception", None)
+    if getattr(args, "rec", False) and not levels:
+        raise InputError("--rec", "needs --perception")
+    if levels:
+        add_perception(
+            report,
+            levels,
+            getattr(args, "measure", "w2"),
+            getattr(args, "rec", False),
+            getattr(args, "seed", 0),
+        )
     plot = getattr(args, "plot", None)
     if plot:
         size = write_atomic(plot, render_png(report), overwrite=getattr(args, "force", False))
@@ -165,7 +249,16 @@ def run(args: argparse.Namespace) -> int:
     names = {"rd": "R(D)", "slb": "Shannon lower bound", "ecsq": "ECSQ", "ecvq": "ECVQ"}
     parts = [f"{report['source']} (rates in bits/dim, distortion MSE/dim)"]
     for key, curve in report["curves"].items():
-        parts.append(f"{names[key]} [{curve['kind']}]:\n{_table(curve)}")
+        parts.append(f"{names.get(key, key)} [{curve['kind']}]:\n{_table(curve)}")
+    for pt in report.get("rec_points", []):
+        det = pt["deterministic"]
+        parts.append(
+            f"REC D={pt['distortion_target']:g} P={pt['perception_target']:g}: "
+            f"{pt['rate']:.3f} bits/sample (R(D,P) {pt['theory_rate']:.3f}), MSE "
+            f"{pt['distortion']:.4f}, W2² to source {pt['w2_to_source']:.4f}, output KS p "
+            f"{pt['output_ks_pvalue']:.2f}; deterministic: {det['rate']:.3f} bits, MSE "
+            f"{det['distortion']:.4f}, W2² {det['w2_to_source']:.4f}"
+        )
     if plot:
         parts.append(f"plot written to {plot}")
     emit(report, getattr(args, "json", False), "\n".join(parts))

@@ -1,5 +1,6 @@
 """Rate-distortion theory: closed forms, the Shannon lower bound, Blahut–Arimoto,
-entropy-constrained quantizer baselines and lattice figures of merit.
+entropy-constrained quantizer baselines, lattice figures of merit, REC bounds and the
+rate–distortion–perception function of Gaussian sources (:mod:`.rdp`).
 
 Units: rates in bits per dimension, distortion = MSE per dimension (unless a function
 says otherwise).
@@ -46,6 +47,13 @@ from .quantizers import (
     ecvq_sweep,
     uniform_scalar_quantizer,
 )
+from .rdp import (
+    GaussianChannel,
+    gaussian_rdp,
+    gaussian_rdp_w2,
+    gaussian_test_channel,
+    gaussian_vector_rdp,
+)
 from .rec import (
     bb_gprs_steps_bound,
     global_steps,
@@ -59,6 +67,7 @@ from .rec import (
 __all__ = [
     "KNOWN_G",
     "BAResult",
+    "GaussianChannel",
     "QuantizerPoint",
     "ar1_eigenvalues",
     "ar1_rd",
@@ -77,7 +86,11 @@ __all__ = [
     "gaussian_differential_entropy",
     "gaussian_dr",
     "gaussian_rd",
+    "gaussian_rdp",
+    "gaussian_rdp_w2",
+    "gaussian_test_channel",
     "gaussian_vector_rd",
+    "gaussian_vector_rdp",
     "global_steps",
     "gprs_bound",
     "high_rate_gap_bits",
