@@ -19,7 +19,7 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import _output, bench, compress, demo, info, inspect, ltc, privacy, rd, rec, train
+from . import _output, bench, compress, demo, info, inspect, ltc, privacy, rd, rec, task, train
 from ._parser import EXIT_USAGE, QUIET_HELP, Parser, SubParser
 
 COMMANDS = (
@@ -33,6 +33,7 @@ COMMANDS = (
     ltc,
     rec,
     privacy,
+    task,
     train,
 )
 

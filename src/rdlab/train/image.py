@@ -56,6 +56,8 @@ class ImageTrainConfig:
     latent_channels: int = 192
     lambdas: tuple[float, ...] = field(default=DEFAULT_LAMBDAS)
     distortion: str = "mse"
+    task: str | None = None
+    task_weight: float = 1.0
     device: str = "cpu"
     seed: int = 0
     checkpoint_every: int = 1000
@@ -235,7 +237,7 @@ def train_image_model(
     trainer = Trainer(
         model,
         sampler,
-        RateDistortionLoss(distortion=config.distortion),
+        RateDistortionLoss(distortion=_distortion(config)),
         trainer_config,
         forward=hyperprior_forward(model_config.levels),
         metadata={"model_config": model_config.to_dict(), "train_config": config.to_dict()},
@@ -337,6 +339,14 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
     parser.add_argument(
+        "--task",
+        metavar="MODULE:FUNCTION",
+        default=None,
+        help="task-aware training: add task_weight * FUNCTION(x, x_hat) (a differentiable "
+        "per-image loss of a downstream model) to the distortion",
+    )
+    parser.add_argument("--task-weight", type=float, default=1.0, help="λ_task (default 1)")
+    parser.add_argument(
         "--lattice",
         default=None,
         help="lattice latents (e.g. E8, D4, BW16, Leech; default: scalar rounding); "
@@ -357,6 +367,18 @@ def add_arguments(parser: Any) -> None:
     )
 
 
+def _distortion(config: ImageTrainConfig) -> Any:
+    """The loss's distortion: the named one, or with ``config.task`` a
+    :class:`~rdlab.train.task.TaskDistortion` (task weight, MSE weight 1)."""
+    if config.task is None:
+        return config.distortion
+    from .task import TaskDistortion, load_task
+
+    if config.distortion != "mse":
+        raise InputError("task", "--task combines with --distortion mse only")
+    return TaskDistortion(load_task(config.task), config.task_weight, 1.0)
+
+
 def config_from_args(args: Any) -> ImageTrainConfig:
     try:
         lambdas = tuple(float(v) for v in str(args.lambdas).split(","))
@@ -370,6 +392,11 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         raise InputError(
             "crop", "--distortion ms-ssim needs --crop >= 192 (MS-SSIM needs sides >= 161)"
         )
+    task = getattr(args, "task", None)
+    if task is not None:
+        from .task import load_task
+
+        load_task(task)  # refuse a bad spec before any work
     if args.steps < 1 or args.batch < 1 or args.crop < 64 or args.crop % 64:
         raise InputError("steps/batch/crop", "need steps >= 1, batch >= 1, crop a multiple of 64")
     lattice = getattr(args, "lattice", None)
@@ -389,6 +416,8 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         latent_channels=args.latent_channels,
         lambdas=lambdas,
         distortion=args.distortion,
+        task=getattr(args, "task", None),
+        task_weight=getattr(args, "task_weight", 1.0),
         device=args.device,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
