@@ -19,7 +19,21 @@ import traceback
 
 from .. import __version__
 from ..errors import RdlabError
-from . import _output, bench, compress, demo, info, inspect, ltc, privacy, rd, rec, task, train
+from . import (
+    _output,
+    bench,
+    compress,
+    demo,
+    info,
+    inspect,
+    ltc,
+    perception,
+    privacy,
+    rd,
+    rec,
+    task,
+    train,
+)
 from ._parser import EXIT_USAGE, QUIET_HELP, Parser, SubParser
 
 COMMANDS = (
@@ -30,6 +44,7 @@ COMMANDS = (
     demo,
     bench,
     rd,
+    perception,
     ltc,
     rec,
     privacy,
