@@ -170,3 +170,22 @@ def test_rd_command_draws_perception_curves(capsys, tmp_path):
 def test_rd_perception_errors(capsys, args, needle):
     assert main(args) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_remote_gaussian_rd_limits():
+    """The task variable seen through noise: the rate diverges at the estimation error
+    that remains without compression, reaches 0 at the task variance, and is the plain
+    R(D) without noise; a Monte-Carlo check of that floor (seed 7, 1 %)."""
+    from rdlab.theory import gaussian_remote_rd
+
+    mmse = 2.0 * 0.5 / 2.5
+    r = gaussian_remote_rd([mmse, mmse + 1e-9, 1.0, 2.0, 3.0], 2.0, 0.5)
+    assert math.isinf(r[0]) and r[1] > 10 and r[2] > 0 and r[3] == 0 and r[4] == 0
+    d = np.linspace(0.1, 1.9, 10)
+    np.testing.assert_allclose(gaussian_remote_rd(d, 2.0, 0.0), gaussian_rd(d, 2.0), rtol=1e-12)
+    g = np.random.default_rng(7)
+    s = g.normal(0, math.sqrt(2.0), 400_000)
+    x = s + g.normal(0, math.sqrt(0.5), s.size)
+    assert np.mean((s - 2.0 / 2.5 * x) ** 2) == pytest.approx(mmse, rel=0.01)
+    # noise makes the task dearer: more bits than the noiseless R(D) at every D
+    assert np.all(gaussian_remote_rd(d[d > mmse], 2.0, 0.5) > gaussian_rd(d[d > mmse], 2.0))

@@ -51,6 +51,7 @@ from .rdp import (
     GaussianChannel,
     gaussian_rdp,
     gaussian_rdp_w2,
+    gaussian_remote_rd,
     gaussian_test_channel,
     gaussian_vector_rdp,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "gaussian_rd",
     "gaussian_rdp",
     "gaussian_rdp_w2",
+    "gaussian_remote_rd",
     "gaussian_test_channel",
     "gaussian_vector_rd",
     "gaussian_vector_rdp",

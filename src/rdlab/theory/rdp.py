@@ -20,6 +20,9 @@ feasible when ``|σ − τ| <= √D``). R(D, P) is then a one-dimensional minimu
   **upper bound** on R(D, P); Serra, Stavrou & Kountouris (2024) study when it is tight
   (not re-derived here).
 
+:func:`gaussian_remote_rd` is the task-side limit: the rate needed to estimate a
+Gaussian task variable seen only through Gaussian noise.
+
 :func:`gaussian_test_channel` returns the optimal channel ``Y = aX + N(0, s²)`` that a
 stochastic codec samples (with REC) to reach the point; :func:`gaussian_vector_rdp` splits
 D and P over independent components (the componentwise Gaussian optimum, an achievable
@@ -42,6 +45,7 @@ __all__ = [
     "GaussianChannel",
     "gaussian_rdp",
     "gaussian_rdp_w2",
+    "gaussian_remote_rd",
     "gaussian_test_channel",
     "gaussian_vector_rdp",
     "perception_of",
@@ -273,3 +277,28 @@ def _water_level(var: np.ndarray, d: float) -> float:
     if d >= var.sum():
         return float(var.max())
     return float(brentq(lambda t: float(np.minimum(t, var).sum()) - d, 0.0, float(var.max())))
+
+
+def gaussian_remote_rd(
+    distortion: Any, signal_variance: float, noise_variance: float
+) -> np.ndarray:
+    """Remote-source R(D) in bits: S ~ N(0, σ_s²) is the task variable, the encoder sees
+    X = S + N(0, σ_n²), the decoder estimates S under MSE. With
+    ``mmse = σ_s² σ_n² / (σ_s² + σ_n²)`` (the error even without compression),
+    ``R(D) = ½ log2(σ_s⁴ / ((σ_s² + σ_n²)(D − mmse)))`` for ``mmse < D < σ_s²``, 0 from
+    ``σ_s²`` on, ``inf`` at or below mmse (the classical result, e.g. Berger 1971,
+    via the Gaussian estimate E[S | X]).
+
+    Raises:
+        InputError: non-positive variances or negative distortions.
+    """
+    vs = _check("signal_variance", signal_variance, positive=True)
+    vn = _check("noise_variance", noise_variance)
+    d = np.atleast_1d(np.asarray(distortion, dtype=np.float64))
+    if not np.all(np.isfinite(d)) or (d < 0).any():
+        raise InputError("distortion", "must be finite and >= 0")
+    mmse = vs * vn / (vs + vn)
+    explained = vs * vs / (vs + vn)  # Var(E[S | X])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = 0.5 * np.log2(explained / (d - mmse))
+    return np.where(d <= mmse, np.inf, np.maximum(r, 0.0))
