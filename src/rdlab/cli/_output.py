@@ -130,3 +130,37 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
             bar.update(1)
     finally:
         bar.close()
+
+
+def add_report_options(parser: Any) -> None:
+    """``--json``, ``--plot OUT.png`` and ``--force``: the options of a benchmark command."""
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
+
+
+def run_reported(
+    args: Any,
+    total: int,
+    description: str,
+    work: Any,
+    render: Any,
+    protect: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Run a benchmark command's ``work(progress) -> report`` under a progress bar of
+    ``total`` steps (``progress(k)``: k done); the plot path is refused before any work
+    and written atomically after it (``render(report) -> PNG bytes``), its path and size
+    added to the report as ``"plot"``."""
+    from .._files import check_output, write_atomic
+
+    if args.plot:
+        check_output(args.plot, overwrite=args.force, protect=protect)
+    bar = progress_bar(total, description)
+    try:
+        report = work(lambda k: bar.update(k - bar.n))
+    finally:
+        bar.close()
+    if args.plot:
+        size = write_atomic(args.plot, render(report), overwrite=args.force, protect=protect)
+        report["plot"] = {"path": str(args.plot), "bytes": size}
+    return report

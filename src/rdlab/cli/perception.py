@@ -16,9 +16,8 @@ import io
 import math
 from typing import Any
 
-from .._files import check_output, write_atomic
 from ..errors import InputError
-from ._output import emit, progress_bar
+from ._output import add_report_options, emit, run_reported
 
 
 def _weights(text: str) -> list[float]:
@@ -40,9 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lmbda", type=float, default=8.0, help="λ: MSE against bits per vector")
     p.add_argument("--steps", type=int, default=2000, help="training steps per model")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
-    p.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    add_report_options(p)
     p.set_defaults(run=run)
 
 
@@ -82,23 +79,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--steps", f"must be >= 1, got {args.steps}")
     if not (math.isfinite(args.lmbda) and args.lmbda > 0):
         raise InputError("--lmbda", f"must be > 0, got {args.lmbda:g}")
-    if args.plot:
-        check_output(args.plot, overwrite=args.force)
-    bar = progress_bar(len(args.weights), "perception bench")
-    try:
-        report = run_realism_bench(
+    report = run_reported(
+        args,
+        len(args.weights),
+        "perception bench",
+        lambda progress: run_realism_bench(
             source=args.source,
             lmbda=args.lmbda,
             perception_weights=args.weights,
             steps=args.steps,
             seed=args.seed,
-            progress=lambda k: bar.update(k - bar.n),
-        )
-    finally:
-        bar.close()
-    if args.plot:
-        size = write_atomic(args.plot, render_png(report), overwrite=args.force)
-        report["plot"] = {"path": str(args.plot), "bytes": size}
+            progress=progress,
+        ),
+        render_png,
+    )
     lines = [
         f"{report['source']} source, λ = {report['lmbda']:g}; W2² floor "
         f"{report['perception_floor']:.4f} (per dimension)",

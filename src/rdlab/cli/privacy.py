@@ -15,9 +15,8 @@ import argparse
 import math
 from typing import Any
 
-from .._files import check_output, write_atomic
 from ..errors import InputError
-from ._output import emit, progress_bar
+from ._output import add_report_options, emit, run_reported
 
 MECHANISM_NAMES = ("gaussian", "laplace", "privunit", "privunitg")
 SOURCE_NAMES = ("sphere", "images", "speech")
@@ -69,9 +68,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", choices=SOURCE_NAMES, default="sphere", help="client vectors")
     p.add_argument("inputs", nargs="*", help="image or audio files for --data images|speech")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
-    p.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    add_report_options(p)
     p.set_defaults(run=run)
 
 
@@ -90,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--alpha", f"must be in [1.5, 1e6], got {args.alpha:g}")
     if args.inputs and args.data == "sphere":
         raise InputError("inputs", "input files need --data images or --data speech")
-    if args.plot:
-        check_output(args.plot, overwrite=args.force, protect=args.inputs)
-    bar = progress_bar(len(args.eps) * args.trials, "privacy bench")
-    try:
-        report = run_bench(
+    report = run_reported(
+        args,
+        len(args.eps) * args.trials,
+        "privacy bench",
+        lambda progress: run_bench(
             mechanism=args.mechanism,
             epsilons=args.eps,
             dim=args.dim,
@@ -107,15 +104,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             reference_std=args.reference_std,
             rounds=args.rounds,
-            progress=lambda k: bar.update(k - bar.n),
-        )
-    finally:
-        bar.close()
-    if args.plot:
-        size = write_atomic(
-            args.plot, plot_report(report), overwrite=args.force, protect=args.inputs
-        )
-        report["plot"] = {"path": str(args.plot), "bytes": size}
+            progress=progress,
+        ),
+        plot_report,
+        protect=args.inputs,
+    )
     emit(report, args.json, _text(report))
     return 0
 

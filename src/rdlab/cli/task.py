@@ -13,9 +13,8 @@ import argparse
 import io
 from typing import Any
 
-from .._files import check_output, write_atomic
 from ..errors import InputError
-from ._output import emit, progress_bar
+from ._output import add_report_options, emit, run_reported
 
 
 def add_parser(sub: Any) -> None:
@@ -25,9 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=1500, help="training steps per codec")
     p.add_argument("--task-weight", type=float, default=300.0, help="λ_task (default 300)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="OUT.png", default=None, help="write a PNG plot")
-    p.add_argument("--force", action="store_true", help="overwrite an existing plot")
+    add_report_options(p)
     p.set_defaults(run=run)
 
 
@@ -68,21 +65,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--steps", f"must be >= 1, got {args.steps}")
     if not args.task_weight > 0:
         raise InputError("--task-weight", f"must be > 0, got {args.task_weight:g}")
-    if args.plot:
-        check_output(args.plot, overwrite=args.force)
-    bar = progress_bar(12, "task bench")
-    try:
-        report = run_task_bench(
-            steps=args.steps,
-            task_weight=args.task_weight,
-            seed=args.seed,
-            progress=lambda k: bar.update(k - bar.n),
-        )
-    finally:
-        bar.close()
-    if args.plot:
-        size = write_atomic(args.plot, render_png(report), overwrite=args.force)
-        report["plot"] = {"path": str(args.plot), "bytes": size}
+    report = run_reported(
+        args,
+        12,
+        "task bench",
+        lambda progress: run_task_bench(
+            steps=args.steps, task_weight=args.task_weight, seed=args.seed, progress=progress
+        ),
+        render_png,
+    )
     lines = [
         f"digits: clean accuracy {report['clean_accuracy']:.3f} ({report['test_images']} "
         "test images)",
