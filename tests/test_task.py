@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -76,5 +74,7 @@ def test_task_aware_codec_beats_the_mse_codec_at_equal_bits():
         p for p in report["curves"]["task"] if p["bits_per_image"] <= cheapest["bits_per_image"]
     ]
     assert within and max(p["accuracy"] for p in within) > cheapest["accuracy"] + 0.02, report
-    # at equal λ the task codec spends its bits elsewhere: it is worse in MSE per bit
-    assert math.isfinite(report["curves"]["task"][0]["mse"])
+    # the task codec spends its bits on what the classifier needs, not on pixels: at its
+    # cheapest point its MSE is above the MSE codec's at that codec's cheapest point
+    # (measured 0.048 against 0.020)
+    assert report["curves"]["task"][0]["mse"] > report["curves"]["mse"][0]["mse"]

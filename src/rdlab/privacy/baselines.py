@@ -31,7 +31,7 @@ from .. import rng
 from ..errors import InputError
 from ..rec.distributions import HalfspaceMixture
 from ..rec.streams import stream_id
-from .accounting import calibrate_gaussian
+from .accounting import _check_rate, calibrate_gaussian
 from .mechanisms import Mechanism
 
 __all__ = [
@@ -43,12 +43,6 @@ __all__ = [
     "seed_compressed_round",
     "stochastic_quantize",
 ]
-
-
-def _check_rate(rate: float) -> float:
-    if not (isinstance(rate, (int, float, np.floating)) and 0.0 < float(rate) <= 1.0):
-        raise InputError("sampling_rate", f"must be in (0, 1], got {rate!r}")
-    return float(rate)
 
 
 def csgm_noise(

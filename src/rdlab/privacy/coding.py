@@ -162,8 +162,30 @@ def message_guarantee(
     return MessageGuarantee(local, out, basis)
 
 
-def _philox_block(round_: int, client: int, b: int, n_blocks: int) -> int:
-    return ((round_ * _MAX_CLIENT) + client) * n_blocks + b
+def _philox_blocks(round_: int, clients: np.ndarray, b: int, n_blocks: int) -> np.ndarray:
+    """Philox block numbers of block ``b`` of ``clients`` in ``round_`` (uint64)."""
+    c = np.asarray(clients, dtype=np.uint64)
+    base = np.uint64(round_) * np.uint64(_MAX_CLIENT) + c
+    return base * np.uint64(n_blocks) + np.uint64(b)
+
+
+def _outputs(
+    mechanism: Mechanism,
+    per_block: list[np.ndarray],
+    clients: np.ndarray,
+    round_: int,
+    coder: str,
+    seed: int,
+) -> np.ndarray:
+    """The mechanism outputs that the indices ``per_block[b]`` (one per client) stand
+    for, regenerated in one vectorized pass per block: shape (clients, out dim)."""
+    refs = mechanism.references()
+    stream = _SAMPLERS[coder].STREAM
+    parts = [
+        candidates_at(ref, seed, stream, _philox_blocks(round_, clients, b, len(refs)), idx)
+        for b, (ref, idx) in enumerate(zip(refs, per_block, strict=True))
+    ]
+    return mechanism.join(parts)
 
 
 def _check_index(value: Any, name: str, limit: int) -> int:
@@ -247,17 +269,19 @@ def encode(
         generator = np.random.default_rng()
     prepared = mechanism.prepare(x, generator)
     refs = mechanism.references()
-    n_blocks = len(refs)
-    parts, indices, bits, steps = [], [], 0.0, 0
+    indices, bits, steps = [], 0.0, 0
     laws = mechanism.laws(prepared)
     for b, (law, ref, code) in enumerate(zip(laws, refs, _codes(mechanism), strict=True)):
-        block = _philox_block(round_, client, b, n_blocks)
+        block = int(_philox_blocks(round_, np.array([client]), b, len(refs))[0])
         index, examined = _search(coder, law, ref, seed, block, alpha, generator)
-        parts.append(candidates_at(ref, seed, _SAMPLERS[coder].STREAM, [block], [index])[0])
         indices.append(index)
         bits += float(code.bits([index])[0])
         steps += examined
-    return PrivateMessage(np.array(indices, dtype=np.uint64), bits, steps, mechanism.join(parts))
+    idx = np.array(indices, dtype=np.uint64)
+    output = _outputs(
+        mechanism, [idx[b : b + 1] for b in range(len(refs))], [client], round_, coder, seed
+    )[0]
+    return PrivateMessage(idx, bits, steps, output)
 
 
 def decode(
@@ -279,18 +303,8 @@ def decode(
         raise InputError("indices", f"must be {len(refs)} integers >= 1")
     client = _check_index(client, "client", _MAX_CLIENT)
     round_ = _check_index(round, "round", _MAX_ROUND)
-    stream = _SAMPLERS[coder].STREAM
-    parts = [
-        candidates_at(
-            ref,
-            seed,
-            stream,
-            np.array([_philox_block(round_, client, b, len(refs))]),
-            idx[b : b + 1].astype(np.uint64),
-        )[0]
-        for b, ref in enumerate(refs)
-    ]
-    return mechanism.join(parts)
+    per_block = [idx[b : b + 1].astype(np.uint64) for b in range(len(refs))]
+    return _outputs(mechanism, per_block, np.array([client]), round_, coder, seed)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,7 +397,6 @@ def decode_round(
     if n < 1:
         raise InputError("clients", "must be >= 1")
     round_ = _check_index(round, "round", _MAX_ROUND)
-    refs = mechanism.references()
     codes = _codes(mechanism)
     # every index costs at least the code length of index 1 (its most likely value):
     # refuse counts the payload cannot hold before decoding anything
@@ -400,12 +413,4 @@ def decode_round(
         raise
     except Exception as exc:  # constriction's own errors on garbage
         raise CorruptStreamError(f"cannot decode the round's indices: {exc}") from None
-    clients_ix = np.arange(n, dtype=np.uint64)
-    stream = _SAMPLERS[coder].STREAM
-    parts = []
-    for b, ref in enumerate(refs):
-        blocks = (np.uint64(round_) * np.uint64(_MAX_CLIENT) + clients_ix) * np.uint64(
-            len(refs)
-        ) + np.uint64(b)
-        parts.append(candidates_at(ref, seed, stream, blocks, per_block[b]))
-    return mechanism.join(parts)
+    return _outputs(mechanism, per_block, np.arange(n), round_, coder, seed)

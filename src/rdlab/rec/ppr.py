@@ -61,7 +61,6 @@ import math
 import numpy as np
 from scipy.special import gamma, gammainc, gammaincc
 
-from .. import rng
 from ..errors import InputError, StepLimitError
 from .distributions import log_ratio
 from .messages import IndexCode, Message, encode_indices
@@ -75,7 +74,7 @@ from .pfr import (
     _regenerate,
     check_pair,
 )
-from .streams import candidates_at, stream_id
+from .streams import candidates_at
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -167,16 +166,6 @@ def _ungenerated_mass(u: float, t: np.ndarray, alpha: float) -> np.ndarray:
     return t * np.exp(-s) - u * upper - u * math.exp(-1.0) + u * float(gammaincc(shape, 1.0)) * full
 
 
-def _candidates(proposal: object, seed: int, block: int, indices: np.ndarray) -> np.ndarray:
-    """Candidates ``indices`` (1-based, any order) of ``block``, encoder-side (fast path)."""
-    dim = int(proposal.dim)  # type: ignore[attr-defined]
-    rows = indices.astype(np.uint64) - np.uint64(1)
-    blocks = np.full(rows.size, block, dtype=np.uint64)
-    u = rng.open_uniform_rows_at(seed, stream_id(STREAM), blocks, rows, 1 + dim)[:, 1:]
-    fast = getattr(proposal, "fast_from_uniforms", None)
-    return fast(u) if fast is not None else proposal.from_uniforms(u)  # type: ignore[attr-defined]
-
-
 def search(
     target: object,
     proposal: object,
@@ -254,7 +243,7 @@ def search(
     steps += int(idx.size)
     if steps > max_steps:
         raise StepLimitError(f"PPR examined max_steps = {max_steps} candidates")
-    x = _candidates(proposal, seed, block, idx)
+    x = candidates_at(proposal, seed, STREAM, np.full(idx.size, block), idx, fast=True)
     score = np.log(th) + plv[hop] / alpha - log_ratio(target, proposal, x)
     j = int(np.argmin(score))
     if score[j] < best:

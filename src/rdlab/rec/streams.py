@@ -50,12 +50,22 @@ def candidate_rows(
 
 
 def candidates_at(
-    proposal: object, seed: int, stream: str, blocks: np.ndarray, indices: np.ndarray
+    proposal: object,
+    seed: int,
+    stream: str,
+    blocks: np.ndarray,
+    indices: np.ndarray,
+    *,
+    fast: bool = False,
 ) -> np.ndarray:
     """Candidate ``indices[i]`` (1-based) of block ``blocks[i]`` for every ``i`` in one
     vectorized pass (:func:`rdlab.rng.open_uniform_rows_at`): shape (n, dim), bit for bit
-    what :func:`candidate_rows` gives for each alone."""
+    what :func:`candidate_rows` gives for each alone. ``fast``: the proposal's
+    ``fast_from_uniforms`` where it has one (encoder-side search, not bit-exact)."""
     dim = int(proposal.dim)  # type: ignore[attr-defined]
     rows = np.asarray(indices, dtype=np.uint64) - np.uint64(1)
-    u = rng.open_uniform_rows_at(seed, stream_id(stream), np.asarray(blocks), rows, 1 + dim)
-    return proposal.from_uniforms(u[:, 1:])  # type: ignore[attr-defined]
+    u = rng.open_uniform_rows_at(
+        seed, stream_id(stream), np.asarray(blocks, dtype=np.uint64), rows, 1 + dim
+    )[:, 1:]
+    transform = getattr(proposal, "fast_from_uniforms", None) if fast else None
+    return (transform or proposal.from_uniforms)(u)  # type: ignore[attr-defined]
