@@ -33,7 +33,7 @@ from .trainer import (
     RateDistortionLoss,
     Trainer,
     TrainerConfig,
-    distributed_device,
+    distributed_run,
 )
 
 __all__ = ["CropSampler", "ImageTrainConfig", "load_image_folder", "train_image_model"]
@@ -220,32 +220,32 @@ def train_image_model(
     Raises:
         InputError: no usable images, an ``init`` model or checkpoint that does not fit.
     """
-    rank, _, device = distributed_device(config.device)
-    torch.manual_seed(config.seed + rank)
-    model_config = ImageModelConfig(
-        config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
-    )
-    model = HyperpriorImageModel(model_config).to(device)
-    images = load_image_folder(config.data, min_side=config.crop)
-    sampler = CropSampler(
-        images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
-    )
-    trainer_config = TrainerConfig(
-        **{f.name: getattr(config, f.name) for f in fields(TrainerConfig)}
-    )
-    checkpoint = Path(config.out) / "checkpoint.pt"
-    trainer = Trainer(
-        model,
-        sampler,
-        RateDistortionLoss(distortion=_distortion(config)),
-        trainer_config,
-        forward=hyperprior_forward(model_config.levels),
-        metadata={"model_config": model_config.to_dict(), "train_config": config.to_dict()},
-        check_resume=_resume_check(model_config, checkpoint),
-    )
-    if config.init and not (resume and checkpoint.exists()):
-        _load_init(model, config.init)
-    return trainer.fit(resume=resume, progress=progress)
+    with distributed_run(config.device) as (rank, _, device):
+        torch.manual_seed(config.seed + rank)
+        model_config = ImageModelConfig(
+            config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
+        )
+        model = HyperpriorImageModel(model_config).to(device)
+        images = load_image_folder(config.data, min_side=config.crop)
+        sampler = CropSampler(
+            images, config.crop, device, config.seed * 1009 + rank, config.scale_augment
+        )
+        trainer_config = TrainerConfig(
+            **{f.name: getattr(config, f.name) for f in fields(TrainerConfig)}
+        )
+        checkpoint = Path(config.out) / "checkpoint.pt"
+        trainer = Trainer(
+            model,
+            sampler,
+            RateDistortionLoss(distortion=_distortion(config)),
+            trainer_config,
+            forward=hyperprior_forward(model_config.levels),
+            metadata={"model_config": model_config.to_dict(), "train_config": config.to_dict()},
+            check_resume=_resume_check(model_config, checkpoint),
+        )
+        if config.init and not (resume and checkpoint.exists()):
+            _load_init(model, config.init)
+        return trainer.fit(resume=resume, progress=progress)
 
 
 def calibration_crops(

@@ -23,6 +23,7 @@ Several processes under ``torchrun`` train data-parallel (DistributedDataParalle
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -48,6 +49,7 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "distributed_device",
+    "distributed_run",
 ]
 
 Distortion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -70,6 +72,8 @@ UNREADABLE = (
 
 _DISTORTIONS = ("mse", "ms-ssim")
 _POSTFIX_FORMAT = {"bpp": ".3f", "psnr": ".2f"}
+# under torchrun, ranks agree on stopping (time limit, divergence) every this many steps
+_AGREE_EVERY = 10
 
 
 @runtime_checkable
@@ -218,6 +222,43 @@ def distributed_device(device: str) -> tuple[int, int, torch.device]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return rank, world, chosen
+
+
+@contextlib.contextmanager
+def distributed_run(device: str) -> Iterator[tuple[int, int, torch.device]]:
+    """:func:`distributed_device` for one ``with`` block; leaves the group it started.
+
+    On leaving normally, every rank waits at a barrier, so none exits (closing its
+    sockets) while another is still in a collective or writing the checkpoint; on an
+    exception the group is torn down at once. A group that existed before the block is
+    left as it was.
+
+    Yields:
+        ``(rank, world size, device)``.
+    """
+    import torch.distributed as dist
+
+    started = dist.is_available() and not dist.is_initialized()
+    placement = distributed_device(device)
+    try:
+        yield placement
+    except BaseException:
+        # no barrier: the other ranks may never reach it; torchrun stops them instead
+        if started and dist.is_initialized():
+            dist.destroy_process_group()
+        raise
+    if started and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _agree(flags: list[bool], device: torch.device) -> list[bool]:
+    """Each flag true on any rank is true on all (one ``all_reduce``, MAX)."""
+    import torch.distributed as dist
+
+    votes = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in votes.tolist()]
 
 
 def _call_model(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -436,10 +477,24 @@ class Trainer:
                 config.max_minutes is not None
                 and (time.perf_counter() - started) > 60 * config.max_minutes
             )
-            saving = self.step % config.checkpoint_every == 0 or out_of_time
-            # the running loss stays NaN once any step's loss was: checked before every save
-            if (saving or logging) and not math.isfinite(float(running["loss"])):
+            saving = self.step % config.checkpoint_every == 0
+            checking = saving or logging or out_of_time
+            if self.world > 1:
+                # ranks decide together (every _AGREE_EVERY steps), or one would leave
+                # the loop while the others wait for it in the next gradient all-reduce
+                checking = saving or logging or self.step % _AGREE_EVERY == 0
+                checking = checking or self.step == config.steps
+            diverged = False
+            if checking:
+                # the running loss stays NaN once any step's loss was: checked before every save
+                diverged = not math.isfinite(float(running["loss"]))
+                if self.world > 1:
+                    out_of_time, diverged = _agree([out_of_time, diverged], self.device)
+            elif self.world > 1:
+                out_of_time = False
+            if diverged:
                 raise RuntimeError(f"training diverged by step {self.step} (loss {loss.item()})")
+            saving = saving or out_of_time
             if self.rank == 0 and saving:
                 self.save_checkpoint()
             if out_of_time:
@@ -447,6 +502,10 @@ class Trainer:
         self.seconds = seconds_before + time.perf_counter() - started
         if self.rank == 0:
             self.save_checkpoint()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()  # every rank returns once the checkpoint is on disk
         if bar is not None:
             bar.close()
         return {
