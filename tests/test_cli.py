@@ -58,6 +58,8 @@ def test_info_reports_bundled_models_from_their_files(capsys):
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert any(m["codec"] == "inr" for m in models.values())
+    head = (files("rdlab") / "models" / "realism" / "default.safetensors").read_bytes()
+    assert models["realism/default"]["sha256"] == hashlib.sha256(head).hexdigest()
     assert json.loads(out)["threads"]["default"] >= 1
 
 

@@ -46,6 +46,15 @@ def emit(report: dict[str, Any], as_json: bool, text: str) -> None:
         sys.stdout.write(text.rstrip("\n") + "\n")
 
 
+def emit_benchmark(args: Any, report: dict[str, Any], lines: list[str]) -> int:
+    """A benchmark command's ending: the text lines plus where the plot went (``--plot``),
+    or the JSON report (``--json``); returns exit status 0."""
+    if "plot" in report:
+        lines = [*lines, f"plot written to {report['plot']['path']}"]
+    emit(report, args.json, "\n".join(lines))
+    return 0
+
+
 def _clock(seconds: float) -> str:
     """``m:ss`` or ``h:mm:ss``."""
     whole = round(seconds)

@@ -359,6 +359,22 @@ class DecompressCommand:
             help="learned codecs: model file (.safetensors) if not a bundled model (LTC "
             "files: their model file, unless registered)",
         )
+        parser.add_argument(
+            "--realism",
+            nargs="?",
+            const="default",
+            metavar="HEAD",
+            help="hyperprior image files: decode a realistic sample (texture from shared "
+            "noise; lower PSNR) with the model's bundled realism head, or HEAD (a file "
+            "from 'rdlab train realism')",
+        )
+        parser.add_argument(
+            "--realism-seed",
+            type=int,
+            default=0,
+            metavar="N",
+            help="with --realism: the shared noise (another N, another sample; default 0)",
+        )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -378,6 +394,8 @@ class DecompressCommand:
         from .._threads import check_threads
 
         check_threads(args.threads)
+        if args.realism is None and args.realism_seed != 0:
+            raise InputError("--realism-seed", "needs --realism")
         pairs = list(zip(args.inputs, outputs, strict=True))
         return run_batch(
             args,
@@ -398,6 +416,8 @@ def _decompress_one(
 
     data = read_bytes(source)
     header = decode_rdl(data, codecs=known_codecs())
+    if args.realism is not None and header.codec != "hyperprior":
+        raise InputError("--realism", f"applies to hyperprior image files, not {header.codec}")
     if header.codec == "inr":
         if reference is not None:
             raise InputError("compare", "applies to image files (hyperprior, lossless), not inr")
@@ -411,7 +431,11 @@ def _decompress_one(
         return _decompress_vectors(args, source, data, header, target, reference)
     image_format = image_format_for(output)  # before decoding: refuse early
     check_output(output, overwrite=args.force, protect=args.inputs)
-    options = {"model": args.model} if args.model and codec_spec(header.codec).models else {}
+    options: dict[str, Any] = (
+        {"model": args.model} if args.model and codec_spec(header.codec).models else {}
+    )
+    if args.realism is not None:
+        options.update(realism=args.realism, realism_seed=args.realism_seed)
     codec = get_codec(header.codec, **options)
     _apply_threads(args.threads)  # after the codec's module: PyTorch only if it uses it
     start = time.perf_counter()
@@ -439,6 +463,8 @@ def _decompress_one(
         "decode_seconds": seconds,
         "bits_per_pixel": 8 * len(data) / pixels,
     }
+    if args.realism is not None:
+        report["realism"] = {"head": args.realism, "seed": args.realism_seed}
     extra = ""
     if reference is not None:
         from ..metrics import psnr_integer

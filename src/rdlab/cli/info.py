@@ -60,23 +60,26 @@ def _version(distribution: str) -> str | None:
 def bundled_models() -> dict[str, dict[str, Any]]:
     """The model files shipped in ``rdlab/models``: for each, the codec that uses it
     (``inr-*`` models: ``inr``; the others: ``hyperprior``), its size in bytes and the
-    SHA-256 of its bytes (for hyperprior models, the model hash ``.rdl`` files record)."""
+    SHA-256 of its bytes (for hyperprior models, the model hash ``.rdl`` files record);
+    realism heads (``rdlab/models/realism``) as ``realism/<image model>``, codec
+    ``hyperprior`` (decoder side, ``rdlab decompress --realism``)."""
     models: dict[str, dict[str, Any]] = {}
     root = files("rdlab") / "models"
-    try:
-        entries = sorted(root.iterdir(), key=lambda p: p.name)
-    except FileNotFoundError:
-        return models
-    for entry in entries:
-        if not entry.name.endswith(".safetensors"):
+    for folder, prefix in ((root, ""), (root / "realism", "realism/")):
+        try:
+            entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        data = entry.read_bytes()
-        name = entry.name[: -len(".safetensors")]
-        models[name] = {
-            "codec": "inr" if name.startswith("inr-") else "hyperprior",
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        for entry in entries:
+            if not entry.name.endswith(".safetensors"):
+                continue
+            data = entry.read_bytes()
+            name = prefix + entry.name[: -len(".safetensors")]
+            models[name] = {
+                "codec": "inr" if name.startswith("inr-") else "hyperprior",
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
     return models
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._files import write_atomic
 from . import rd
-from ._output import emit, progress_bar
+from ._output import emit_benchmark, progress_bar
 from ._parser import defer_arguments
 from .threads_help import add_threads_argument
 
@@ -116,10 +116,7 @@ def run(args: argparse.Namespace) -> int:
             f"{p['rate_payload']:>7.4f} {p['mse']:>9.5f} {p['gap_db_mc']:>9.3f} "
             f"{p['gap_db_real']:>8.3f} {p['train_seconds']:>7.1f}"
         )
-    if args.plot:
-        lines.append(f"plot written to {args.plot}")
-    emit(report, args.json, "\n".join(lines))
-    return 0
+    return emit_benchmark(args, report, lines)
 
 
 def render(report: dict[str, Any], args: argparse.Namespace) -> bytes:

@@ -4,6 +4,12 @@ For the chosen source: R(D) (closed form or Blahut–Arimoto), the Shannon lower
 entropy-constrained scalar quantization (ECSQ, per component) and, for 2 to 4
 dimensions, entropy-constrained vector quantization (ECVQ). Rates in bits per dimension,
 distortion as MSE per dimension (SNR = 10·log10(variance / MSE) dB).
+
+``--remote NOISE_VAR`` (gaussian only) adds the remote source: the task variable S is the
+unit-variance source, the encoder sees X = S + N(0, NOISE_VAR); its exact R(D) and ECSQ
+curves measured on held-out samples, task-aware and reconstruction-aware
+(:mod:`rdlab.eval.remote_task`), in bits per sample and MSE on S. It is refused with
+``--perception`` (those curves are for reconstructing X itself).
 """
 
 from __future__ import annotations
@@ -58,6 +64,24 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="with --perception: code 1,000 blocks of 2 samples at a few (D, P) with REC "
         "(exact output law) and a deterministic quantizer, and report the measured points",
     )
+    parser.add_argument(
+        "--common-rate",
+        type=_common_rate_list,
+        default=None,
+        metavar="RC[,RC..]",
+        help="with --perception: also R(D, P) when encoder and decoder share only RC bits "
+        "per sample of common randomness (e.g. 0,0.5,inf); exact at P = 0, an achievable "
+        "upper bound (jointly Gaussian) at P > 0",
+    )
+    parser.add_argument(
+        "--remote",
+        type=float,
+        default=None,
+        metavar="NOISE_VAR",
+        help="gaussian only: the remote source (task S ~ N(0, 1), the encoder sees "
+        "X = S + N(0, NOISE_VAR)): its R(D) and measured ECSQ curves, task-aware "
+        "(quantize E[S|X]) and reconstruction-aware (quantize X, decode a·X̂), MSE on S",
+    )
 
 
 def _perception_list(text: str) -> list[float]:
@@ -67,6 +91,16 @@ def _perception_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
     if not values or any(not np.isfinite(v) or v < 0 for v in values):
         raise argparse.ArgumentTypeError("perception levels must be finite and >= 0")
+    return values
+
+
+def _common_rate_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or any(np.isnan(v) or v < 0 for v in values):
+        raise argparse.ArgumentTypeError("common randomness rates must be >= 0 (inf allowed)")
     return values
 
 
@@ -136,12 +170,19 @@ def collect(name: str, dim: int | None, rho: float, points: int, seed: int) -> d
 
 
 def add_perception(
-    report: dict[str, Any], levels: list[float], measure: str, rec: bool, seed: int
+    report: dict[str, Any],
+    levels: list[float],
+    measure: str,
+    rec: bool,
+    seed: int,
+    common_rates: list[float] | None = None,
 ) -> None:
     """R(D, P) curves of the Gaussian source for each P (and, with ``rec``, measured
-    points: REC at the limit and a deterministic quantizer), added to ``report``."""
+    points: REC at the limit and a deterministic quantizer), added to ``report``; with
+    ``common_rates`` (bits per sample, ``inf`` allowed) also the curves with that much
+    common randomness, keyed ``rdp:P:crRC``."""
     from ..eval.rdp_gaussian import deterministic_baseline, rec_point, step_for_distortion
-    from ..theory.rdp import gaussian_rdp
+    from ..theory.rdp import gaussian_rdp, gaussian_rdp_common_randomness
 
     if not report["source"].startswith("gaussian"):
         raise InputError("--perception", "R(D, P) is computed for the gaussian source only")
@@ -156,6 +197,18 @@ def add_perception(
             "kind": f"R(D, P={level:g}), {measure} ({exact})",
             "points": _curve(d[keep], r[keep], var),
         }
+        for rc in common_rates or []:
+            r = gaussian_rdp_common_randomness(d, level, rc, var, measure)
+            keep = np.isfinite(r)
+            if level == 0.0 or (np.isinf(rc) and measure == "w2"):
+                wording = "exact"
+            else:
+                wording = "achievable upper bound, jointly Gaussian"
+            report["curves"][f"rdp:{level:g}:cr{rc:g}"] = {
+                "kind": f"R(D, P={level:g}) with {rc:g} bits/sample of common randomness, "
+                f"{measure} ({wording})",
+                "points": _curve(d[keep], r[keep], var),
+            }
     if not rec:
         return
     points = []
@@ -172,6 +225,65 @@ def add_perception(
     report["rec_points"] = points
 
 
+REMOTE_NAMES = {
+    "rd": "remote R(D)",
+    "task_aware": "task-aware ECSQ",
+    "reconstruction_aware": "reconstruction-aware ECSQ",
+    "reconstruction_as_is": "reconstruction as is (a = 1)",
+}
+
+
+def add_remote(report: dict[str, Any], noise_variance: float, points: int, seed: int) -> None:
+    """The Gaussian remote source next to ``report`` (whose source must be gaussian):
+    the task variable is the unit-variance source S, the encoder sees
+    X = S + N(0, ``noise_variance``). Adds ``report["remote"]``
+    (:func:`rdlab.eval.remote_task.remote_task_report`: the remote R(D) and the
+    task-aware / reconstruction-aware ECSQ curves measured on held-out samples; rates in
+    bits per sample, MSE on S per sample), with ``min(points, 12)`` target rates from
+    0.5 to 4 bits and ``4 * points`` (41 to 200) points on the bound.
+
+    Raises:
+        InputError: a non-Gaussian source, or ``noise_variance`` not finite and > 0.
+    """
+    from ..eval.remote_task import remote_task_report
+
+    _check_remote(report["source"], noise_variance)
+    report["remote"] = remote_task_report(
+        noise_variance,
+        signal_variance=report["variance_per_dim"],
+        rates=np.linspace(0.5, 4.0, min(points, 12)),
+        bound_points=min(max(4 * points, 41), 200),
+        seed=seed,
+    )
+
+
+def _check_remote(source: str, noise_variance: float) -> None:
+    if not source.startswith("gaussian"):
+        raise InputError("--remote", "the remote source is computed for the gaussian source only")
+    if not (np.isfinite(noise_variance) and noise_variance > 0):
+        raise InputError("--remote", f"NOISE_VAR must be finite and > 0, got {noise_variance:g}")
+
+
+def _remote_panel(ax: Any, remote: dict[str, Any]) -> None:
+    styles = {
+        "rd": ("-", "black"),
+        "task_aware": ("o-", "tab:blue"),
+        "reconstruction_aware": ("x--", "tab:orange"),
+        "reconstruction_as_is": ("v:", "tab:grey"),
+    }
+    for key, curve in remote["curves"].items():
+        d = [10 * np.log10(p["distortion"]) for p in curve["points"]]
+        r = [p["rate"] for p in curve["points"]]
+        style, color = styles.get(key, ("-.", None))
+        ax.plot(d, r, style, color=color, label=REMOTE_NAMES.get(key, key), markersize=4)
+    ax.axvline(10 * np.log10(remote["mmse"]), color="red", lw=0.8, ls=":", label="mmse floor")
+    ax.set_xlabel("MSE on S (dB, 10·log10 MSE)")
+    ax.set_ylabel("rate R (bits per sample; measured: range-coded)")
+    ax.set_title(f"remote Gaussian: X = S + N(0, {remote['noise_variance']:g})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def render_png(report: dict[str, Any]) -> bytes:
     """The curves as a PNG: rate (bits/dim) against MSE/dim on a log axis."""
     import matplotlib
@@ -179,8 +291,9 @@ def render_png(report: dict[str, Any]) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.5), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
+    remote = report.get("remote")
+    fig = Figure(figsize=(12.5, 4.5) if remote else (7, 4.5), dpi=110)
+    ax = fig.add_subplot(1, 2 if remote else 1, 1)
     styles = {"rd": ("-", "R(D)"), "slb": ("--", "Shannon lower bound"), "ecsq": ("o-", "ECSQ")}
     styles["ecvq"] = ("s-", "ECVQ")
     styles["ltc_mc"] = ("D-", "LTC (Monte-Carlo rate)")
@@ -188,7 +301,8 @@ def render_png(report: dict[str, Any]) -> bytes:
     for key, curve in report["curves"].items():
         d = [p["distortion"] for p in curve["points"]]
         r = [p["rate"] for p in curve["points"]]
-        style, label = styles.get(key, ("-.", key.replace("rdp:", "R(D, P=") + ")"))
+        default = key.replace("rdp:", "R(D, P=").replace(":cr", ", R_c=") + ")"
+        style, label = styles.get(key, ("-.", default))
         ax.plot(
             d,
             r,
@@ -209,6 +323,8 @@ def render_png(report: dict[str, Any]) -> bytes:
     ax.set_title(report.get("title") or f"rate-distortion of {report['source']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
+    if remote:
+        _remote_panel(fig.add_subplot(1, 2, 2), remote)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -223,7 +339,41 @@ def _table(curve: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _remote_text(remote: dict[str, Any]) -> str:
+    a = remote["gain_refit"]
+    lines = [
+        f"remote source: S ~ N(0, {remote['signal_variance']:g}), encoder sees X = S + "
+        f"N(0, {remote['noise_variance']:g}); MSE on S (floor mmse {remote['mmse']:.4g}), "
+        f"bits/sample; gap: dB of MSE above the remote R(D) at equal rate; MMSE gain "
+        f"{remote['gain']:.4g}, refit a in [{min(a):.4g}, {max(a):.4g}]"
+    ]
+    for key, curve in remote["curves"].items():
+        lines.append(f"{REMOTE_NAMES.get(key, key)} [{curve['kind']}]:")
+        head = f"  {'MSE on S':>10} {'SNR dB':>8} {'bits/smp':>9}"
+        if key == "rd":
+            lines.append(head)
+            lines += [
+                f"  {p['distortion']:>10.4g} {p['snr_db']:>8.2f} {p['rate']:>9.4f}"
+                for p in curve["points"]
+            ]
+            continue
+        lines.append(f"{head} {'entropy':>8} {'gap dB':>7}")
+        lines += [
+            f"  {p['distortion']:>10.4g} {p['snr_db']:>8.2f} {p['rate']:>9.4f} "
+            f"{p['entropy']:>8.4f} {p['gap_db']:>7.3f}"
+            for p in curve["points"]
+        ]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
+    remote = getattr(args, "remote", None)
+    if remote is not None:
+        if getattr(args, "perception", None):
+            raise InputError(
+                "--remote", "cannot be combined with --perception (R(D, P) is for X itself)"
+            )
+        _check_remote(args.source, remote)
     report = collect(
         args.source,
         getattr(args, "dim", None),
@@ -234,6 +384,9 @@ def run(args: argparse.Namespace) -> int:
     levels = getattr(args, "perception", None)
     if getattr(args, "rec", False) and not levels:
         raise InputError("--rec", "needs --perception")
+    common_rates = getattr(args, "common_rate", None)
+    if common_rates and not levels:
+        raise InputError("--common-rate", "needs --perception")
     if levels:
         add_perception(
             report,
@@ -241,7 +394,10 @@ def run(args: argparse.Namespace) -> int:
             getattr(args, "measure", "w2"),
             getattr(args, "rec", False),
             getattr(args, "seed", 0),
+            common_rates,
         )
+    if remote is not None:
+        add_remote(report, remote, getattr(args, "points", 12), getattr(args, "seed", 0))
     plot = getattr(args, "plot", None)
     if plot:
         size = write_atomic(plot, render_png(report), overwrite=getattr(args, "force", False))
@@ -259,6 +415,8 @@ def run(args: argparse.Namespace) -> int:
             f"{pt['output_ks_pvalue']:.2f}; deterministic: {det['rate']:.3f} bits, MSE "
             f"{det['distortion']:.4f}, W2² {det['w2_to_source']:.4f}"
         )
+    if "remote" in report:
+        parts.append(_remote_text(report["remote"]))
     if plot:
         parts.append(f"plot written to {plot}")
     emit(report, getattr(args, "json", False), "\n".join(parts))

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._files import write_atomic
 from ..errors import InputError
-from ._output import emit, progress_bar
+from ._output import emit_benchmark, progress_bar
 from .threads_help import add_threads_argument
 
 SAMPLER_NAMES = ("pfr", "gprs", "gprs-bb", "orc", "mrc")
@@ -138,10 +138,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(
             f"{s['sampler']:>8} {s['dim']:>3} {s['kl_bits']:>6.2f}  skipped: {s['reason']}"
         )
-    if args.plot:
-        lines.append(f"plot written to {args.plot}")
-    emit(report, args.json, "\n".join(lines))
-    return 0
+    return emit_benchmark(args, report, lines)
 
 
 def _nearest(bounds: list[dict[str, Any]], point: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import io
 from typing import Any
 
 from ..errors import InputError
-from ._output import add_report_options, emit, run_reported
+from ._output import add_report_options, emit_benchmark, run_reported
 
 
 def add_parser(sub: Any) -> None:
@@ -88,7 +88,4 @@ def run(args: argparse.Namespace) -> int:
     for name, rate in report["rate_for_99_percent"].items():
         shown = "not reached" if rate is None else f"{rate:.1f} bits/image"
         lines.append(f"99 % of clean accuracy, {name} codec: {shown}")
-    if args.plot:
-        lines.append(f"plot written to {args.plot}")
-    emit(report, args.json, "\n".join(lines))
-    return 0
+    return emit_benchmark(args, report, lines)

@@ -1,6 +1,7 @@
-"""``rdlab train image``, ``rdlab train export`` and ``rdlab train lattice``: train the
-hyperprior image model, turn a checkpoint into a model file the codec loads (``--model
-PATH`` or bundled), and derive a lattice-latent model from a scalar one.
+"""``rdlab train image``, ``rdlab train export``, ``rdlab train lattice`` and ``rdlab
+train realism``: train the hyperprior image model, turn a checkpoint into a model file the
+codec loads (``--model PATH`` or bundled), derive a lattice-latent model from a scalar
+one, and train a realism head for a model (``rdlab decompress --realism``).
 
 ``rdlab train image DATA --out RUN [--device cuda] [--resume]`` trains on random crops
 of the images in DATA and keeps ``RUN/checkpoint.pt``, ``RUN/log.jsonl`` and
@@ -124,7 +125,80 @@ def add_parser(sub: Any) -> None:
     derive.add_argument("--json", action="store_true", help="print a JSON report")
     add_threads_argument(derive)
     derive.set_defaults(run=_run_lattice)
+    realism = what.add_parser(
+        "realism",
+        help="train a realism head (decoder-side texture sampler) for an image model",
+    )
+    _realism_arguments(realism)
+    realism.set_defaults(run=_run_realism)
     parser.set_defaults(run=lambda args: _missing(parser))
+
+
+def _realism_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="folder of training photos (never evaluation photos)")
+    parser.add_argument(
+        "--out", required=True, help="run folder; the head is OUT/realism.safetensors"
+    )
+    parser.add_argument("--model", default="default", help="image model (bundled name or file)")
+    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
+    parser.add_argument("--batch", type=int, default=8, help="crops per step (default 8)")
+    parser.add_argument("--crop", type=int, default=128, help="crop side, multiple of 64 (128)")
+    parser.add_argument(
+        "--crops", type=int, default=1024, help="crops coded through the model once (1024)"
+    )
+    parser.add_argument(
+        "--perception-weight",
+        type=float,
+        default=100.0,
+        help="w_P: weight of the patch sliced-W2² term against MSE (default 100)",
+    )
+    parser.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
+    parser.add_argument("--channels", type=int, default=32, help="head width (default 32)")
+    parser.add_argument("--layers", type=int, default=6, help="3x3 convolutions (default 6)")
+    parser.add_argument("--noise-channels", type=int, default=2, help="noise planes (default 2)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_threads_argument(parser)
+
+
+def _run_realism(args: argparse.Namespace) -> int:
+    from ..train.realism import RealismTrainConfig, train_realism_head
+
+    _threads(args)
+    config = RealismTrainConfig(
+        data=args.data,
+        out=args.out,
+        model=args.model,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        crop=args.crop,
+        crops=args.crops,
+        perception_weight=args.perception_weight,
+        channels=args.channels,
+        layers=args.layers,
+        noise_channels=args.noise_channels,
+        device=args.device,
+        max_minutes=args.max_minutes,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    show = not getattr(args, "quiet", False)
+    summary = train_realism_head(config, resume=args.resume, progress=show)
+    line = (
+        f"step {summary['step']} of {summary['steps']} in {summary['seconds']:.0f} s "
+        f"(running PSNR {summary.get('psnr', float('nan')):.2f} dB against "
+        f"{summary.get('plain_psnr', float('nan')):.2f} plain, patch SW2² "
+        f"{summary.get('sw2', float('nan')):.3g} in 255² units); head {summary['head']}"
+    )
+    emit(summary, args.json, line)
+    return 0
 
 
 def _image_arguments(image: argparse.ArgumentParser) -> None:

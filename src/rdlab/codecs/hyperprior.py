@@ -50,7 +50,9 @@ from .._memory import available_memory_bytes, human_bytes
 from ..coding.stream import check_stream_room
 from ..container import Chunk, RdlFile, decode_rdl, encode_rdl
 from ..errors import CorruptStreamError, InputError, ModelError, SizeLimitError
+from ..nn.realism import RealismHead, shared_noise
 from .image_model_file import ImageCodecModel, load_image_model
+from .realism_file import load_realism_head
 from .registry import register_codec
 
 __all__ = ["LATTICE_VERSION", "NAME", "VERSION", "HyperpriorImageCodec"]
@@ -74,6 +76,8 @@ MAX_PIXELS = 1 << 30
 DECODE_BYTES_PER_PIXEL = 96
 """Decoder memory per (64-aligned) pixel, bytes, beyond the model and one synthesis band
 (measured: about 77 between 1 and 4 Mpixel, scalar latents)."""
+REALISM_BYTES_PER_PIXEL = 12
+"""What the realism head adds per pixel (its output, float32 RGB, beside the plain one)."""
 
 
 def _check_image(x: Any) -> tuple[np.ndarray, str]:
@@ -126,6 +130,12 @@ class HyperpriorImageCodec:
         max_pixels: the largest image the decoder accepts (None: no limit but the
             memory this process may use); a file declaring more raises
             :class:`~rdlab.errors.SizeLimitError` before anything is decoded.
+        realism: decoder only: ``"default"`` (the model's bundled head) or the path of a
+            realism head file (:mod:`rdlab.nn.realism`). The same file then decodes to a
+            sample with the original's texture statistics instead of the conditional-mean
+            reconstruction (sharper, lower PSNR); the encoder and the format are unchanged.
+        realism_seed: the shared noise of the realism head (an integer in ``[0, 2⁶⁴)``):
+            one file and one seed always decode to the same pixels.
 
     Attributes:
         last_rate: what the last ``encode`` chose (see :meth:`_rate_report`):
@@ -147,6 +157,8 @@ class HyperpriorImageCodec:
         refine: int = 0,
         progress: Callable[[str, int, int], None] | None = None,
         max_pixels: int | None = MAX_PIXELS,
+        realism: str | None = None,
+        realism_seed: int = 0,
     ) -> None:
         given = [v is not None for v in (quality, lmbda, target_bpp)]
         if sum(given) > 1:
@@ -165,6 +177,18 @@ class HyperpriorImageCodec:
         self._model: ImageCodecModel | None = None
         self.last_rate: dict[str, Any] = {}
         self.max_pixels = optional_limit(max_pixels, "max_pixels")
+        if realism is not None and (not isinstance(realism, str) or not realism):
+            raise InputError("realism", f"must be 'default' or a head file, got {realism!r}")
+        if (
+            isinstance(realism_seed, bool)
+            or not isinstance(realism_seed, int)
+            or not 0 <= realism_seed < 2**64
+        ):
+            raise InputError(
+                "realism_seed", f"must be an integer in [0, 2^64), got {realism_seed!r}"
+            )
+        self.realism = realism
+        self.realism_seed = realism_seed
         if target_bpp is not None and not (math.isfinite(target_bpp) and target_bpp > 0):
             raise InputError("target_bpp", f"must be a positive number, got {target_bpp}")
         if lmbda is not None and not (math.isfinite(lmbda) and lmbda > 0):
@@ -236,6 +260,25 @@ class HyperpriorImageCodec:
             t0, b0 = max(0, top - SYNTHESIS_HALO), min(h, bottom + SYNTHESIS_HALO)
             x = net.g_s(y[:, :, t0:b0])
             out[:, :, 16 * top : 16 * bottom] = x[:, :, 16 * (top - t0) : 16 * (bottom - t0)]
+        return out
+
+    def _realize(self, x_hat: torch.Tensor, t: torch.Tensor, head: RealismHead) -> torch.Tensor:
+        """The realism head on a padded reconstruction (1, 3, H, W) in full-width bands.
+
+        Bands of about ``3·tile²`` pixels get a halo of :attr:`RealismHead.halo` rows; the
+        noise of each row is a function of the seed and the row alone
+        (:func:`~rdlab.nn.realism.shared_noise`), so the pixels depend neither on
+        ``tile`` nor on the thread count.
+        """
+        _, _, h, w = x_hat.shape
+        channels = head.config.noise_channels
+        rows = max(16, 3 * self.tile * self.tile // w)
+        out = torch.empty_like(x_hat)
+        for top, bottom in _tiles(h, rows):
+            t0, b0 = max(0, top - head.halo), min(h, bottom + head.halo)
+            noise = shared_noise(self.realism_seed, channels, t0, b0 - t0, w)
+            band = head(_channels_last(x_hat[:, :, t0:b0]), _channels_last(noise), t)
+            out[:, :, top:bottom] = band[:, :, top - t0 : bottom - t0]
         return out
 
     # -- coding of a latent at one rate parameter ------------------------------------------
@@ -484,7 +527,8 @@ class HyperpriorImageCodec:
                 f"hyperprior file: {width}x{height} is {pixels} pixels, more than this "
                 f"decoder's limit of {self.max_pixels} (max_pixels)"
             )
-        needed = DECODE_BYTES_PER_PIXEL * blocks * ALIGN * ALIGN
+        per_pixel = DECODE_BYTES_PER_PIXEL + (REALISM_BYTES_PER_PIXEL if self.realism else 0)
+        needed = per_pixel * blocks * ALIGN * ALIGN
         available = available_memory_bytes()
         if available is not None and needed > available:
             raise SizeLimitError(
@@ -517,6 +561,8 @@ class HyperpriorImageCodec:
         y_hat = model.latent_codec.decompress(*self._streams(header), what=_CHUNK_NAMES)
         tt = torch.tensor([header.rate_parameter], dtype=torch.float32)
         x_hat = self._synthesis(y_hat, tt, model)
+        if self.realism is not None:
+            x_hat = self._realize(x_hat, tt, load_realism_head(self.realism, model))
         height, width = header.height, header.width
         pixels = torch.round(x_hat[0, :, :height, :width].clamp_(0.0, 1.0).mul_(255.0))
         rgb = pixels.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()

@@ -34,6 +34,7 @@ from torch import nn
 from .. import rng
 from ..data.sources import make_source
 from ..errors import InputError
+from ..metrics.torch_realism import sliced_w2
 from ..nn.entropy import EntropyBottleneck
 from ..rec.streams import stream_id
 from ..theory.rdp import gaussian_vector_rdp
@@ -95,16 +96,6 @@ class StochasticNTC(nn.Module):
         with torch.no_grad():
             y_hat = self.entropy_bottleneck.decompress(data, (count, self.latents, 1, 1))
             return self._synthesis(y_hat, self.shared_noise(seed, count))
-
-
-def sliced_w2(a: torch.Tensor, b: torch.Tensor, projections: int = 64) -> torch.Tensor:
-    """Sliced W2² between two equal-size batches ``(B, d)``: the mean over random unit
-    directions of the W2² of the projected, sorted samples (differentiable)."""
-    theta = torch.randn(a.shape[1], projections, device=a.device)
-    theta = theta / theta.norm(dim=0, keepdim=True)
-    pa, _ = torch.sort(a @ theta, dim=0)
-    pb, _ = torch.sort(b @ theta, dim=0)
-    return ((pa - pb) ** 2).mean()
 
 
 class RealismLoss(RateDistortionLoss):

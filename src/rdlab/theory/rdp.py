@@ -20,6 +20,34 @@ feasible when ``|σ − τ| <= √D``). R(D, P) is then a one-dimensional minimu
   **upper bound** on R(D, P); Serra, Stavrou & Kountouris (2024) study when it is tight
   (not re-derived here).
 
+**Limited common randomness** (:func:`gaussian_rdp_common_randomness`): encoder and
+decoder share only ``R_c`` bits per sample. With the output law fixed to P_Y, the
+achievable (R, R_c) are those with ``R >= I(X; U)`` and ``R + R_c >= I(U; Y)`` for some
+``X − U − Y`` with ``E(X − Y)² <= D`` (Saldi, Linder & Yüksel 2015; Wagner 2022 for
+P_Y = P_X). For jointly Gaussian ``U`` and ``Y ~ N(0, τ²)`` with ρ1 = corr(X, U),
+ρ2 = corr(U, Y): ``D = σ² + τ² − 2στ ρ1ρ2``, ``I(X; U) = −½ log2(1 − ρ1²)``,
+``I(U; Y) = −½ log2(1 − ρ2²)``. For a given τ only the product ρ1ρ2 >= ρ_τ =
+``(σ² + τ² − D) / (2στ)`` matters, and the least ``max(I(X; U), I(U; Y) − R_c)``
+balances the two terms: with ``c = 2^(−2 R_c)`` and ``x = ρ1²``,
+``c x² + (1 − c) x = ρ_τ²``, rate ``−½ log2(1 − x)``, increasing in ρ_τ; so the best τ is
+the same as with unlimited common randomness (the feasible τ nearest ``√(σ² − D)``). At
+``R_c = ∞`` this is ``−½ log2(1 − ρ_τ²)`` (the functions above); at ``R_c = 0`` and
+P = 0 it is ``½ log2(2σ² / D)``, R(D) at twice the MSE.
+
+- P = 0 (perfect realism, either measure): **exact, by citation**. Xie, Li, Chen &
+  Zhang (2024, arXiv:2403.14849) obtain the output-constrained distortion–rate function
+  explicitly for Gaussian source and output laws; we take it to be the jointly Gaussian
+  value computed here, in distortion–rate form
+  ``D = σ² + τ² − 2στ √((1 − 2^(−2R))(1 − 2^(−2(R + R_c))))``. The achievability is
+  checked here (tests); the converse is theirs and was not re-derived or checked
+  against their theorem's text.
+- P > 0: the jointly Gaussian value with an i.i.d. N(0, τ²) output is achievable, hence an
+  **upper bound**; it is exact only at ``R_c = ∞`` with W2. Xie, Li, Chen, Yu & Zhang
+  (2024, arXiv:2409.02388) show that for an i.i.d. output law the known bounds are not
+  tight in general at weak perception (non-Gaussian outputs can do better), and Qu,
+  Chen, Yu & Xu (2025, arXiv:2504.17236) solve a different formulation (W2² between the
+  n-letter laws), which this module does not implement.
+
 :func:`gaussian_remote_rd` is the task-side limit: the rate needed to estimate a
 Gaussian task variable seen only through Gaussian noise.
 
@@ -44,6 +72,7 @@ __all__ = [
     "PERCEPTIONS",
     "GaussianChannel",
     "gaussian_rdp",
+    "gaussian_rdp_common_randomness",
     "gaussian_rdp_w2",
     "gaussian_remote_rd",
     "gaussian_test_channel",
@@ -198,6 +227,87 @@ def gaussian_rdp(
                 out[i] = gaussian_test_channel(float(di), perception, variance, measure).rate
             except InputError:
                 out[i] = math.inf
+    return out
+
+
+def _check_common_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError("common_rate", f"must be a number (bits per sample), got {value!r}")
+    v = float(value)
+    if math.isnan(v) or v < 0:
+        raise InputError("common_rate", f"must be >= 0 bits per sample (inf allowed), got {v}")
+    return v
+
+
+def _limited_cr_rate(rho: float, common_rate: float) -> float:
+    """Least ``max(I(X; U), I(U; Y) − R_c)`` in bits over jointly Gaussian U with
+    ``corr(X, U) · corr(U, Y) >= rho``: 0 for rho <= 0, inf for rho >= 1, else the balance
+    point ``c x² + (1 − c) x = rho²`` (``c = 2^(−2 R_c)``, ``x = corr(X, U)²``)."""
+    if rho <= 0.0:
+        return 0.0
+    if rho >= 1.0:
+        return math.inf
+    c = 2.0 ** (-2.0 * common_rate)  # 0.0 at R_c = inf
+    # the positive root, written without cancellation (exact at c = 0 and c = 1)
+    x = 2.0 * rho * rho / ((1.0 - c) + math.sqrt((1.0 - c) ** 2 + 4.0 * c * rho * rho))
+    return -0.5 * math.log1p(-x) / math.log(2.0)
+
+
+def gaussian_rdp_common_randomness(
+    distortion: Any,
+    perception: float,
+    common_rate: float,
+    variance: float = 1.0,
+    measure: str = "w2",
+) -> np.ndarray:
+    """R(D, P) in bits per sample of N(0, σ²) when encoder and decoder share only
+    ``common_rate`` bits per sample of common randomness (see the module docstring).
+
+    The jointly Gaussian optimum: the perception- and distortion-feasible τ (Var(Y) = τ²)
+    nearest ``√(max(σ² − D, 0))`` minimizes the needed correlation ρ_τ (ρ_τ is convex or
+    increasing in τ > 0), then the balance point in closed form. **Exact** at P = 0 (by
+    citation: Xie, Li, Chen & Zhang 2024) and at ``common_rate = inf`` with ``"w2"`` (equals
+    :func:`gaussian_rdp`); otherwise an achievable **upper bound**.
+
+    Args:
+        distortion: MSE per sample, a scalar or array of any shape (each >= 0, finite).
+        perception: P >= 0: W2² in squared data units (``"w2"``) or KL(P_X ‖ P_Y) in nats
+            (``"kl"``).
+        common_rate: R_c >= 0 in bits per sample; ``math.inf`` for unlimited.
+        variance: σ² > 0.
+        measure: ``"w2"`` or ``"kl"``.
+
+    Returns:
+        float64 array of the shape of ``np.atleast_1d(distortion)``: rates in bits per
+        sample, 0 where no information is needed, ``inf`` where no reconstruction meets
+        both D and P (e.g. D = 0).
+
+    Raises:
+        InputError: negative or non-finite distortion or perception, negative or NaN
+            common_rate, variance <= 0, unknown measure.
+    """
+    measure = _check_perception(measure)
+    p = _check("perception", perception)
+    rc = _check_common_rate(common_rate)
+    var = _check("variance", variance, positive=True)
+    try:
+        d = np.atleast_1d(np.asarray(distortion, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise InputError("distortion", "must be numbers (MSE per sample)") from None
+    if not np.all(np.isfinite(d)) or (d < 0).any():
+        raise InputError("distortion", "must be finite and >= 0 (MSE per sample)")
+    sigma = math.sqrt(var)
+    out = np.empty(d.shape)
+    for i, di in np.ndenumerate(d):
+        dv = float(di)
+        lo, hi = _tau_interval(sigma, dv, p, measure)
+        if dv == 0.0 or lo > hi * (1 + 1e-15):
+            out[i] = math.inf
+            continue
+        tau = min(max(math.sqrt(max(var - dv, 0.0)), lo), hi)
+        c = 0.5 * (var + tau * tau - dv)  # Cov(X, Y) needed at distortion dv
+        rho = 0.0 if c <= 0.0 else min(c / (sigma * tau), 1.0)
+        out[i] = _limited_cr_rate(rho, rc)
     return out
 
 

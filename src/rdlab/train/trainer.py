@@ -118,6 +118,13 @@ class TrainerConfig:
     max_minutes: float | None = None
     clip_grad: float = 1.0
 
+    def check(self) -> None:
+        """Raises :class:`~rdlab.errors.InputError` for a step, batch, checkpoint or log
+        interval below 1 (what :class:`Trainer` refuses; callable before costly setup)."""
+        for name in ("steps", "batch", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise InputError(name, f"must be >= 1, got {getattr(self, name)}")
+
     def learning_rate(self, step: int) -> float:
         """The learning rate of step ``step`` (0-based)."""
         start_decay = int(self.steps * (1 - self.decay_fraction))
@@ -303,9 +310,7 @@ class Trainer:
         metadata: dict[str, Any] | None = None,
         check_resume: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        for name in ("steps", "batch", "checkpoint_every", "log_every"):
-            if getattr(config, name) < 1:
-                raise InputError(name, f"must be >= 1, got {getattr(config, name)}")
+        config.check()
         if not isinstance(loss, RateDistortionLoss):
             loss = RateDistortionLoss(lmbda, loss)
         self.rank, self.world, self.device = distributed_device(config.device)
