@@ -193,3 +193,85 @@ def test_the_context_lowers_the_rate_of_detail_the_hyperprior_cannot_see():
     bits_plain = _train(plain, 250, 0)
     bits_context = _train(context, 250, 0)
     assert bits_context < 0.9 * bits_plain, (bits_context, bits_plain)
+
+
+# -- the image codec with a context model (format version 3) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def context_model(tmp_path_factory):
+    """A tiny checkerboard image model: trained 2 steps (CLI) and exported."""
+    from PIL import Image
+
+    from rdlab.cli import main
+
+    folder = tmp_path_factory.mktemp("ctx")
+    data = folder / "photos"
+    data.mkdir()
+    g = np.random.default_rng(0)
+    for i in range(2):
+        smooth = gaussian_filter(g.random((256, 256, 3)), (3, 3, 0))
+        pixels = np.clip(255 * (smooth - smooth.min()) / np.ptp(smooth), 0, 255)
+        Image.fromarray(pixels.astype(np.uint8)).save(data / f"p{i}.png")
+    run, model = folder / "run", folder / "ctx.safetensors"
+    tiny = ["--channels", "8", "--latent-channels", "12", "--lambdas", "0.002,0.02"]
+    argv = ["train", "image", str(data), "--out", str(run), "--crop", "64", "--batch", "2"]
+    assert main([*argv, *tiny, "--context", "checkerboard", "--steps", "2", "--quiet"]) == 0
+    argv = ["train", "export", str(run / "checkpoint.pt"), str(model)]
+    assert main([*argv, "--calibration", str(data), "--crops", "2", "--quiet"]) == 0
+    return model, data
+
+
+def test_context_model_files_decode_exactly_everywhere(context_model):
+    from rdlab.codecs.hyperprior import CONTEXT_VERSION, HyperpriorImageCodec
+    from rdlab.codecs.image_model_file import load_image_model
+    from rdlab.container import decode_rdl
+
+    path, _ = context_model
+    model = load_image_model(str(path))
+    assert model.net.config.context == "checkerboard"
+    assert model.net.latent_codec.context_branch is not None
+    g = np.random.default_rng(3)
+    image = (gaussian_filter(g.random((130, 200, 3)), (2, 2, 0)) * 255).astype(np.uint8)
+    codec = HyperpriorImageCodec(quality=2, model=str(path))
+    data = codec.encode(image)
+    file = decode_rdl(data)
+    assert file.codec_version == CONTEXT_VERSION
+    assert [c.tag for c in file.chunks] == ["HYPR", "LATN", "LAT2"]
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape
+    reference = codec.symbols(data)
+    assert reference["context_indexes"].shape[-1] * 2 == reference["residuals"].shape[-1]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = HyperpriorImageCodec(quality=2, model=str(path), tile=64)
+        assert one.encode(image) == data  # the same file from 1 thread and small tiles
+        assert np.array_equal(one.decode(data), decoded)
+        for key, value in one.symbols(data).items():
+            assert np.array_equal(value, reference[key]), key
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_context_model_starts_from_a_hyperprior_and_refuses_mismatches(context_model, tmp_path):
+    from rdlab.cli import main
+    from rdlab.codecs.hyperprior import HyperpriorImageCodec
+
+    path, data = context_model
+    tiny = ["--channels", "8", "--latent-channels", "12", "--lambdas", "0.002,0.02"]
+    plain_run, plain = tmp_path / "plain", tmp_path / "plain.safetensors"
+    argv = ["train", "image", str(data), "--crop", "64", "--batch", "2", *tiny, "--quiet"]
+    assert main([*argv, "--out", str(plain_run), "--steps", "1"]) == 0
+    assert main(["train", "export", str(plain_run / "checkpoint.pt"), str(plain),
+                 "--calibration", str(data), "--crops", "2", "--quiet"]) == 0  # fmt: skip
+    # a hyperprior model file starts a context model (the context branches start fresh)
+    assert main([*argv, "--out", str(tmp_path / "warm"), "--steps", "1",
+                 "--context", "checkerboard", "--init", str(plain)]) == 0  # fmt: skip
+    # a file of the plain model is not decoded by the context model
+    image = np.full((64, 64, 3), 120, np.uint8)
+    plain_file = HyperpriorImageCodec(quality=1, model=str(plain)).encode(image)
+    with pytest.raises(ModelError):
+        HyperpriorImageCodec(model=str(path)).decode(plain_file)
+    assert main([*argv, "--out", str(tmp_path / "x"), "--steps", "1", "--context",
+                 "checkerboard", "--lattice", "E8"]) == 2  # fmt: skip

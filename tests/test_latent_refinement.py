@@ -121,8 +121,8 @@ def test_refinement_in_bands_lowers_the_loss_too(photo):
 
     def loss(y: torch.Tensor, z: torch.Tensor) -> float:
         codec = HyperpriorImageCodec(quality=2)
-        hyper, latent, _ = codec._code_latent(y, z)
-        bits = 8 * (len(hyper) + len(latent))
+        chunks, _ = codec._code_latent(y, z)
+        bits = 8 * sum(len(chunk.payload) for chunk in chunks)
         with torch.no_grad():
             means = model.net.h_s_means(torch.round(z))
             y_hat = torch.round(y - means) + means

@@ -55,7 +55,7 @@ from .image_model_file import ImageCodecModel, load_image_model
 from .realism_file import load_realism_head
 from .registry import register_codec
 
-__all__ = ["LATTICE_VERSION", "NAME", "VERSION", "HyperpriorImageCodec"]
+__all__ = ["CONTEXT_VERSION", "LATTICE_VERSION", "NAME", "VERSION", "HyperpriorImageCodec"]
 
 NAME = "hyperprior"
 VERSION = "1"
@@ -63,8 +63,12 @@ VERSION = "1"
 LATTICE_VERSION = "2"
 """Format version of files with lattice latents (the same chunks; ``LATN`` holds lattice
 coefficients)."""
-VERSIONS = (VERSION, LATTICE_VERSION)
-_CHUNK_NAMES = ("hyperprior chunk 'HYPR'", "hyperprior chunk 'LATN'")
+CONTEXT_VERSION = "3"
+"""Format version of files of a checkerboard context model: chunks ``HYPR``, ``LATN``
+(the anchors) and ``LAT2`` (the other half, coded with the context's tables)."""
+VERSIONS = (VERSION, LATTICE_VERSION, CONTEXT_VERSION)
+_CHUNKS = ("HYPR", "LATN", "LAT2")
+_CHUNK_NAMES = tuple(f"hyperprior chunk '{name}'" for name in _CHUNKS)
 ALIGN = 64
 DEFAULT_QUALITY = 4.0
 ANALYSIS_HALO = 32  # pixels; the analysis reaches 2 + 4 + 8 + 16 = 30 px
@@ -101,6 +105,18 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     if x.is_contiguous(memory_format=torch.channels_last) and x.stride(0) == x[0].numel():
         return x
     return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
+
+
+def _format_version(model: ImageCodecModel) -> str:
+    """The format version of the files ``model`` writes (by its latent coder)."""
+    if model.net.config.context is not None:
+        return CONTEXT_VERSION
+    return VERSION if model.latent_lattice is None else LATTICE_VERSION
+
+
+def _chunk_names(header: Any) -> tuple[str, ...]:
+    """Names of the file's latent streams, for error messages."""
+    return _CHUNK_NAMES if header.file.codec_version == CONTEXT_VERSION else _CHUNK_NAMES[:2]
 
 
 def _tiles(size: int, tile: int) -> list[tuple[int, int]]:
@@ -284,11 +300,13 @@ class HyperpriorImageCodec:
     # -- coding of a latent at one rate parameter ------------------------------------------
     def _code_latent(
         self, y: torch.Tensor, z: torch.Tensor
-    ) -> tuple[bytes, bytes, tuple[int, ...]]:
-        """Chunks ``(HYPR, LATN)`` and the hyper-latent shape for the gained latent ``y``
-        (1, M, h, w) and the continuous hyper-latent ``z`` (1, N, h/4, w/4)."""
-        (hyper, latent), shape = self.model.latent_codec.compress(y, z)
-        return hyper, latent, shape[1:]
+    ) -> tuple[tuple[Chunk, ...], tuple[int, ...]]:
+        """The chunks (``HYPR``, ``LATN`` and, for a context model, ``LAT2``) and the
+        hyper-latent shape for the gained latent ``y`` (1, M, h, w) and the continuous
+        hyper-latent ``z`` (1, N, h/4, w/4)."""
+        streams, shape = self.model.latent_codec.compress(y, z)
+        chunks = tuple(Chunk(name, data) for name, data in zip(_CHUNKS, streams, strict=False))
+        return chunks, shape[1:]
 
     def _latents_at(
         self, y0: torch.Tensor, x: torch.Tensor | None, t: float, size: tuple[int, int]
@@ -342,10 +360,9 @@ class HyperpriorImageCodec:
                 y, z = self._latents_at(y0, kept, t, (height, width))
             else:
                 y, z = self._latents_at_plain(y0, t)
-            hyper, latent, z_shape = self._code_latent(y, z)
+            chunks, z_shape = self._code_latent(y, z)
             metadata = {**base, "rate_parameter": t, "z_shape": list(z_shape)}
-            chunks = (Chunk("HYPR", hyper), Chunk("LATN", latent))
-            version = VERSION if model.latent_lattice is None else LATTICE_VERSION
+            version = _format_version(model)
             return encode_rdl(RdlFile(NAME, version, model.hash, metadata, chunks))
 
         if self.target_bpp is None:
@@ -483,7 +500,7 @@ class HyperpriorImageCodec:
                 f"this file was made with other weights than model {model.name!r} "
                 f"(hash {file.model_hash.hex()[:12]} vs {model.hash.hex()[:12]})"
             )
-        if (file.codec_version == LATTICE_VERSION) != (model.latent_lattice is not None):
+        if file.codec_version != _format_version(model):
             raise CorruptStreamError(
                 f"hyperprior file: format version {file.codec_version} does not match "
                 f"the latent coder of model {model.name!r}"
@@ -539,9 +556,11 @@ class HyperpriorImageCodec:
 
     @staticmethod
     def _streams(header: _Header) -> tuple[list[bytes], tuple[int, ...]]:
-        """The latent codec's streams (chunks ``HYPR``, ``LATN``) and hyper-latent shape."""
+        """The latent codec's streams (chunks ``HYPR``, ``LATN`` and, in format version
+        3, ``LAT2``) and the hyper-latent shape."""
         file = header.file
-        return [file.chunk("HYPR"), file.chunk("LATN")], (1, *header.z_shape)
+        count = 3 if file.codec_version == CONTEXT_VERSION else 2
+        return [file.chunk(name) for name in _CHUNKS[:count]], (1, *header.z_shape)
 
     def symbols(self, data: bytes) -> dict[str, np.ndarray]:
         """The integers a file decodes to (int64): ``z`` (N, H/64, W/64), the scale
@@ -551,14 +570,14 @@ class HyperpriorImageCodec:
         with torch.inference_mode():
             header = self._header(data)
             symbols = header.model.latent_codec.decode_symbols(
-                *self._streams(header), what=_CHUNK_NAMES
+                *self._streams(header), what=_chunk_names(header)
             )
         return {key: value[0] for key, value in symbols.items()}
 
     def _decode(self, data: bytes) -> np.ndarray:
         header = self._header(data)
         model = header.model
-        y_hat = model.latent_codec.decompress(*self._streams(header), what=_CHUNK_NAMES)
+        y_hat = model.latent_codec.decompress(*self._streams(header), what=_chunk_names(header))
         tt = torch.tensor([header.rate_parameter], dtype=torch.float32)
         x_hat = self._synthesis(y_hat, tt, model)
         if self.realism is not None:

@@ -76,15 +76,21 @@ FILE_NAMES = (
     ("z_tables.sizes", "latent_codec.entropy_bottleneck.table_sizes"),
     ("z_tables.offsets", "latent_codec.entropy_bottleneck.table_offsets"),
     ("scale_net.", "latent_codec.scale_net."),
+    ("context_net.", "latent_codec.context_net."),
+    ("context_means.", "latent_codec.context_means."),
+    ("context_scales.", "latent_codec.context_scales."),
     ("lattice.generator", "latent_codec.conditional.coding_generator"),
     ("lattice.cell_samples", "latent_codec.conditional.coding_cell_samples"),
 )
 """``(file name prefix, state-dict name prefix)`` of every tensor a model file holds."""
 _LATTICE_KEYS = ("lattice.generator", "lattice.cell_samples")
-_FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "h_s_means.", "log_gain", "log_inv_gain")
-_CODING_PREFIXES = ("z_tables.", "scale_net.", "lattice.")  # integer and float64 arrays
+_FLOAT_PREFIXES = (
+    "g_a.", "g_s.", "h_a.", "h_s_means.", "context_means.", "log_gain", "log_inv_gain",
+)  # fmt: skip
+# integer and float64 arrays
+_CODING_PREFIXES = ("z_tables.", "scale_net.", "context_net.", "lattice.")
 _TRAIN_PREFIX = "train."  # float weights the codec does not use, kept to continue training
-_TRAIN_ONLY = ("h_s_scales.", "z_density.")
+_TRAIN_ONLY = ("h_s_scales.", "z_density.", "context_scales.")
 _HALF_MIN_SIZE = 4096  # float tensors with at least this many entries are stored as float16
 
 
@@ -233,7 +239,18 @@ def export_image_model(
             tt = torch.full((calibration.shape[0],), float(t))
             zs.append(torch.round(codec.h_a(net.analyze(calibration, tt))))
         z_cal = torch.cat(zs)
-    codec.update(z_cal)  # the hyper-latent tables and the integer scale branch
+    if net.config.context is not None:
+        # the hyper-latent tables, the integer scale branch and the integer context branch
+        with torch.no_grad():
+            y_cal = torch.cat(
+                [
+                    net.analyze(calibration, torch.full((calibration.shape[0],), float(t)))
+                    for t in range(net.config.levels)
+                ]
+            )
+        codec.update(z_cal, calibration_y=y_cal)
+    else:
+        codec.update(z_cal)  # the hyper-latent tables and the integer scale branch
     if net.config.latent_lattice is not None:
         samples, seed = _choose_cell_samples(net, codec.conditional.lattice, calibration)
         codec.conditional.update(samples)
@@ -462,6 +479,8 @@ def _load(path: Path) -> ImageCodecModel:
         raise ModelError(f"{path}: no hyper-latent tables (z_tables)")
     if not isinstance(codec.scale_branch, IntegerScaleNet):
         raise ModelError(f"{path}: no integer scale branch (scale_net)")
+    if config.context is not None and getattr(codec, "context_branch", None) is None:
+        raise ModelError(f"{path}: no integer context branch (context_net)")
     if config.latent_lattice is not None and not codec.conditional.coding_arrays():
         raise ModelError(f"{path}: bad lattice latent coder (no {', '.join(_LATTICE_KEYS)})")
     net.eval()

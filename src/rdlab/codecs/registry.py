@@ -245,7 +245,7 @@ BUILTIN_CODECS: tuple[CodecSpec, ...] = (
         "rdl",
         ".rdl",
         ("image",),
-        versions=("1", "2"),
+        versions=("1", "2", "3"),
         quality=_HYPERPRIOR_QUALITY,
         models="bundled 'default' (or model=NAME, a .safetensors path); files name theirs by hash",
     ),

@@ -79,16 +79,19 @@ def merge_checkerboard(anchors: torch.Tensor, others: torch.Tensor) -> torch.Ten
     return torch.stack([first, second], dim=-1).reshape(*anchors.shape[:-1], -1)
 
 
-def context_branches(m: int, hidden: int | None = None) -> tuple[nn.Sequential, nn.Sequential]:
+def context_branches(
+    m: int, hidden: int | None = None, kernel: int = 5
+) -> tuple[nn.Sequential, nn.Sequential]:
     """Default ``(context_scales, context_means)`` for ``M = m`` latent channels: each maps
-    ``(B, 2m, h, w)`` to ``(B, m, h, w)`` with a 5×5 convolution (the anchors' four
-    neighbours and the ring beyond) and two 1×1 convolutions, ReLU between (the form
-    :class:`~rdlab.nn.integer_net.IntegerScaleNet` makes exact)."""
+    ``(B, 2m, h, w)`` to ``(B, m, h, w)`` with a ``kernel``² convolution (3: the four
+    neighbouring anchors; 5: also the ring beyond) and two 1×1 convolutions, ReLU between
+    (the form :class:`~rdlab.nn.integer_net.IntegerScaleNet` makes exact); ``hidden``
+    channels (default 2m)."""
     hidden = hidden or 2 * m
 
     def branch() -> nn.Sequential:
         return nn.Sequential(
-            nn.Conv2d(2 * m, hidden, 5, padding=2),
+            nn.Conv2d(2 * m, hidden, kernel, padding=kernel // 2),
             nn.ReLU(),
             nn.Conv2d(hidden, hidden, 1),
             nn.ReLU(),
@@ -251,7 +254,8 @@ class CheckerboardLatentCodec(HyperpriorLatentCodec):
             super().set_coding_arrays(None)
             self.context_branch = None
             return
-        super().set_coding_arrays({k: v for k, v in arrays.items() if k.startswith("scale_net.")})
+        scale = {k: v for k, v in arrays.items() if k.startswith("scale_net.")}
+        super().set_coding_arrays(scale or None)
         context = {
             k[len("context_net.") :]: v for k, v in arrays.items() if k.startswith("context_net.")
         }

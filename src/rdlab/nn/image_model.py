@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .checkerboard import CheckerboardLatentCodec, context_branches
 from .entropy import EntropyBottleneck, LatticeConditional, LocationScaleConditional, ste_round
 from .gdn import GDN, IGDN
 from .latent_codecs import HyperpriorLatentCodec
@@ -63,6 +64,8 @@ __all__ = [
     "ste_round",
 ]
 
+CONTEXTS = (None, "checkerboard")
+"""Values of :attr:`ImageModelConfig.context`."""
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 """Rate-distortion trade-offs of the trained levels (distortion: MSE on [0, 1] × 255²)."""
 
@@ -102,27 +105,40 @@ class ImageModelConfig:
         latent_lattice: ``None`` for scalar latents (rounding), or the canonical name of
             the lattice of the latent vectors (``"D4"``, ``"E8"``, ``"BW16"``,
             ``"Leech"``, ...; its dimension must divide M).
+        context: ``None`` (hyperprior only) or ``"checkerboard"``: the non-anchor half of
+            the latent is coded with a spatial context
+            (:class:`~rdlab.nn.checkerboard.CheckerboardLatentCodec`; scalar latents only).
     """
 
     channels: int = 128
     latent_channels: int = 192
     lambdas: tuple[float, ...] = field(default=DEFAULT_LAMBDAS)
     latent_lattice: str | None = None
+    context: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXTS:
+            raise InputError("context", f"must be one of {CONTEXTS}, got {self.context!r}")
+        if self.context is not None and self.latent_lattice is not None:
+            raise InputError("context", "a context model needs scalar latents (no lattice)")
 
     def to_dict(self) -> dict[str, Any]:
         out = {**asdict(self), "lambdas": list(self.lambdas)}
-        if self.latent_lattice is None:  # scalar models keep their original config
-            del out["latent_lattice"]
+        for key in ("latent_lattice", "context"):  # older models keep their original config
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageModelConfig:
         lattice = data.get("latent_lattice")
+        context = data.get("context")
         return cls(
             channels=int(data["channels"]),
             latent_channels=int(data["latent_channels"]),
             lambdas=tuple(float(v) for v in data["lambdas"]),
             latent_lattice=None if lattice is None else str(lattice),
+            context=None if context is None else str(context),
         )
 
     @property
@@ -203,9 +219,17 @@ class HyperpriorImageModel(nn.Module):
             conditional = LatticeConditional(
                 latent_lattice(config.latent_lattice, m), mc_samples=64, seed=0
             )
-        self.latent_codec = HyperpriorLatentCodec(
-            h_a, h_s_means, h_s_scales, bottleneck, conditional
-        )
+        if config.context == "checkerboard":
+            assert isinstance(conditional, LocationScaleConditional)
+            context_scales, context_means = context_branches(m, hidden=m, kernel=3)
+            self.latent_codec: HyperpriorLatentCodec = CheckerboardLatentCodec(
+                h_a, h_s_means, h_s_scales, bottleneck, conditional,
+                context_scales, context_means,
+            )  # fmt: skip
+        else:
+            self.latent_codec = HyperpriorLatentCodec(
+                h_a, h_s_means, h_s_scales, bottleneck, conditional
+            )
         log_lam = torch.log(torch.tensor(config.lambdas, dtype=torch.float32))
         # high-rate theory: step ∝ 1/sqrt(λ), so the gain starts at sqrt(λ / λ_mid)
         init = 0.5 * (log_lam - log_lam.mean())

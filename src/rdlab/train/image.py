@@ -67,6 +67,7 @@ class ImageTrainConfig:
     clip_grad: float = 1.0
     scale_augment: float = 0.5
     lattice: str | None = None
+    context: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lambdas": list(self.lambdas)}
@@ -190,12 +191,18 @@ def _load_init(model: HyperpriorImageModel, path: str) -> None:
     from ..codecs.image_model_file import load_training_state
 
     init_config, state = load_training_state(path)
-    # a scalar model may start a lattice one (same transforms, another latent coder)
-    if replace(init_config, latent_lattice=model.config.latent_lattice) != model.config:
+    # a scalar model may start a lattice one (same transforms, another latent coder) or a
+    # context model (same transforms and hyperprior; the context branches start fresh)
+    like = replace(
+        init_config, latent_lattice=model.config.latent_lattice, context=model.config.context
+    )
+    if like != model.config:
         raise InputError("init", f"{path} has another shape or λ: {init_config}")
     missing, unexpected = model.load_state_dict(state, strict=False)
-    quantizer = "latent_codec.conditional.quantizer."  # a lattice model's own buffers
-    stray = [k for k in [*missing, *unexpected] if not k.startswith(quantizer)]
+    own = ["latent_codec.conditional.quantizer."]  # a lattice model's own buffers
+    if init_config.context != model.config.context:
+        own += ["latent_codec.context_scales.", "latent_codec.context_means."]
+    stray = [k for k in [*missing, *unexpected] if not k.startswith(tuple(own))]
     if stray:
         raise InputError("init", f"{path} does not fit the model ({stray[:3]})")
 
@@ -223,7 +230,11 @@ def train_image_model(
     with distributed_run(config.device) as (rank, _, device):
         torch.manual_seed(config.seed + rank)
         model_config = ImageModelConfig(
-            config.channels, config.latent_channels, tuple(config.lambdas), config.lattice
+            config.channels,
+            config.latent_channels,
+            tuple(config.lambdas),
+            config.lattice,
+            config.context,
         )
         model = HyperpriorImageModel(model_config).to(device)
         images = load_image_folder(config.data, min_side=config.crop)
@@ -352,6 +363,13 @@ def add_arguments(parser: Any) -> None:
         help="lattice latents (e.g. E8, D4, BW16, Leech; default: scalar rounding); "
         "start from a scalar model with --init to fine-tune the same transforms",
     )
+    parser.add_argument(
+        "--context",
+        choices=("checkerboard",),
+        default=None,
+        help="code half of the latent with a checkerboard spatial context (exact integer "
+        "table selection); start from a hyperprior model with --init to train the context",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -404,8 +422,12 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         from ..nn.image_model import latent_lattice
 
         lattice = latent_lattice(lattice, args.latent_channels).name
+    context = getattr(args, "context", None)
+    if context is not None and lattice is not None:
+        raise InputError("--context", "needs scalar latents (not with --lattice)")
     return ImageTrainConfig(
         lattice=lattice,
+        context=context,
         data=args.data,
         out=args.out,
         steps=args.steps,
