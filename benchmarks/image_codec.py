@@ -16,6 +16,10 @@ Sections (``run`` combines them into one JSON object):
   (``default-e8``, quality 4), one timed run after a warm-up: seconds, bpp, PSNR, and
   the ratios to the scalar default model of this run (no target: the lattice coder's
   Monte-Carlo cell masses make it slower; this measures by how much).
+- context: the same image through a full-size **checkerboard context** model (format
+  version 3: the default model's weights with untrained context branches, built and
+  exported in the run; timing only), one timed run after a warm-up: seconds and the
+  ratios to the scalar default model and to CompressAI (target <= 2 each).
 - refine: the same image encoded with **encoder-side latent refinement**
   (``refine=--refine-steps``, default 20; 0 skips it), one run: seconds per step, the
   ratio to the plain encode, and the change in bytes, PSNR and the loss ``bpp + λ·MSE``
@@ -55,7 +59,9 @@ from rdlab.data.images import read_image, sample_path
 
 QUALITY = 4.0
 PEER_QUALITY = 3
-TARGETS = {"encode_ratio": 1.0, "decode_ratio": 1.0, "memory_peak_mib": 4096.0}
+TARGETS = {
+    "encode_ratio": 1.0, "decode_ratio": 1.0, "context_ratio": 2.0, "memory_peak_mib": 4096.0,
+}  # fmt: skip
 IMAGE_NOTE = "sample 'chelsea' (256x192 photo) mirror-tiled to {w}x{h}"
 
 
@@ -192,6 +198,53 @@ def lattice_speed(image_size: tuple[int, int], scalar: dict[str, Any]) -> dict[s
         "encode_ratio_to_scalar": enc_s / scalar["encode_s"],
         "decode_ratio_to_scalar": dec_s / scalar["decode_s"],
     }
+
+
+def _context_model(path: str) -> None:
+    """A full-size checkerboard context model for timing: the default model's weights with
+    fresh (untrained) context branches, exported with crops of the test photo as
+    calibration. Its rates are not meaningful; its work per pixel is the trained one's."""
+    from dataclasses import replace
+
+    from rdlab.codecs.image_model_file import _model_path, export_image_model, load_training_state
+    from rdlab.nn.image_model import HyperpriorImageModel
+
+    config, state = load_training_state(_model_path("default"))
+    torch.manual_seed(0)
+    net = HyperpriorImageModel(replace(config, context="checkerboard"))
+    net.load_state_dict(state, strict=False)
+    crops = photo(512, 512).reshape(2, 256, 2, 256, 3).transpose(0, 2, 4, 1, 3)
+    calibration = torch.from_numpy(crops.reshape(4, 3, 256, 256).copy()).float() / 255.0
+    card = {"note": "timing only: default weights, untrained context branches"}
+    export_image_model(net, path, calibration, card, overwrite=True)
+
+
+def context_speed(
+    image_size: tuple[int, int], scalar: dict[str, Any], peer: dict[str, Any]
+) -> dict[str, Any]:
+    """One warm-up and one timed encode and decode by a full-size **checkerboard context**
+    model (format version 3; see :func:`_context_model`): seconds and the ratios to the
+    scalar default model and, when it ran, to CompressAI's mbt2018-mean (target <= 2)."""
+    image = photo(*image_size)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "context.safetensors")
+        _context_model(path)
+        codec = HyperpriorImageCodec(quality=QUALITY, model=path)
+        codec.decode(codec.encode(np.ascontiguousarray(image[:64, :64])))
+        enc_s, data = _timed(lambda: codec.encode(image))
+        dec_s, _ = _timed(lambda: codec.decode(data))
+    out = {
+        "model": "default weights + untrained checkerboard context (timing only)",
+        "quality": QUALITY,
+        "encode_s": enc_s,
+        "decode_s": dec_s,
+        "encode_ratio_to_scalar": enc_s / scalar["encode_s"],
+        "decode_ratio_to_scalar": dec_s / scalar["decode_s"],
+    }
+    if "unavailable" not in peer:
+        out["encode_ratio_to_compressai"] = enc_s / peer["encode_s"]
+        out["decode_ratio_to_compressai"] = dec_s / peer["decode_s"]
+    return out
 
 
 REFINE_STEPS = 20
@@ -357,6 +410,11 @@ def _run(
         met["encode_ratio"] = result["ratios"]["encode"] <= TARGETS["encode_ratio"]
         met["decode_ratio"] = result["ratios"]["decode"] <= TARGETS["decode_ratio"]
     result["lattice"] = lattice_speed(size, result["rdlab"])
+    result["context"] = context_speed(size, result["rdlab"], peer)
+    if "encode_ratio_to_compressai" in result["context"]:
+        for key in ("encode", "decode"):
+            ratio = result["context"][f"{key}_ratio_to_compressai"]
+            met[f"context_{key}_ratio"] = ratio <= TARGETS["context_ratio"]
     if refine_steps:
         result["refine"] = refine_speed(size, result["rdlab"], refine_steps)
     if memory_size is not None:

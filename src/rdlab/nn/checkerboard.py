@@ -26,6 +26,7 @@ Streams: ``[hyper-latent, anchors, non-anchors]``; ``w`` must be even.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,14 @@ __all__ = [
     "merge_checkerboard",
     "split_checkerboard",
 ]
+
+
+INDEX_SCALE = 2.0**-6
+"""The scale indexes (0 … 63) enter the float context at this scale (about [0, 1))."""
+RESIDUAL_SCALE = 2.0**-3
+"""Anchor residuals (and, in the mean branch, means and anchor values) enter at this
+scale. Both are powers of two, folded exactly into the first convolution's weights of
+the integer branch, which takes the raw integers."""
 
 
 def anchor_mask(height: int, width: int, device: Any = None) -> torch.Tensor:
@@ -149,7 +158,8 @@ class CheckerboardLatentCodec(HyperpriorLatentCodec):
     ) -> torch.Tensor:
         """Non-anchor means ``μ + context_means([μ, (q + μ)·anchor])``."""
         anchors = (residuals + means) * mask
-        return means + self.context_means(torch.cat([means, anchors], dim=1))
+        inputs = torch.cat([means, anchors], dim=1) * RESIDUAL_SCALE
+        return means + self.context_means(inputs)
 
     def _means_or_zeros(self, z_hat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         means = self.means(z_hat)
@@ -175,7 +185,8 @@ class CheckerboardLatentCodec(HyperpriorLatentCodec):
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         residuals = ste_round(y - means) * mask  # what the decoder knows of the anchors
         index = self._float_index(scales)
-        context_scales = self.context_scales(torch.cat([index, residuals], dim=1))
+        inputs = torch.cat([index * INDEX_SCALE, residuals * RESIDUAL_SCALE], dim=1)
+        context_scales = self.context_scales(inputs)
         context_means = self._context_means(means, residuals, mask)
         y_other, bits_other = self.conditional(
             y, context_scales, context_means, training_proxy=training_proxy
@@ -217,8 +228,19 @@ class CheckerboardLatentCodec(HyperpriorLatentCodec):
         residuals = self.conditional.coder.quantize(y.numpy(), means.numpy())
         inputs = self._context_input(indexes, residuals * anchor_mask(*y.shape[-2:]).numpy())
         self.context_branch = IntegerScaleNet.from_module(
-            self.context_scales, torch.from_numpy(inputs), weight_bits
+            self._folded_context_scales(), torch.from_numpy(inputs), weight_bits
         )
+
+    def _folded_context_scales(self) -> nn.Sequential:
+        """``context_scales`` taking the raw integers: the input scales (powers of two)
+        folded into the first convolution's weights, exactly."""
+        folded = copy.deepcopy(self.context_scales)
+        first = folded[0]
+        m = first.in_channels // 2
+        with torch.no_grad():
+            first.weight[:, :m] *= INDEX_SCALE
+            first.weight[:, m:] *= RESIDUAL_SCALE
+        return folded
 
     @staticmethod
     def _context_input(indexes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
