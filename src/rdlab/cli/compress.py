@@ -19,8 +19,8 @@ from typing import Any
 
 from .._files import check_output, read_bytes
 from ..errors import InputError
-from ._batch import planned_outputs, run_batch
-from ._output import human_bytes, progress, progress_bar
+from ._batch import EXIT_FAILED, planned_outputs, run_batch
+from ._output import emit, human_bytes, progress, progress_bar
 
 #: Options of the learned (hyperprior) codec alone.
 HYPERPRIOR_OPTIONS = ("quality", "target_bpp", "lmbda", "tile", "refine")
@@ -92,6 +92,15 @@ class CompressCommand:
             help="lossy codecs: reduce 16-bit images to 8 bits (refused without it); "
             "--codec lossless keeps all 16 bits",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="batch mode (also implied by a folder or a glob pattern among the inputs): "
+            "code every image under the inputs into the folder -o OUTDIR, mirroring the "
+            "tree, with N worker processes (default 1); OUTDIR/manifest.jsonl records each "
+            "file, and a rerun redoes only what is missing, corrupt or failed",
+        )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -126,6 +135,10 @@ class CompressCommand:
                 f"{spec.name} {does}; rdlab compress writes .rdl files of images with "
                 f"{', '.join(_rdl_codecs())}",
             )
+        from ..batch import batch_inputs
+
+        if args.workers is not None or batch_inputs(args.inputs):
+            return _compress_folder(args)
         inr = args.codec.lower() == "inr"
         if inr:
             _only_for(args, (*HYPERPRIOR_OPTIONS, "to_8bit"), "--codec hyperprior")
@@ -167,6 +180,50 @@ class CompressCommand:
             lambda s, o: _compress_image(args, codec, s, o),
             lambda items: progress(items, "compressing", total=len(pairs)),
         )
+
+
+def _compress_folder(args: argparse.Namespace) -> int:
+    """Batch mode: every image under the inputs into ``-o OUTDIR`` (:mod:`rdlab.batch`)."""
+    from ..batch import plan_compress, run_local
+
+    if args.codec.lower() == "inr":
+        raise InputError("--workers", "batch mode codes images (hyperprior, lossless), not inr")
+    if not args.output:
+        raise InputError("output", "batch mode needs -o OUTDIR, the folder to write into")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise InputError("output", f"{args.output} is a file; batch mode writes into a folder")
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1:
+        raise InputError("--workers", f"must be >= 1, got {workers}")
+    from .._threads import check_threads
+
+    check_threads(args.threads)
+    items = plan_compress(args.inputs, args.output)  # refused before any work
+    options = _codec_options(args)
+    from ..codecs import get_codec
+
+    get_codec(args.codec, **options)  # options checked here, before workers start
+    bar = progress_bar(len(items), "compressing")
+    try:
+        report = run_local(
+            items, args.codec.lower(), options, args.output, workers=workers,
+            threads=args.threads, to_8bit=bool(args.to_8bit),
+            progress=lambda k: bar.update(k - bar.n),
+        )  # fmt: skip
+    finally:
+        bar.close()
+    for failure in report.failures:
+        text = failure["error"]
+        named = text if failure["input"] in text else f"{failure['input']}: {text}"
+        sys.stderr.write(f"rdlab: error: {named}\n")
+    summary = report.to_dict()
+    line = (
+        f"{report.coded} coded, {report.skipped} already done, {report.failed} failed of "
+        f"{report.planned} files in {report.seconds:.1f} s ({report.files_per_second:.2f} "
+        f"files/s, {report.workers} worker(s)); manifest {report.manifest}"
+    )
+    emit(summary, args.json, line)
+    return EXIT_FAILED if report.failed else 0
 
 
 def _rdl_codecs() -> list[str]:
@@ -255,27 +312,10 @@ def _unreachable(report: dict[str, Any], codec: Any) -> str:
 
 
 def _read_input_image(args: argparse.Namespace, codec: Any, source: str) -> Any:
-    """Read one input image for ``codec``: 16-bit kept for the lossless codec, reduced
-    with ``--to-8bit``, else refused; refused up front (before its pixels are decoded)
-    when coding it would need more memory than this process may use."""
-    from .._files import check_input
-    from .._memory import require_memory
-    from ..data.images import check_image_header, probe_image, read_image
+    """Read one input image for ``codec`` (:func:`rdlab.batch.read_input_image`)."""
+    from ..batch import read_input_image
 
-    check_input(source)  # a pipe or a device would block the reader
-    lossless = codec.name == "lossless"
-    bit_depth = "keep" if lossless else ("reduce" if args.to_8bit else "8")
-    info = probe_image(source)
-    check_image_header(info, bit_depth=bit_depth)
-    estimate = getattr(codec, "peak_memory_bytes", None)
-    if estimate is not None:
-        if lossless:
-            keep = 16 if info.bit_depth > 8 else 8
-            needed = estimate(info.height, info.width, info.channels, keep)
-        else:
-            needed = estimate(info.height, info.width)
-        require_memory(needed, f"coding {source} ({info.width}x{info.height})")
-    return read_image(source, bit_depth=bit_depth)
+    return read_input_image(source, codec, to_8bit=bool(args.to_8bit))
 
 
 @contextmanager

@@ -1,0 +1,116 @@
+"""Batch coding throughput: ``rdlab.batch`` with 1 and 2 local worker processes.
+
+A folder of photos (the 12 evaluation photos in ``../shared/data/images/eval`` when
+present, else 12 mirror-tiled copies of the bundled sample) is compressed by the
+hyperprior codec (quality 4) into a fresh output folder, once with 1 worker and once
+with 2, in the same run; each worker loads the model once and uses ``cores // workers``
+PyTorch threads (and, as a third run, 1 worker with 1 thread). Reported: files/s and
+input MB/s of each, the speed-up of 2 workers over both 1-worker runs (target >= 1.6 on
+2 cores), the per-file seconds inside the workers (the engine's overhead per file is the
+wall time per file minus that, over the workers), and whether all runs wrote identical
+bytes.
+
+    python benchmarks/batch.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from rdlab.batch import Manifest, plan_compress, run_local
+
+_SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "eval"
+TARGET_SPEEDUP = 1.6
+
+
+def _photos(folder: Path, count: int) -> None:
+    """Fill ``folder`` with ``count`` photos: the evaluation photos (copies shifted by a
+    few pixels when more are asked for), else copies of the bundled sample."""
+    paths = sorted(_SHARED_EVAL.glob("*.png"))
+    if paths:
+        for i in range(count):
+            path = paths[i % len(paths)]
+            if i < len(paths):
+                shutil.copy(path, folder / path.name)
+            else:
+                image = np.asarray(Image.open(path))
+                shifted = np.roll(image, 8 * (i // len(paths)), axis=1)
+                Image.fromarray(shifted).save(folder / f"{path.stem}-{i}.png")
+        return
+    from rdlab.data.images import read_image, sample_path
+
+    cat = read_image(sample_path())
+    tiled = np.concatenate([cat, cat[:, ::-1]], axis=1)
+    for i in range(count):
+        Image.fromarray(np.roll(tiled, 37 * i, axis=1)).save(folder / f"sample{i}.png")
+
+
+CONFIGS = ((1, None), (1, 1), (2, None))
+"""(workers, PyTorch threads per worker; None: the usable cores // workers)."""
+
+
+def run(count: int = 36) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        source = root / "in"
+        source.mkdir()
+        _photos(source, count)
+        items = plan_compress([str(source)], str(root / "plan"))
+        result: dict[str, Any] = {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "files": len(items),
+            "input_mb": sum(os.path.getsize(i.source) for i in items) / 1e6,
+            "codec": "hyperprior, quality 4",
+        }
+        outputs = {}
+        for n, threads in CONFIGS:
+            name = f"workers_{n}_threads_{threads or 'auto'}"
+            out = root / name
+            plan = plan_compress([str(source)], str(out))
+            report = run_local(
+                plan, "hyperprior", {"quality": 4.0}, str(out), workers=n, threads=threads
+            )
+            records = Manifest(out / "manifest.jsonl").records.values()
+            inside = sum(float(r["seconds"]) for r in records)
+            result[name] = {
+                **report.to_dict(),
+                "threads_per_worker": threads or "cores // workers",
+                "seconds_inside_workers_per_file": inside / len(plan),
+                "wall_seconds_per_file": report.seconds / len(plan),
+            }
+            outputs[name] = {p.name: p.read_bytes() for p in sorted(out.rglob("*.rdl"))}
+        first, *rest = outputs.values()
+        result["identical_bytes"] = all(o == first for o in rest)
+        fps = {k: v["files_per_second"] for k, v in result.items() if k.startswith("workers_")}
+        two = fps["workers_2_threads_auto"]
+        result["speedup_2_workers"] = {
+            "over_1_worker_all_cores": two / fps["workers_1_threads_auto"],
+            "over_1_worker_1_thread": two / fps["workers_1_threads_1"],
+        }
+        result["target_speedup"] = TARGET_SPEEDUP
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON (the default)")
+    parser.add_argument("--files", type=int, default=36)
+    args = parser.parse_args()
+    json.dump(run(args.files), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""Batch coding of whole folders: one plan, a manifest, resumable; an engine runs it.
+
+``rdlab compress DIR_OR_GLOB... -o OUTDIR [--workers N]`` compresses every image under
+the inputs into a mirrored tree of ``.rdl`` files. The work is planned once
+(:func:`plan_compress`: one :class:`WorkItem` per input file, outputs refused before any
+work when two would collide) and run by an **engine** that only executes it:
+
+- :func:`run_local` (default): ``N`` worker processes (``spawn``), each loading the
+  codec and its model **once** and using ``cores // N`` PyTorch threads, so workers do
+  not oversubscribe the machine; ``N = 1`` runs in this process.
+
+Every output is written atomically by its worker (a temporary file renamed into
+place), so a killed run leaves no partial output. The parent alone appends to the
+**manifest** (``OUTDIR/manifest.jsonl``, one JSON object per finished item, flushed and
+fsynced per line): input path, size and SHA-256, output path, size and SHA-256, bits per
+pixel, PSNR, seconds, status and the one-line error of a failed item. A rerun
+(:func:`pending`) skips an item only when its latest record is ``ok``, the input still
+has the recorded hash, and the output exists with the recorded hash; everything else
+(missing, corrupt, failed, changed) is redone. Outputs depend only on the input and the
+codec options, never on the engine, the worker count or the order (the codecs are
+deterministic across thread counts).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from ._files import write_atomic
+from .errors import InputError, RdlabError
+
+__all__ = [
+    "MANIFEST",
+    "BatchReport",
+    "Manifest",
+    "WorkItem",
+    "pending",
+    "plan_compress",
+    "run_local",
+]
+
+MANIFEST = "manifest.jsonl"
+"""File name of the manifest inside the output folder."""
+IMAGE_INPUT_SUFFIXES = (
+    ".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm",
+    ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".jxl", ".jp2", ".gif",
+)  # fmt: skip
+"""Files a folder walk picks up (case-insensitive)."""
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One file to code.
+
+    Attributes:
+        source: the input's path (absolute).
+        key: its path relative to the input it was found under (``/``-separated): the
+            manifest's key and the output's place in the mirrored tree.
+        output: the output's path (absolute).
+    """
+
+    source: str
+    key: str
+    output: str
+
+
+def is_batch_input(path: str) -> bool:
+    """Whether ``path`` names a folder or a glob pattern (batch mode)."""
+    return os.path.isdir(path) or bool(_GLOB_CHARS & set(path))
+
+
+def _files_of(path: str) -> list[tuple[str, str]]:
+    """``(source, key)`` of the images under a folder, a glob pattern or one file."""
+    if os.path.isdir(path):
+        root = Path(path)
+        found = []
+        for current, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in sorted(names):
+                if name.lower().endswith(IMAGE_INPUT_SUFFIXES) and not name.startswith("."):
+                    file = Path(current) / name
+                    found.append((str(file.resolve()), file.relative_to(root).as_posix()))
+        return found
+    if _GLOB_CHARS & set(path):
+        matches = sorted(glob.glob(path, recursive=True))
+        return [(str(Path(m).resolve()), Path(m).name) for m in matches if os.path.isfile(m)]
+    if not os.path.isfile(path):
+        raise InputError("input", f"{path} does not exist")
+    return [(str(Path(path).resolve()), Path(path).name)]
+
+
+def plan_compress(inputs: Sequence[str], outdir: str, suffix: str = ".rdl") -> list[WorkItem]:
+    """The work of compressing ``inputs`` (folders, glob patterns or files) into
+    ``outdir``: ``outdir/<key><suffix>`` for each input file, in a fixed order.
+
+    Raises:
+        InputError: an input that does not exist, nothing to do, or two inputs whose
+            outputs would collide (before any work).
+    """
+    out = Path(outdir).resolve()
+    items: list[WorkItem] = []
+    seen: dict[str, str] = {}
+    for path in inputs:
+        for source, key in _files_of(path):
+            output = str(out / (key + suffix))
+            if output in seen and seen[output] != source:
+                raise InputError(
+                    "output", f"{seen[output]} and {source} would both be written to {output}"
+                )
+            if output not in seen:
+                seen[output] = source
+                items.append(WorkItem(source, key, output))
+    if not items:
+        raise InputError("input", f"no image files under {', '.join(inputs)}")
+    return items
+
+
+def sha256_of(path: str) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """The JSON Lines record of a batch run (see the module docstring).
+
+    Args:
+        path: the manifest file; existing records are read (a last line cut short by a
+            killed run is ignored).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.records: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("key"), str):
+                    self.records[record["key"]] = record
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add ``record`` (it supersedes earlier records of its key), durably."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with open(self.path, "a+b") as file:
+            file.seek(0, os.SEEK_END)
+            if file.tell():  # a line cut short by a killed run is closed first
+                file.seek(-1, os.SEEK_END)
+                if file.read(1) != b"\n":
+                    line = "\n" + line
+            file.write(line.encode("utf-8"))
+            file.flush()
+            os.fsync(file.fileno())
+        self.records[record["key"]] = record
+
+
+def _is_done(item: WorkItem, record: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
+    if record is None or record.get("status") != "ok" or record.get("settings") != settings:
+        return False
+    try:
+        return (
+            os.path.isfile(item.output)
+            and os.path.getsize(item.output) == record.get("output_bytes")
+            and sha256_of(item.output) == record.get("output_sha256")
+            and sha256_of(item.source) == record.get("input_sha256")
+        )
+    except OSError:
+        return False
+
+
+def pending(
+    items: Sequence[WorkItem], manifest: Manifest, settings: dict[str, Any]
+) -> tuple[list[WorkItem], list[WorkItem]]:
+    """``(to do, already done)``: an item is done when its latest record is ``ok`` for
+    the same ``settings`` and both files still have the recorded hashes."""
+    todo, done = [], []
+    for item in items:
+        (done if _is_done(item, manifest.records.get(item.key), settings) else todo).append(item)
+    return todo, done
+
+
+def remove_stale_temporaries(outdir: str | os.PathLike[str]) -> int:
+    """Delete the temporary files a killed run left in ``outdir`` (``.NAME.HEX.tmp``,
+    what :func:`rdlab._files.write_atomic` writes before its rename); returns how many."""
+    removed = 0
+    for current, _, names in os.walk(outdir):
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                try:
+                    os.remove(os.path.join(current, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def read_input_image(source: str, codec: Any, *, to_8bit: bool = False) -> Any:
+    """Read one input image for ``codec``: 16-bit kept for the lossless codec, reduced
+    with ``to_8bit``, else refused; refused up front (before its pixels are decoded)
+    when coding it would need more memory than this process may use.
+
+    Raises:
+        InputError: not a readable image of a kind the codec takes.
+        SizeLimitError: coding it would need more memory than this process may use.
+    """
+    from ._files import check_input
+    from ._memory import require_memory
+    from .data.images import check_image_header, probe_image, read_image
+
+    check_input(source)  # a pipe or a device would block the reader
+    lossless = codec.name == "lossless"
+    bit_depth = "keep" if lossless else ("reduce" if to_8bit else "8")
+    info = probe_image(source)
+    check_image_header(info, bit_depth=bit_depth)
+    estimate = getattr(codec, "peak_memory_bytes", None)
+    if estimate is not None:
+        if lossless:
+            keep = 16 if info.bit_depth > 8 else 8
+            needed = estimate(info.height, info.width, info.channels, keep)
+        else:
+            needed = estimate(info.height, info.width)
+        require_memory(needed, f"coding {source} ({info.width}x{info.height})")
+    return read_image(source, bit_depth=bit_depth)
+
+
+# -- workers -------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(codec: str, options: dict[str, Any], threads: int, to_8bit: bool) -> None:
+    """Per worker: PyTorch threads, then the codec and its model, once."""
+    from ._threads import apply_threads
+    from .codecs import get_codec
+
+    coder = get_codec(codec, **options)
+    apply_threads(threads)
+    if hasattr(coder, "model"):
+        _ = coder.model  # load the model now, not with the first file
+    _WORKER.update(codec=coder, to_8bit=to_8bit)
+
+
+def _compress_item(item: WorkItem) -> dict[str, Any]:
+    """Code one file with this worker's codec; never raises for a bad input."""
+    from .metrics import psnr_integer
+
+    start = time.perf_counter()
+    record: dict[str, Any] = {"key": item.key, "input": item.source, "output": item.output}
+    try:
+        record["input_bytes"] = os.path.getsize(item.source)
+        record["input_sha256"] = sha256_of(item.source)
+        coder = _WORKER["codec"]
+        image = read_input_image(item.source, coder, to_8bit=_WORKER["to_8bit"])
+        data = coder.encode(image)
+        decoded = coder.decode(data)
+        os.makedirs(os.path.dirname(item.output), exist_ok=True)
+        write_atomic(item.output, data, overwrite=True)
+        pixels = int(image.shape[0]) * int(image.shape[1])
+        value = psnr_integer(image, decoded)
+        record.update(
+            status="ok",
+            output_bytes=len(data),
+            output_sha256=hashlib.sha256(data).hexdigest(),
+            bits_per_pixel=8 * len(data) / pixels,
+            psnr_db=value if value != float("inf") else None,
+        )
+    except RdlabError as exc:
+        record.update(status="failed", error=" ".join(str(exc).split()))
+    except Exception as exc:  # an internal error is recorded, the run goes on
+        record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    record["seconds"] = round(time.perf_counter() - start, 4)
+    return record
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did: counts, time and throughput (of the files coded now)."""
+
+    planned: int
+    coded: int
+    skipped: int
+    failed: int
+    seconds: float
+    input_bytes: int
+    workers: int
+    engine: str
+    manifest: str
+    failures: list[dict[str, str]]
+
+    @property
+    def files_per_second(self) -> float:
+        return (self.coded + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["files_per_second"] = self.files_per_second
+        out["input_mb_per_second"] = (
+            self.input_bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
+        )
+        return out
+
+
+def _threads_per_worker(workers: int) -> int:
+    from ._threads import usable_cores
+
+    return max(1, usable_cores() // workers)
+
+
+def run_local(
+    items: Sequence[WorkItem],
+    codec: str,
+    options: dict[str, Any],
+    outdir: str,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    to_8bit: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """Compress ``items`` with ``workers`` local processes, resuming from the manifest.
+
+    Args:
+        items: the plan (:func:`plan_compress`).
+        codec: a registered ``.rdl`` codec name; ``options`` its keyword options (they
+            are part of what a manifest record must match to be skipped).
+        outdir: the output folder (holds the manifest).
+        workers: processes (1: this process).
+        threads: PyTorch threads per worker (default: the usable cores // workers).
+        to_8bit: reduce 16-bit inputs to 8 bits for a lossy codec (else refused).
+        progress: called with the number of items finished so far.
+
+    Returns:
+        The :class:`BatchReport`.
+
+    Raises:
+        InputError: ``workers`` below 1.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError("workers", f"must be an integer >= 1, got {workers!r}")
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(outdir)
+    manifest = Manifest(Path(outdir) / MANIFEST)
+    settings = {"codec": codec, "options": options, "to_8bit": to_8bit}
+    todo, done = pending(items, manifest, settings)
+    start = time.perf_counter()
+    threads = threads or _threads_per_worker(workers)
+    finished = 0
+
+    def keep(record: dict[str, Any]) -> None:
+        nonlocal finished
+        record["settings"] = settings
+        manifest.append(record)
+        finished += 1
+        if progress is not None:
+            progress(finished)
+
+    if workers == 1 or len(todo) <= 1:
+        _init_worker(codec, options, threads, to_8bit)
+        for item in todo:
+            keep(_compress_item(item))
+    else:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)),
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(codec, options, threads, to_8bit),
+        ) as pool:
+            futures = [pool.submit(_compress_item, item) for item in todo]
+            for future in as_completed(futures):
+                keep(future.result())
+    seconds = time.perf_counter() - start
+    latest = [manifest.records[item.key] for item in todo]
+    failures = [
+        {"input": r["input"], "error": r.get("error", "")} for r in latest if r["status"] != "ok"
+    ]
+    return BatchReport(
+        planned=len(items),
+        coded=len(todo) - len(failures),
+        skipped=len(done),
+        failed=len(failures),
+        seconds=seconds,
+        input_bytes=sum(int(r.get("input_bytes", 0)) for r in latest),
+        workers=workers,
+        engine="local",
+        manifest=str(manifest.path),
+        failures=failures,
+    )
+
+
+def batch_inputs(paths: Iterable[str]) -> bool:
+    """Whether a command line's inputs ask for batch mode (a folder or a pattern)."""
+    return any(is_batch_input(p) for p in paths)

@@ -1,0 +1,164 @@
+"""Batch mode: folders coded into a mirrored tree with a manifest, resumable, the same
+bytes whatever the worker count, bad inputs recorded, killed runs leave no partial file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rdlab.batch import MANIFEST, Manifest, plan_compress
+from rdlab.cli import main
+from rdlab.container import decode_rdl
+from rdlab.errors import InputError
+
+QUALITY = ("--quality", "2")
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Five small photos in a tree, plus a text file named .png and a truncated PNG."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "sub").mkdir()
+    cat = np.asarray(Image.open(str(files("rdlab") / "samples" / "chelsea_256x192.png")))
+    for i in range(4):
+        crop = np.ascontiguousarray(cat[16 * i : 16 * i + 96, 24 * i : 24 * i + 128])
+        Image.fromarray(crop).save(folder / ("sub" if i == 3 else ".") / f"p{i}.png")
+    Image.fromarray(cat[:64, :64]).save(folder / "sub" / "small.png")
+    (folder / "text.png").write_text("not an image")
+    whole = (folder / "p0.png").read_bytes()
+    (folder / "sub" / "cut.png").write_bytes(whole[: len(whole) // 2])
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    return folder
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.rdl"))}
+
+
+def test_folder_is_coded_into_a_mirrored_tree_with_a_manifest(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, text, err = run_cli(capsys, "compress", photos, "-o", out, "--workers", "2",
+                              *QUALITY, "--json")  # fmt: skip
+    assert code == 2  # two inputs failed; the rest were done
+    report = json.loads(text)
+    assert (report["planned"], report["coded"], report["failed"]) == (7, 5, 2)
+    assert set(_outputs(out)) == {"p0.png.rdl", "p1.png.rdl", "p2.png.rdl",
+                                  "sub/p3.png.rdl", "sub/small.png.rdl"}  # fmt: skip
+    records = {r["key"]: r for r in _records(out)}
+    assert set(records) == {"p0.png", "p1.png", "p2.png", "sub/p3.png", "sub/small.png",
+                            "text.png", "sub/cut.png"}  # fmt: skip
+    for key, data in _outputs(out).items():
+        record = records[key[: -len(".rdl")]]
+        assert record["status"] == "ok" and record["output_bytes"] == len(data)
+        assert record["bits_per_pixel"] > 0 and record["psnr_db"] > 20
+        assert decode_rdl(data).codec == "hyperprior"
+    failed = {k: r["error"] for k, r in records.items() if r["status"] == "failed"}
+    assert set(failed) == {"text.png", "sub/cut.png"}
+    assert all("\n" not in e and e for e in failed.values())
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("rdlab: error: ") for line in lines)
+
+
+def test_rerun_redoes_exactly_what_is_missing_or_corrupt(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    run_cli(capsys, "compress", photos, "-o", out, *QUALITY)
+    before = _outputs(out)
+    (out / "p0.png.rdl").unlink()
+    (out / "sub" / "p3.png.rdl").unlink()
+    corrupt = bytearray((out / "p1.png.rdl").read_bytes())
+    corrupt[-5] ^= 0xFF
+    (out / "p1.png.rdl").write_bytes(bytes(corrupt))
+    lines_before = len(_records(out))
+    code, text, _ = run_cli(capsys, "compress", photos, "-o", out, *QUALITY, "--json")
+    report = json.loads(text)
+    assert code == 2 and report["coded"] == 3 and report["skipped"] == 2
+    new = [r["key"] for r in _records(out)[lines_before:]]
+    # the three damaged outputs, and the two failed inputs tried again
+    assert sorted(new) == sorted(["p0.png", "sub/p3.png", "p1.png", "text.png", "sub/cut.png"])
+    assert _outputs(out) == before
+
+
+def test_outputs_are_byte_identical_for_one_and_two_workers(photos, tmp_path, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_cli(capsys, "compress", photos, "-o", one, "--workers", "1", *QUALITY)
+    run_cli(capsys, "compress", photos, "-o", two, "--workers", "2", *QUALITY)
+    assert _outputs(one) == _outputs(two) and len(_outputs(one)) == 5
+
+
+def test_a_killed_run_leaves_no_partial_output_and_resumes(photos, tmp_path, capsys):
+    reference = tmp_path / "reference"
+    run_cli(capsys, "compress", photos, "-o", reference, *QUALITY)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "rdlab", "--quiet", "compress", str(photos), "-o",
+               str(out), *QUALITY, "--workers", "1"]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if (out / MANIFEST).is_file() and (out / MANIFEST).read_text().count("\n") >= 1:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    expected = _outputs(reference)
+    for key, data in _outputs(out).items():  # whatever is there is complete
+        assert data == expected[key], key
+    code, _, _ = run_cli(capsys, "compress", photos, "-o", out, *QUALITY)
+    assert code == 2 and _outputs(out) == expected
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_batch_refusals_come_before_any_work(photos, tmp_path, capsys):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    for argv in (
+        ("compress", photos, "-o", afile),
+        ("compress", photos),
+        ("compress", photos, "-o", tmp_path / "o", "--workers", "0"),
+        ("compress", photos, "-o", tmp_path / "o", "--codec", "inr"),
+        ("compress", tmp_path / "missing", "-o", tmp_path / "o"),
+    ):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_plan_mirrors_and_refuses_collisions(photos, tmp_path):
+    items = plan_compress([str(photos)], str(tmp_path / "o"))
+    assert [i.key for i in items][:3] == ["p0.png", "p1.png", "p2.png"]
+    other = tmp_path / "x"
+    other.mkdir()
+    (other / "p0.png").write_bytes((photos / "p1.png").read_bytes())
+    with pytest.raises(InputError, match="would both be written"):
+        plan_compress([str(photos / "p0.png"), str(other / "*.png")], str(tmp_path / "o"))
+    with pytest.raises(InputError, match="no image files"):
+        plan_compress([str(tmp_path / "o*")], str(tmp_path / "o"))
+
+
+def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
+    path = tmp_path / MANIFEST
+    path.write_text(json.dumps({"key": "a", "status": "ok"}) + "\n" + '{"key": "b", "sta')
+    manifest = Manifest(path)
+    assert set(manifest.records) == {"a"}
+    manifest.append({"key": "b", "status": "failed"})
+    assert Manifest(path).records["b"]["status"] == "failed"
+    assert os.path.getsize(path) > 0
