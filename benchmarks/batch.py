@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rdlab.batch import Manifest, plan_compress, run_local
+from rdlab.batch import Manifest, plan_compress, run_batch
 
 _SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "eval"
 TARGET_SPEEDUP = 1.6
@@ -79,7 +79,7 @@ def run(count: int = 36) -> dict[str, Any]:
             name = f"workers_{n}_threads_{threads or 'auto'}"
             out = root / name
             plan = plan_compress([str(source)], str(out))
-            report = run_local(
+            report = run_batch(
                 plan, "hyperprior", {"quality": 4.0}, str(out), workers=n, threads=threads
             )
             records = Manifest(out / "manifest.jsonl").records.values()

@@ -5,9 +5,14 @@ the inputs into a mirrored tree of ``.rdl`` files. The work is planned once
 (:func:`plan_compress`: one :class:`WorkItem` per input file, outputs refused before any
 work when two would collide) and run by an **engine** that only executes it:
 
-- :func:`run_local` (default): ``N`` worker processes (``spawn``), each loading the
-  codec and its model **once** and using ``cores // N`` PyTorch threads, so workers do
-  not oversubscribe the machine; ``N = 1`` runs in this process.
+- ``"local"`` (default): ``N`` worker processes (``spawn``), each loading the codec and
+  its model **once** and using ``cores // N`` PyTorch threads, so workers do not
+  oversubscribe the machine; ``N = 1`` runs in this process.
+- ``"ray"``: ``N`` Ray actors (one CPU each, the model loaded once per actor) on an
+  existing cluster (``address``) or on a local instance started for the run and bound to
+  127.0.0.1 (``pip install 'rdlab[ray]'``).
+
+:func:`run_batch` does the rest (manifest, resume, report) whatever the engine.
 
 Every output is written atomically by its worker (a temporary file renamed into
 place), so a killed run leaves no partial output. The parent alone appends to the
@@ -28,7 +33,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -39,13 +44,16 @@ from ._files import write_atomic
 from .errors import InputError, RdlabError
 
 __all__ = [
+    "ENGINES",
+    "JOBS",
     "MANIFEST",
     "BatchReport",
     "Manifest",
     "WorkItem",
     "pending",
     "plan_compress",
-    "run_local",
+    "plan_decompress",
+    "run_batch",
 ]
 
 MANIFEST = "manifest.jsonl"
@@ -79,15 +87,16 @@ def is_batch_input(path: str) -> bool:
     return os.path.isdir(path) or bool(_GLOB_CHARS & set(path))
 
 
-def _files_of(path: str) -> list[tuple[str, str]]:
-    """``(source, key)`` of the images under a folder, a glob pattern or one file."""
+def _files_of(path: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(source, key)`` of the files with ``suffixes`` under a folder, the files a glob
+    pattern matches, or one file."""
     if os.path.isdir(path):
         root = Path(path)
         found = []
         for current, dirs, names in os.walk(root):
             dirs.sort()
             for name in sorted(names):
-                if name.lower().endswith(IMAGE_INPUT_SUFFIXES) and not name.startswith("."):
+                if name.lower().endswith(suffixes) and not name.startswith("."):
                     file = Path(current) / name
                     found.append((str(file.resolve()), file.relative_to(root).as_posix()))
         return found
@@ -107,12 +116,21 @@ def plan_compress(inputs: Sequence[str], outdir: str, suffix: str = ".rdl") -> l
         InputError: an input that does not exist, nothing to do, or two inputs whose
             outputs would collide (before any work).
     """
+    return _plan(inputs, outdir, IMAGE_INPUT_SUFFIXES, lambda key: key + suffix)
+
+
+def _plan(
+    inputs: Sequence[str],
+    outdir: str,
+    suffixes: tuple[str, ...],
+    name: Callable[[str], str],
+) -> list[WorkItem]:
     out = Path(outdir).resolve()
     items: list[WorkItem] = []
     seen: dict[str, str] = {}
     for path in inputs:
-        for source, key in _files_of(path):
-            output = str(out / (key + suffix))
+        for source, key in _files_of(path, suffixes):
+            output = str(out / name(key))
             if output in seen and seen[output] != source:
                 raise InputError(
                     "output", f"{seen[output]} and {source} would both be written to {output}"
@@ -121,8 +139,27 @@ def plan_compress(inputs: Sequence[str], outdir: str, suffix: str = ".rdl") -> l
                 seen[output] = source
                 items.append(WorkItem(source, key, output))
     if not items:
-        raise InputError("input", f"no image files under {', '.join(inputs)}")
+        raise InputError("input", f"no {'/'.join(suffixes[:3])}... files under {', '.join(inputs)}")
     return items
+
+
+def _decoded_key(key: str) -> str:
+    """Output key of a decoded image: ``a/b.png.rdl`` → ``a/b.png``; a name without a
+    lossless image suffix gets ``.png`` (``photo.jpg.rdl`` → ``photo.jpg.png``)."""
+    from .data.images import IMAGE_SUFFIXES
+
+    stem = key[: -len(".rdl")] if key.lower().endswith(".rdl") else key
+    return stem if os.path.splitext(stem)[1].lower() in IMAGE_SUFFIXES else stem + ".png"
+
+
+def plan_decompress(inputs: Sequence[str], outdir: str) -> list[WorkItem]:
+    """The work of decoding the ``.rdl`` files under ``inputs`` (folders, patterns or
+    files) into ``outdir``, mirroring the tree (:func:`_decoded_key` names each output).
+
+    Raises:
+        InputError: as :func:`plan_compress`.
+    """
+    return _plan(inputs, outdir, (".rdl",), _decoded_key)
 
 
 def sha256_of(path: str) -> str:
@@ -245,15 +282,67 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(codec: str, options: dict[str, Any], threads: int, to_8bit: bool) -> None:
-    """Per worker: PyTorch threads, then the codec and its model, once."""
+    """Per worker: PyTorch threads, then the codec and its model, once (``codec`` empty:
+    decoding, where each file names its codec; those are made once per name)."""
     from ._threads import apply_threads
     from .codecs import get_codec
 
-    coder = get_codec(codec, **options)
+    coder = get_codec(codec, **options) if codec else None
     apply_threads(threads)
-    if hasattr(coder, "model"):
+    if coder is not None and hasattr(coder, "model"):
         _ = coder.model  # load the model now, not with the first file
-    _WORKER.update(codec=coder, to_8bit=to_8bit)
+    _WORKER.update(codec=coder, options=options, to_8bit=to_8bit, decoders={})
+
+
+def _decoder(name: str) -> Any:
+    """This worker's decoder for codec ``name`` (made once, with the run's options)."""
+    from .codecs import get_codec
+    from .codecs.registry import codec_spec
+
+    decoders = _WORKER["decoders"]
+    if name not in decoders:
+        spec = codec_spec(name)
+        if "image" not in spec.modalities or spec.writes != "rdl" or name == "inr":
+            raise InputError("input", f"a {name} file; batch decoding handles image files")
+        options = _WORKER["options"] if spec.models else {}
+        decoders[name] = get_codec(name, **options)
+    return decoders[name]
+
+
+def _decompress_item(item: WorkItem) -> dict[str, Any]:
+    """Decode one ``.rdl`` file to a lossless image; never raises for a bad file."""
+    from .codecs.registry import known_codecs
+    from .container import decode_rdl
+    from .data.images import write_image
+
+    start = time.perf_counter()
+    record: dict[str, Any] = {"key": item.key, "input": item.source, "output": item.output}
+    try:
+        with open(item.source, "rb") as file:
+            data = file.read()
+        record["input_bytes"] = len(data)
+        record["input_sha256"] = hashlib.sha256(data).hexdigest()
+        header = decode_rdl(data, codecs=known_codecs())
+        image = _decoder(header.codec).decode(data)
+        os.makedirs(os.path.dirname(item.output), exist_ok=True)
+        size = write_image(item.output, image, overwrite=True)
+        record.update(
+            status="ok",
+            codec=header.codec,
+            output_bytes=size,
+            output_sha256=sha256_of(item.output),
+            bits_per_pixel=8 * len(data) / (int(image.shape[0]) * int(image.shape[1])),
+        )
+    except RdlabError as exc:
+        record.update(status="failed", error=" ".join(str(exc).split()))
+    except Exception as exc:  # an internal error is recorded, the run goes on
+        record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    record["seconds"] = round(time.perf_counter() - start, 4)
+    return record
+
+
+JOBS: dict[str, Callable[[WorkItem], dict[str, Any]]] = {}
+"""Jobs by name (``"compress"``, ``"decompress"``): ``job(item) -> manifest record``."""
 
 
 def _compress_item(item: WorkItem) -> dict[str, Any]:
@@ -286,6 +375,13 @@ def _compress_item(item: WorkItem) -> dict[str, Any]:
         record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
     record["seconds"] = round(time.perf_counter() - start, 4)
     return record
+
+
+JOBS.update(compress=_compress_item, decompress=_decompress_item)
+
+
+def _run_job(job: str, item: WorkItem) -> dict[str, Any]:
+    return JOBS[job](item)
 
 
 @dataclass
@@ -322,7 +418,86 @@ def _threads_per_worker(workers: int) -> int:
     return max(1, usable_cores() // workers)
 
 
-def run_local(
+def _local_engine(
+    job: str,
+    todo: Sequence[WorkItem],
+    init: tuple[Any, ...],
+    workers: int,
+    address: str | None,
+) -> Iterator[dict[str, Any]]:
+    """Records of ``todo`` from ``workers`` local processes (``spawn``); in this process
+    for one worker or one item."""
+    if workers == 1 or len(todo) <= 1:
+        _init_worker(*init)
+        for item in todo:
+            yield _run_job(job, item)
+        return
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=init,
+    ) as pool:
+        futures = [pool.submit(_run_job, job, item) for item in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+class _RayWorker:
+    """A Ray actor: the codec and its model loaded once, then one item per call."""
+
+    def __init__(self, *init: Any) -> None:
+        _init_worker(*init)
+
+    def run(self, job: str, item: WorkItem) -> dict[str, Any]:
+        return _run_job(job, item)
+
+
+def _ray_engine(
+    job: str,
+    todo: Sequence[WorkItem],
+    init: tuple[Any, ...],
+    workers: int,
+    address: str | None,
+) -> Iterator[dict[str, Any]]:
+    """Records of ``todo`` from ``workers`` Ray actors (one CPU each): on the cluster at
+    ``address``, or on a local Ray instance started for the run, bound to 127.0.0.1
+    (shut down at the end)."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise InputError("--ray", "needs Ray: pip install 'rdlab[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(
+                num_cpus=workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _node_ip_address="127.0.0.1",
+            )
+    try:
+        actor = ray.remote(num_cpus=1)(_RayWorker)
+        pool = ActorPool([actor.remote(*init) for _ in range(min(workers, len(todo)))])
+        yield from pool.map_unordered(lambda a, item: a.run.remote(job, item), list(todo))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+ENGINES: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
+    "local": _local_engine,
+    "ray": _ray_engine,
+}
+"""Engines by name: ``engine(job, todo, worker init args, workers, address)`` yields one
+manifest record per item, in any order."""
+
+
+def run_batch(
     items: Sequence[WorkItem],
     codec: str,
     options: dict[str, Any],
@@ -331,59 +506,53 @@ def run_local(
     workers: int = 1,
     threads: int | None = None,
     to_8bit: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    job: str = "compress",
     progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
-    """Compress ``items`` with ``workers`` local processes, resuming from the manifest.
+    """Run ``job`` on ``items`` with an engine, resuming from the manifest.
 
     Args:
-        items: the plan (:func:`plan_compress`).
-        codec: a registered ``.rdl`` codec name; ``options`` its keyword options (they
-            are part of what a manifest record must match to be skipped).
+        items: the plan (:func:`plan_compress` or :func:`plan_decompress`).
+        codec: compressing: a registered ``.rdl`` codec name (decompressing: ``""``,
+            each file names its own); ``options`` its keyword options (decompressing:
+            e.g. ``model``). They are part of what a manifest record must match to be
+            skipped.
         outdir: the output folder (holds the manifest).
-        workers: processes (1: this process).
+        workers: worker processes or Ray actors (1 with ``"local"``: this process).
         threads: PyTorch threads per worker (default: the usable cores // workers).
         to_8bit: reduce 16-bit inputs to 8 bits for a lossy codec (else refused).
+        engine: a name of :data:`ENGINES` (``"local"`` or ``"ray"``).
+        job: ``"compress"`` or ``"decompress"`` (:data:`JOBS`).
+        address: ``"ray"``: an existing cluster's address (default: a local instance).
         progress: called with the number of items finished so far.
 
     Returns:
         The :class:`BatchReport`.
 
     Raises:
-        InputError: ``workers`` below 1.
+        InputError: ``workers`` below 1, an unknown engine, Ray not installed.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError("workers", f"must be an integer >= 1, got {workers!r}")
+    if engine not in ENGINES:
+        raise InputError("engine", f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if job not in JOBS:
+        raise InputError("job", f"unknown job {job!r} (known: {', '.join(JOBS)})")
     Path(outdir).mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(outdir)
     manifest = Manifest(Path(outdir) / MANIFEST)
-    settings = {"codec": codec, "options": options, "to_8bit": to_8bit}
+    settings = {"job": job, "codec": codec, "options": options, "to_8bit": to_8bit}
     todo, done = pending(items, manifest, settings)
     start = time.perf_counter()
-    threads = threads or _threads_per_worker(workers)
-    finished = 0
-
-    def keep(record: dict[str, Any]) -> None:
-        nonlocal finished
+    init = (codec, options, threads or _threads_per_worker(workers), to_8bit)
+    records = ENGINES[engine](job, todo, init, workers, address) if todo else iter(())
+    for finished, record in enumerate(records, start=1):
         record["settings"] = settings
         manifest.append(record)
-        finished += 1
         if progress is not None:
             progress(finished)
-
-    if workers == 1 or len(todo) <= 1:
-        _init_worker(codec, options, threads, to_8bit)
-        for item in todo:
-            keep(_compress_item(item))
-    else:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)),
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(codec, options, threads, to_8bit),
-        ) as pool:
-            futures = [pool.submit(_compress_item, item) for item in todo]
-            for future in as_completed(futures):
-                keep(future.result())
     seconds = time.perf_counter() - start
     latest = [manifest.records[item.key] for item in todo]
     failures = [
@@ -397,7 +566,7 @@ def run_local(
         seconds=seconds,
         input_bytes=sum(int(r.get("input_bytes", 0)) for r in latest),
         workers=workers,
-        engine="local",
+        engine=engine,
         manifest=str(manifest.path),
         failures=failures,
     )

@@ -101,6 +101,14 @@ class CompressCommand:
             "tree, with N worker processes (default 1); OUTDIR/manifest.jsonl records each "
             "file, and a rerun redoes only what is missing, corrupt or failed",
         )
+        parser.add_argument(
+            "--ray",
+            nargs="?",
+            const="",
+            metavar="ADDRESS",
+            help="batch mode on Ray: N actors on a local Ray instance started for the run "
+            "(bound to 127.0.0.1), or on the cluster at ADDRESS (pip install 'rdlab[ray]')",
+        )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -137,8 +145,8 @@ class CompressCommand:
             )
         from ..batch import batch_inputs
 
-        if args.workers is not None or batch_inputs(args.inputs):
-            return _compress_folder(args)
+        if args.workers is not None or args.ray is not None or batch_inputs(args.inputs):
+            return _batch_folder(args, "compress")
         inr = args.codec.lower() == "inr"
         if inr:
             _only_for(args, (*HYPERPRIOR_OPTIONS, "to_8bit"), "--codec hyperprior")
@@ -182,33 +190,48 @@ class CompressCommand:
         )
 
 
-def _compress_folder(args: argparse.Namespace) -> int:
-    """Batch mode: every image under the inputs into ``-o OUTDIR`` (:mod:`rdlab.batch`)."""
-    from ..batch import plan_compress, run_local
+def _batch_folder(args: argparse.Namespace, job: str) -> int:
+    """Batch mode (:mod:`rdlab.batch`): every image (``compress``) or ``.rdl`` image
+    file (``decompress``) under the inputs into the folder ``-o``."""
+    from .._threads import check_threads, usable_cores
+    from ..batch import plan_compress, plan_decompress, run_batch
 
-    if args.codec.lower() == "inr":
+    compress = job == "compress"
+    if compress and args.codec.lower() == "inr":
         raise InputError("--workers", "batch mode codes images (hyperprior, lossless), not inr")
+    if not compress and args.compare:
+        raise InputError("--compare", "compares one decoded image; not in batch mode")
     if not args.output:
-        raise InputError("output", "batch mode needs -o OUTDIR, the folder to write into")
+        raise InputError("output", "batch mode needs -o, the folder to write into")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise InputError("output", f"{args.output} is a file; batch mode writes into a folder")
-    workers = 1 if args.workers is None else args.workers
+    default = usable_cores() if args.ray is not None else 1
+    workers = default if args.workers is None else args.workers
     if workers < 1:
         raise InputError("--workers", f"must be >= 1, got {workers}")
-    from .._threads import check_threads
-
     check_threads(args.threads)
-    items = plan_compress(args.inputs, args.output)  # refused before any work
-    options = _codec_options(args)
-    from ..codecs import get_codec
+    if compress:
+        items = plan_compress(args.inputs, args.output)  # refused before any work
+        codec, options = args.codec.lower(), _codec_options(args)
+        from ..codecs import get_codec
 
-    get_codec(args.codec, **options)  # options checked here, before workers start
-    bar = progress_bar(len(items), "compressing")
+        get_codec(codec, **options)  # options checked here, before workers start
+    else:
+        items = plan_decompress(args.inputs, args.output)
+        codec, options = "", {}
+        if args.model:
+            options["model"] = args.model
+        if args.realism is not None:
+            options.update(realism=args.realism, realism_seed=args.realism_seed)
+        elif args.realism_seed != 0:
+            raise InputError("--realism-seed", "needs --realism")
+    bar = progress_bar(len(items), "compressing" if compress else "decompressing")
     try:
-        report = run_local(
-            items, args.codec.lower(), options, args.output, workers=workers,
-            threads=args.threads, to_8bit=bool(args.to_8bit),
-            progress=lambda k: bar.update(k - bar.n),
+        report = run_batch(
+            items, codec, options, args.output, workers=workers, threads=args.threads,
+            to_8bit=bool(getattr(args, "to_8bit", False)),
+            engine="local" if args.ray is None else "ray", address=args.ray or None,
+            job=job, progress=lambda k: bar.update(k - bar.n),
         )  # fmt: skip
     finally:
         bar.close()
@@ -216,13 +239,13 @@ def _compress_folder(args: argparse.Namespace) -> int:
         text = failure["error"]
         named = text if failure["input"] in text else f"{failure['input']}: {text}"
         sys.stderr.write(f"rdlab: error: {named}\n")
-    summary = report.to_dict()
     line = (
-        f"{report.coded} coded, {report.skipped} already done, {report.failed} failed of "
-        f"{report.planned} files in {report.seconds:.1f} s ({report.files_per_second:.2f} "
-        f"files/s, {report.workers} worker(s)); manifest {report.manifest}"
+        f"{report.coded} {'coded' if compress else 'decoded'}, {report.skipped} already "
+        f"done, {report.failed} failed of {report.planned} files in {report.seconds:.1f} s "
+        f"({report.files_per_second:.2f} files/s, {report.workers} worker(s), "
+        f"{report.engine}); manifest {report.manifest}"
     )
-    emit(summary, args.json, line)
+    emit(report.to_dict(), args.json, line)
     return EXIT_FAILED if report.failed else 0
 
 
@@ -415,6 +438,22 @@ class DecompressCommand:
             metavar="N",
             help="with --realism: the shared noise (another N, another sample; default 0)",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="batch mode (also implied by a folder or a glob pattern among the inputs): "
+            "decode every .rdl image file under the inputs into the folder -o DIR, "
+            "mirroring the tree (a.png.rdl -> a.png), with N worker processes; resumable "
+            "through DIR/manifest.jsonl",
+        )
+        parser.add_argument(
+            "--ray",
+            nargs="?",
+            const="",
+            metavar="ADDRESS",
+            help="batch mode on Ray (a local instance, or the cluster at ADDRESS)",
+        )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
         parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -422,6 +461,10 @@ class DecompressCommand:
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
+        from ..batch import batch_inputs
+
+        if args.workers is not None or args.ray is not None or batch_inputs(args.inputs):
+            return _batch_folder(args, "decompress")
         explicit = args.output is not None
         outputs = planned_outputs(args.inputs, args.output, _default_image_name)
         if explicit:  # refuse before any decoding (default names: once the codec is known)
