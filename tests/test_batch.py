@@ -200,10 +200,8 @@ def test_a_coded_folder_decodes_into_a_mirrored_tree_and_resumes(photos, tmp_pat
             continue
         expected = get_codec("hyperprior").decode(data)
         image = np.asarray(Image.open(decoded / key[: -len(".rdl")]))
-        # the synthesis's float convolutions may move a rare pixel by one level between
-        # thread counts (the workers use 1 thread): the tolerance of the codec's vector
-        difference = np.abs(image.astype(np.int16) - expected)
-        assert difference.max() <= 1 and (difference > 0).mean() <= 1e-3, key
+        # the workers use 1 thread, this process 2: the same pixels
+        assert np.array_equal(image, expected), key
     (decoded / "p2.png").unlink()
     code, text, _ = run_cli(capsys, "decompress", coded, "-o", decoded, "--json")
     report = json.loads(text)

@@ -18,12 +18,14 @@ PyTorch is imported only by :func:`apply_threads`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 
 from .errors import InputError
 
-__all__ = ["apply_threads", "cgroup_cpu_limit", "cpu_limit", "usable_cores"]
+__all__ = ["apply_threads", "cgroup_cpu_limit", "cpu_limit", "one_thread", "usable_cores"]
 
 #: Where the cgroup file systems are mounted (v2: here or at ``unified/``; v1: one
 #: folder per controller). Module settings, so tests can point them at a fake tree.
@@ -137,6 +139,27 @@ def usable_cores() -> int:
     cores = cpu_limit()
     env = _env_threads()
     return min(cores, env) if env is not None else cores
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """PyTorch's intra-op thread count is 1 inside the block (restored after it).
+
+    For small float computations whose last bits would otherwise depend on how oneDNN
+    splits them between threads (seen: the hyperprior's mean branch, whose float means
+    move reconstructed values, gave means one ulp apart for 1 and 2 threads, and one
+    decoded pixel moved by a level).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
 
 
 def check_threads(requested: int | None) -> int | None:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._threads import one_thread
 from ..errors import CorruptStreamError, InputError, ModelError
 from .entropy.base import TrainingProxy, ste_round
 from .entropy.bottleneck import EntropyBottleneck
@@ -159,7 +160,10 @@ class CheckerboardLatentCodec(HyperpriorLatentCodec):
         """Non-anchor means ``μ + context_means([μ, (q + μ)·anchor])``."""
         anchors = (residuals + means) * mask
         inputs = torch.cat([means, anchors], dim=1) * RESIDUAL_SCALE
-        return means + self.context_means(inputs)
+        if torch.is_grad_enabled():
+            return means + self.context_means(inputs)
+        with one_thread():  # coding: the same means whatever the caller's thread count
+            return means + self.context_means(inputs)
 
     def _means_or_zeros(self, z_hat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         means = self.means(z_hat)

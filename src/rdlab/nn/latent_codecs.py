@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._threads import one_thread
 from ..errors import CorruptStreamError, InputError, ModelError
 from .entropy.base import CodingState, TrainingProxy, scale_table_indexes
 from .entropy.bottleneck import EntropyBottleneck
@@ -147,7 +148,12 @@ class HyperpriorLatentCodec(CodingState, nn.Module):
 
     def means(self, z_hat: torch.Tensor) -> torch.Tensor | None:
         """``h_s_means(ẑ)`` (``None`` without a mean branch)."""
-        return None if self.h_s_means is None else self.h_s_means(z_hat)
+        if self.h_s_means is None:
+            return None
+        if torch.is_grad_enabled():
+            return self.h_s_means(z_hat)
+        with one_thread():  # coding: the same means whatever the caller's thread count
+            return self.h_s_means(z_hat)
 
     # -- what coding needs -------------------------------------------------------------
     @torch.no_grad()
