@@ -9,8 +9,9 @@ work when two would collide) and run by an **engine** that only executes it:
   its model **once** and using ``cores // N`` PyTorch threads, so workers do not
   oversubscribe the machine; ``N = 1`` runs in this process.
 - ``"ray"``: ``N`` Ray actors (one CPU each, the model loaded once per actor) on an
-  existing cluster (``address``) or on a local instance started for the run and bound to
-  127.0.0.1 (``pip install 'rdlab[ray]'``).
+  existing cluster (``address``) or on a local instance started for the run (``pip
+  install 'rdlab[ray]'``; Ray 2.60's servers listen on every interface, so rdlab's tests
+  run it only under the ``ray`` marker).
 
 :func:`run_batch` does the rest (manifest, resume, report) whatever the engine.
 
@@ -309,15 +310,30 @@ def _decoder(name: str) -> Any:
     return decoders[name]
 
 
+def _recorded(item: WorkItem, work: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The manifest record of ``work(record)`` on ``item``: what ``work`` adds, then
+    ``status`` ``ok``, or ``failed`` with the one-line error (a bad input never raises
+    out of a worker), and the seconds it took."""
+    start = time.perf_counter()
+    record: dict[str, Any] = {"key": item.key, "input": item.source, "output": item.output}
+    try:
+        work(record)
+        record["status"] = "ok"
+    except RdlabError as exc:
+        record.update(status="failed", error=" ".join(str(exc).split()))
+    except Exception as exc:  # an internal error is recorded, the run goes on
+        record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    record["seconds"] = round(time.perf_counter() - start, 4)
+    return record
+
+
 def _decompress_item(item: WorkItem) -> dict[str, Any]:
-    """Decode one ``.rdl`` file to a lossless image; never raises for a bad file."""
+    """Decode one ``.rdl`` file to a lossless image (its manifest record)."""
     from .codecs.registry import known_codecs
     from .container import decode_rdl
     from .data.images import write_image
 
-    start = time.perf_counter()
-    record: dict[str, Any] = {"key": item.key, "input": item.source, "output": item.output}
-    try:
+    def work(record: dict[str, Any]) -> None:
         with open(item.source, "rb") as file:
             data = file.read()
         record["input_bytes"] = len(data)
@@ -327,18 +343,13 @@ def _decompress_item(item: WorkItem) -> dict[str, Any]:
         os.makedirs(os.path.dirname(item.output), exist_ok=True)
         size = write_image(item.output, image, overwrite=True)
         record.update(
-            status="ok",
             codec=header.codec,
             output_bytes=size,
             output_sha256=sha256_of(item.output),
             bits_per_pixel=8 * len(data) / (int(image.shape[0]) * int(image.shape[1])),
         )
-    except RdlabError as exc:
-        record.update(status="failed", error=" ".join(str(exc).split()))
-    except Exception as exc:  # an internal error is recorded, the run goes on
-        record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
-    record["seconds"] = round(time.perf_counter() - start, 4)
-    return record
+
+    return _recorded(item, work)
 
 
 JOBS: dict[str, Callable[[WorkItem], dict[str, Any]]] = {}
@@ -346,12 +357,10 @@ JOBS: dict[str, Callable[[WorkItem], dict[str, Any]]] = {}
 
 
 def _compress_item(item: WorkItem) -> dict[str, Any]:
-    """Code one file with this worker's codec; never raises for a bad input."""
+    """Code one file with this worker's codec (its manifest record)."""
     from .metrics import psnr_integer
 
-    start = time.perf_counter()
-    record: dict[str, Any] = {"key": item.key, "input": item.source, "output": item.output}
-    try:
+    def work(record: dict[str, Any]) -> None:
         record["input_bytes"] = os.path.getsize(item.source)
         record["input_sha256"] = sha256_of(item.source)
         coder = _WORKER["codec"]
@@ -360,21 +369,15 @@ def _compress_item(item: WorkItem) -> dict[str, Any]:
         decoded = coder.decode(data)
         os.makedirs(os.path.dirname(item.output), exist_ok=True)
         write_atomic(item.output, data, overwrite=True)
-        pixels = int(image.shape[0]) * int(image.shape[1])
         value = psnr_integer(image, decoded)
         record.update(
-            status="ok",
             output_bytes=len(data),
             output_sha256=hashlib.sha256(data).hexdigest(),
-            bits_per_pixel=8 * len(data) / pixels,
+            bits_per_pixel=8 * len(data) / (int(image.shape[0]) * int(image.shape[1])),
             psnr_db=value if value != float("inf") else None,
         )
-    except RdlabError as exc:
-        record.update(status="failed", error=" ".join(str(exc).split()))
-    except Exception as exc:  # an internal error is recorded, the run goes on
-        record.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
-    record["seconds"] = round(time.perf_counter() - start, 4)
-    return record
+
+    return _recorded(item, work)
 
 
 JOBS.update(compress=_compress_item, decompress=_decompress_item)
@@ -461,8 +464,9 @@ def _ray_engine(
     address: str | None,
 ) -> Iterator[dict[str, Any]]:
     """Records of ``todo`` from ``workers`` Ray actors (one CPU each): on the cluster at
-    ``address``, or on a local Ray instance started for the run, bound to 127.0.0.1
-    (shut down at the end)."""
+    ``address``, or on a local Ray instance started for the run (shut down at the end;
+    it is given 127.0.0.1 as its node address, but Ray 2.60's servers still listen on
+    every interface)."""
     try:
         import ray
         from ray.util import ActorPool

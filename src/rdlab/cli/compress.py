@@ -107,7 +107,8 @@ class CompressCommand:
             const="",
             metavar="ADDRESS",
             help="batch mode on Ray: N actors on a local Ray instance started for the run "
-            "(bound to 127.0.0.1), or on the cluster at ADDRESS (pip install 'rdlab[ray]')",
+            "(its servers listen on every interface), or on the cluster at ADDRESS (pip "
+            "install 'rdlab[ray]')",
         )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
