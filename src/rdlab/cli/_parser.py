@@ -72,3 +72,24 @@ def defer_arguments(parser: argparse.ArgumentParser, setup: Setup) -> None:
         parser.defer(setup)
     else:
         setup(parser)
+
+
+def number_list(rule: str, ok: Callable[[float], bool]) -> Callable[[str], list[float]]:
+    """An argparse ``type`` for a comma-separated list of numbers, each of which ``ok``
+    accepts (``"inf"`` and ``"nan"`` parse; ``ok`` decides). ``rule`` says what ``ok``
+    wants, e.g. ``"epsilon must be finite and > 0"``: the error names the first value
+    that breaks it."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"give at least one value ({rule})")
+        for v in values:
+            if not ok(v):
+                raise argparse.ArgumentTypeError(f"{rule}, got {v:g}")
+        return values
+
+    return parse

@@ -19,26 +19,12 @@ from typing import Any
 
 from ..errors import InputError
 from ._output import add_report_options, emit_benchmark, run_reported
+from ._parser import number_list
 
-
-def _weights(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values or any(not math.isfinite(v) or v < 0 for v in values):
-        raise argparse.ArgumentTypeError("perception weights must be finite and >= 0")
-    return values
-
-
-def _qualities(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values or any(not math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError("qualities must be finite numbers")
-    return values
+_WEIGHTS = number_list(
+    "perception weights must be finite and >= 0", lambda v: math.isfinite(v) and v >= 0
+)
+_QUALITIES = number_list("qualities must be finite numbers", math.isfinite)
 
 
 def add_parser(sub: Any) -> None:
@@ -46,7 +32,7 @@ def add_parser(sub: Any) -> None:
     actions = parser.add_subparsers(dest="perception_action", metavar="ACTION", required=True)
     p = actions.add_parser("bench", help="stochastic-decoder NTC on a 2-D source")
     p.add_argument("--source", choices=("gaussian", "laplace", "banana"), default="gaussian")
-    p.add_argument("--weights", type=_weights, default=[0.0, 1.0, 4.0, 16.0], help="w_P list")
+    p.add_argument("--weights", type=_WEIGHTS, default=[0.0, 1.0, 4.0, 16.0], help="w_P list")
     p.add_argument("--lmbda", type=float, default=8.0, help="λ: MSE against bits per vector")
     p.add_argument("--steps", type=int, default=2000, help="training steps per model")
     p.add_argument("--seed", type=int, default=0)
@@ -58,7 +44,7 @@ def add_parser(sub: Any) -> None:
     )
     q.add_argument("images", nargs="*", help="photos to code (default: the bundled sample image)")
     q.add_argument(
-        "--quality", type=_qualities, default=[1.0, 3.0, 5.0], help="qualities (default 1,3,5)"
+        "--quality", type=_QUALITIES, default=[1.0, 3.0, 5.0], help="qualities (default 1,3,5)"
     )
     q.add_argument("--realism", default="default", metavar="HEAD", help="head (default: bundled)")
     q.add_argument("--model", default="default", help="image model (default: bundled default)")

@@ -17,22 +17,13 @@ from typing import Any
 
 from ..errors import InputError
 from ._output import add_report_options, emit, run_reported
+from ._parser import number_list
 
 MECHANISM_NAMES = ("gaussian", "laplace", "privunit", "privunitg")
 SOURCE_NAMES = ("sphere", "images", "speech")
 
 
-def _eps_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one epsilon")
-    for v in values:
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"epsilon must be finite and > 0, got {v:g}")
-    return values
+_EPS = number_list("epsilon must be finite and > 0", lambda v: math.isfinite(v) and v > 0)
 
 
 def add_parser(sub: Any) -> None:
@@ -43,7 +34,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--eps",
-        type=_eps_list,
+        type=_EPS,
         default=[0.5, 1.0, 2.0, 4.0, 8.0],
         help="epsilons (nats): central for gaussian, local for the others (default 0.5,1,2,4,8)",
     )

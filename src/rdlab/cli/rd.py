@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,15 @@ import numpy as np
 from .._files import write_atomic
 from ..errors import InputError
 from ._output import emit
-from ._parser import defer_arguments
+from ._parser import defer_arguments, number_list
 
 TRAIN_SAMPLES = 20_000
+
+
+_PERCEPTIONS = number_list(
+    "perception levels must be finite and >= 0", lambda v: math.isfinite(v) and v >= 0
+)
+_COMMON_RATES = number_list("common randomness rates must be >= 0 (inf allowed)", lambda v: v >= 0)
 
 
 def add_parser(sub: Any) -> None:
@@ -47,7 +54,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot")
     parser.add_argument(
         "--perception",
-        type=_perception_list,
+        type=_PERCEPTIONS,
         default=None,
         help="gaussian only: add R(D, P) curves for these perception levels P (e.g. 0,0.05)",
     )
@@ -66,7 +73,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--common-rate",
-        type=_common_rate_list,
+        type=_COMMON_RATES,
         default=None,
         metavar="RC[,RC..]",
         help="with --perception: also R(D, P) when encoder and decoder share only RC bits "
@@ -82,26 +89,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "X = S + N(0, NOISE_VAR)): its R(D) and measured ECSQ curves, task-aware "
         "(quantize E[S|X]) and reconstruction-aware (quantize X, decode a·X̂), MSE on S",
     )
-
-
-def _perception_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values or any(not np.isfinite(v) or v < 0 for v in values):
-        raise argparse.ArgumentTypeError("perception levels must be finite and >= 0")
-    return values
-
-
-def _common_rate_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values or any(np.isnan(v) or v < 0 for v in values):
-        raise argparse.ArgumentTypeError("common randomness rates must be >= 0 (inf allowed)")
-    return values
 
 
 def _curve(d: np.ndarray, r: np.ndarray, variance: float) -> list[dict[str, float]]:
