@@ -9,6 +9,7 @@ Sections (each a function returning a dict; ``run`` combines them into one JSON 
   the bundled sample). Peers in the same run: the uncompressed mechanism (32-bit floats),
   CSGM at equal bits and stochastic quantization (:mod:`rdlab.eval.privacy_bench`).
 - ``bits``: per mechanism (gaussian, laplace, privunit) at local ε in {0.5, 1, 2, 4, 8},
+  and the DME section's Gaussian at central ε in the same set (``gaussian-central``),
   the mean message length per client against ``sum_b I_b + log2(I_b + 1) + 4`` with
   ``I_b`` the mean KL (bits) of block b over the clients.
 - ``speed``: client vectors per second (d = 16, local ε = 2) encoded and decoded, one
@@ -36,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from rdlab.eval.privacy_bench import client_vectors, run_bench
-from rdlab.privacy import decode_round, encode_round, get_mechanism
+from rdlab.privacy import (
+    GaussianMechanism,
+    calibrate_gaussian,
+    decode_round,
+    encode_round,
+    get_mechanism,
+)
 from rdlab.rec.distributions import kl_bits
 
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -79,15 +86,25 @@ def _mechanism(name: str, eps: float) -> Any:
     return get_mechanism(name, dim=16, epsilon=eps)
 
 
+def _central_gaussian(eps: float, clients: int = 100) -> Any:
+    """The DME section's Gaussian: noise for central (ε, 1e-5) after averaging ``clients``."""
+    z = calibrate_gaussian(eps, 1e-5)
+    return GaussianMechanism(16, clip_norm=1.0, sigma=z / np.sqrt(clients), delta=1e-5)
+
+
 def bits(clients: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Mean message bits against the I + log2(I + 1) + 4 bound, per mechanism and ε."""
+    """Mean message bits against the I + log2(I + 1) + 4 bound, per mechanism and ε.
+
+    ``gaussian``, ``laplace`` and ``privunit`` at local ε (a few bits of information per
+    client); ``gaussian-central`` is the DME section's mechanism at central ε over 100
+    clients (each output carries 5 to 60 bits, split into several blocks)."""
     rows = []
-    for name in ("gaussian", "laplace", "privunit"):
+    for name in ("gaussian", "laplace", "privunit", "gaussian-central"):
         x = client_vectors("sphere", clients, 16, seed=seed)
         if name == "laplace":
             x = x / np.abs(x).sum(axis=1, keepdims=True)
         for eps in EPSILONS:
-            mech = _mechanism(name, eps)
+            mech = _central_gaussian(eps) if name == "gaussian-central" else _mechanism(name, eps)
             gen = np.random.default_rng([seed, 3])
             r = encode_round(mech, x, seed=seed, generator=gen)
             prep_gen = np.random.default_rng([seed, 5])
