@@ -3,6 +3,7 @@ bytes whatever the worker count, bad inputs recorded, killed runs leave no parti
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -105,20 +106,56 @@ def test_outputs_are_byte_identical_for_one_and_two_workers(photos, tmp_path, ca
     assert _outputs(one) == _outputs(two) and len(_outputs(one)) == 5
 
 
-def test_a_killed_run_leaves_no_partial_output_and_resumes(photos, tmp_path, capsys):
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie has exited: only its entry is left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGKILL, 1), (signal.SIGTERM, 2)])
+def test_a_killed_run_leaves_no_partial_output_and_resumes(photos, tmp_path, capsys, sig,
+                                                           workers):  # fmt: skip
     reference = tmp_path / "reference"
     run_cli(capsys, "compress", photos, "-o", reference, *QUALITY)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "rdlab", "--quiet", "compress", str(photos), "-o",
-               str(out), *QUALITY, "--workers", "1"]  # fmt: skip
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               str(out), *QUALITY, "--workers", str(workers)]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:
         if (out / MANIFEST).is_file() and (out / MANIFEST).read_text().count("\n") >= 1:
             break
         time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
+    workers_seen = _children(child.pid)
+    start = time.monotonic()
+    child.send_signal(sig)
+    code = child.wait(timeout=60)
+    if sig == signal.SIGTERM:  # stopped at once, in one line, its workers gone with it
+        assert time.monotonic() - start < 30
+        assert code == 128 + signal.SIGTERM
+        assert child.stderr.read().decode().strip() == "rdlab: terminated"
+        assert workers_seen  # the negative control: there were workers to stop
+        time.sleep(1)
+        assert not [p for p in workers_seen if _running(p)]
+    child.stderr.close()
     expected = _outputs(reference)
     for key, data in _outputs(out).items():  # whatever is there is complete
         assert data == expected[key], key
@@ -164,24 +201,43 @@ def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
     assert os.path.getsize(path) > 0
 
 
-@pytest.mark.ray
+def _private_network() -> list[str]:
+    """The command prefix that runs a process in a new network namespace with only the
+    loopback interface (user namespaces: no privileges needed); skip where refused."""
+    prefix = ["unshare", "--map-root-user", "--net"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"unshare unavailable: {exc}")
+    if probe.returncode != 0:
+        pytest.skip(f"no private network namespace: {probe.stderr.decode().strip()}")
+    return prefix
+
+
 def test_ray_engine_writes_the_same_bytes_on_a_local_instance(photos, tmp_path, capsys):
-    """Ray local (started for the run on 127.0.0.1, shut down after): the same files and
-    manifest as the local engine."""
+    """Ray local, started for the run and shut down after, inside a network namespace
+    whose only interface is loopback (so it is reachable from 127.0.0.1 only): the same
+    files as the local engine, and a local rerun resumes from its manifest."""
     pytest.importorskip("ray")
+    prefix = _private_network()
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     run_cli(capsys, "compress", photos, "-o", local, *QUALITY)
-    code, text, _ = run_cli(capsys, "compress", photos, "-o", ray_out, "--ray", "--workers",
-                            "2", *QUALITY, "--json")  # fmt: skip
-    report = json.loads(text)
-    assert code == 2 and report["engine"] == "ray" and report["coded"] == 5
+    report_path = tmp_path / "report.json"
+    driver = Path(__file__).with_name("_private_network.py")
+    command = [*prefix, sys.executable, str(driver), str(report_path), "--quiet", "compress",
+               str(photos), "-o", str(ray_out), "--ray", "--workers", "2", *QUALITY, "--json"]
+    child = subprocess.run(command, capture_output=True, timeout=300)  # fmt: skip
+    report = json.loads(report_path.read_text())
+    assert report["code"] == 2, child.stderr.decode()[-2000:]  # the two bad inputs
+    assert report["interfaces"] == ["lo"]
+    assert report["listening"], "Ray's servers were never seen listening"
+    for address in report["listening"]:
+        assert ipaddress.ip_address(address.rsplit(":", 1)[0]).is_loopback, address
+    summary = json.loads(child.stdout)
+    assert summary["engine"] == "ray" and summary["coded"] == 5 and summary["failed"] == 2
     assert _outputs(ray_out) == _outputs(local)
-    import ray
-
-    assert not ray.is_initialized()  # the instance started for the run is gone
-    # a rerun resumes through the same manifest, whatever engine wrote it
     code, text, _ = run_cli(capsys, "compress", photos, "-o", ray_out, *QUALITY, "--json")
-    assert json.loads(text)["skipped"] == 5
+    assert code == 2 and json.loads(text)["skipped"] == 5  # resumes from Ray's manifest
 
 
 def test_a_coded_folder_decodes_into_a_mirrored_tree_and_resumes(photos, tmp_path, capsys):

@@ -215,3 +215,23 @@ def test_a_codec_failing_on_one_image_drops_that_image_only(image_dir, monkeypat
     assert result["dataset"]["images"] == 2  # the photo and the greyscale image remain
     assert {r["file"] for r in result["images"]} == {"a_photo.png", "d_grey.png"}
     assert result["bd"]["webp"]["psnr"]["pchip"]["images"] == 2
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items()
+                if "seconds" not in k and k != "versions"}  # fmt: skip
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_two_workers_give_the_same_results_as_one(image_dir):
+    """Sweeps on 2 worker processes (the learned codec's model loaded per worker): every
+    number but the timings equals the one-process run; the file order is the plan's."""
+    sweeps = {"jpeg": [20, 50, 80], "rdlab": [1, 4]}
+    one = evaluate_images(image_dir, ["jpeg", "rdlab"], qualities=sweeps)
+    two = evaluate_images(image_dir, ["jpeg", "rdlab"], qualities=sweeps, workers=2, threads=1)
+    assert [r["file"] for r in two["images"]] == ["a_photo.png", "b_small.png", "d_grey.png"]
+    assert _without_timings(two) == _without_timings(one)
+    assert two["images"][0]["results"]["rdlab"][1]["bpp"] > 0

@@ -3,15 +3,18 @@
 ``rdlab compress DIR_OR_GLOB... -o OUTDIR [--workers N]`` compresses every image under
 the inputs into a mirrored tree of ``.rdl`` files. The work is planned once
 (:func:`plan_compress`: one :class:`WorkItem` per input file, outputs refused before any
-work when two would collide) and run by an **engine** that only executes it:
+work when two would collide) and run by an **engine** of :mod:`rdlab.parallel` that
+only executes it:
 
 - ``"local"`` (default): ``N`` worker processes (``spawn``), each loading the codec and
   its model **once** and using ``cores // N`` PyTorch threads, so workers do not
   oversubscribe the machine; ``N = 1`` runs in this process.
 - ``"ray"``: ``N`` Ray actors (one CPU each, the model loaded once per actor) on an
   existing cluster (``address``) or on a local instance started for the run (``pip
-  install 'rdlab[ray]'``; Ray 2.60's servers listen on every interface, so rdlab's tests
-  run it only under the ``ray`` marker).
+  install 'rdlab[ray]'``).
+
+A worker process that dies on an item (out of memory, killed) is replaced; the item is
+retried alone and recorded as failed if it kills its worker again.
 
 :func:`run_batch` does the rest (manifest, resume, report) whatever the engine.
 
@@ -34,15 +37,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from ._files import write_atomic
 from .errors import InputError, RdlabError
+from .parallel import ENGINES, WorkerDiedError, check_workers, map_unordered
 
 __all__ = [
     "ENGINES",
@@ -282,14 +284,12 @@ def read_input_image(source: str, codec: Any, *, to_8bit: bool = False) -> Any:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(codec: str, options: dict[str, Any], threads: int, to_8bit: bool) -> None:
-    """Per worker: PyTorch threads, then the codec and its model, once (``codec`` empty:
-    decoding, where each file names its codec; those are made once per name)."""
-    from ._threads import apply_threads
+def _init_worker(codec: str, options: dict[str, Any], to_8bit: bool) -> None:
+    """Per worker, once: the codec and its model (``codec`` empty: decoding, where each
+    file names its codec; those are made once per name)."""
     from .codecs import get_codec
 
     coder = get_codec(codec, **options) if codec else None
-    apply_threads(threads)
     if coder is not None and hasattr(coder, "model"):
         _ = coder.model  # load the model now, not with the first file
     _WORKER.update(codec=coder, options=options, to_8bit=to_8bit, decoders={})
@@ -383,8 +383,10 @@ def _compress_item(item: WorkItem) -> dict[str, Any]:
 JOBS.update(compress=_compress_item, decompress=_decompress_item)
 
 
-def _run_job(job: str, item: WorkItem) -> dict[str, Any]:
-    return JOBS[job](item)
+def _died(item: WorkItem, error: WorkerDiedError) -> dict[str, Any]:
+    """The record of an item whose worker process died (alone, twice) while coding it."""
+    return {"key": item.key, "input": item.source, "output": item.output,
+            "status": "failed", "error": str(error)}  # fmt: skip
 
 
 @dataclass
@@ -413,92 +415,6 @@ class BatchReport:
             self.input_bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
         )
         return out
-
-
-def _threads_per_worker(workers: int) -> int:
-    from ._threads import usable_cores
-
-    return max(1, usable_cores() // workers)
-
-
-def _local_engine(
-    job: str,
-    todo: Sequence[WorkItem],
-    init: tuple[Any, ...],
-    workers: int,
-    address: str | None,
-) -> Iterator[dict[str, Any]]:
-    """Records of ``todo`` from ``workers`` local processes (``spawn``); in this process
-    for one worker or one item."""
-    if workers == 1 or len(todo) <= 1:
-        _init_worker(*init)
-        for item in todo:
-            yield _run_job(job, item)
-        return
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
-        mp_context=get_context("spawn"),
-        initializer=_init_worker,
-        initargs=init,
-    ) as pool:
-        futures = [pool.submit(_run_job, job, item) for item in todo]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-class _RayWorker:
-    """A Ray actor: the codec and its model loaded once, then one item per call."""
-
-    def __init__(self, *init: Any) -> None:
-        _init_worker(*init)
-
-    def run(self, job: str, item: WorkItem) -> dict[str, Any]:
-        return _run_job(job, item)
-
-
-def _ray_engine(
-    job: str,
-    todo: Sequence[WorkItem],
-    init: tuple[Any, ...],
-    workers: int,
-    address: str | None,
-) -> Iterator[dict[str, Any]]:
-    """Records of ``todo`` from ``workers`` Ray actors (one CPU each): on the cluster at
-    ``address``, or on a local Ray instance started for the run (shut down at the end;
-    it is given 127.0.0.1 as its node address, but Ray 2.60's servers still listen on
-    every interface)."""
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise InputError("--ray", "needs Ray: pip install 'rdlab[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(
-                num_cpus=workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                _node_ip_address="127.0.0.1",
-            )
-    try:
-        actor = ray.remote(num_cpus=1)(_RayWorker)
-        pool = ActorPool([actor.remote(*init) for _ in range(min(workers, len(todo)))])
-        yield from pool.map_unordered(lambda a, item: a.run.remote(job, item), list(todo))
-    finally:
-        if started:
-            ray.shutdown()
-
-
-ENGINES: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
-    "local": _local_engine,
-    "ray": _ray_engine,
-}
-"""Engines by name: ``engine(job, todo, worker init args, workers, address)`` yields one
-manifest record per item, in any order."""
 
 
 def run_batch(
@@ -538,10 +454,7 @@ def run_batch(
     Raises:
         InputError: ``workers`` below 1, an unknown engine, Ray not installed.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError("workers", f"must be an integer >= 1, got {workers!r}")
-    if engine not in ENGINES:
-        raise InputError("engine", f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    check_workers(workers, engine)
     if job not in JOBS:
         raise InputError("job", f"unknown job {job!r} (known: {', '.join(JOBS)})")
     Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -550,9 +463,18 @@ def run_batch(
     settings = {"job": job, "codec": codec, "options": options, "to_8bit": to_8bit}
     todo, done = pending(items, manifest, settings)
     start = time.perf_counter()
-    init = (codec, options, threads or _threads_per_worker(workers), to_8bit)
-    records = ENGINES[engine](job, todo, init, workers, address) if todo else iter(())
-    for finished, record in enumerate(records, start=1):
+    results = map_unordered(
+        JOBS[job],
+        todo,
+        init=_init_worker,
+        init_args=(codec, options, to_8bit),
+        workers=workers,
+        engine=engine,
+        address=address,
+        threads=threads,
+    )
+    for finished, (index, result) in enumerate(results, start=1):
+        record = _died(todo[index], result) if isinstance(result, WorkerDiedError) else result
         record["settings"] = settings
         manifest.append(record)
         if progress is not None:

@@ -14,8 +14,11 @@ never load PyTorch).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
 
 from .. import __version__
 from ..errors import RdlabError
@@ -52,7 +55,30 @@ COMMANDS = (
     train,
 )
 
-EXIT_OK, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_BUG, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that what runs stops the way it
+    stops for Ctrl-C (temporary files removed, worker processes terminated)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the command runs (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet = _output.QUIET
     _output.QUIET = bool(args.quiet)
     try:
-        return int(args.run(args) or EXIT_OK)
+        with _sigterm_raises():
+            return int(args.run(args) or EXIT_OK)
+    except Terminated:
+        sys.stderr.write("rdlab: terminated\n")
+        return EXIT_TERMINATED
     except RdlabError as exc:
         sys.stderr.write(f"rdlab: error: {_one_line(exc)}\n")
         if args.debug:

@@ -18,6 +18,7 @@ from typing import Any
 from .._files import write_atomic
 from ..codecs.registry import bench_codecs, codec_spec
 from ..errors import InputError
+from ._engine import add_engine_arguments, engine_settings
 from ._output import emit, progress
 from .threads_help import add_threads_argument
 
@@ -63,6 +64,12 @@ def add_parser(sub: Any) -> None:
     images.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     images.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_threads_argument(images)
+    add_engine_arguments(
+        images,
+        "run the sweeps (one codec on one image each) on N worker processes (default 1), "
+        "each with --threads or cores // N threads; results are the same, timings are "
+        "those of a shared machine",
+    )
     images.set_defaults(run=run)
 
 
@@ -105,7 +112,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._threads import apply_threads
+    from .._threads import apply_threads, check_threads
     from ..eval.image_bench import bd_markdown, evaluate_images, per_image_of, summary_of
     from ..eval.plots import bench_plots
 
@@ -131,7 +138,11 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError("limit", f"must be a positive integer, got {args.limit}")
     qualities = _parse_qualities(args.qualities)
-    apply_threads(args.threads)  # rdlab's codecs run PyTorch
+    engine = engine_settings(args)
+    if engine["workers"] == 1 and engine["engine"] == "local":
+        apply_threads(args.threads)  # rdlab's codecs run PyTorch here
+    else:
+        check_threads(args.threads)  # each worker sets its own
 
     result = evaluate_images(
         directory,
@@ -140,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         progress=progress,
         limit=args.limit,
+        threads=args.threads,
+        **engine,
     )
     summary = summary_of(result)
     payloads = {

@@ -20,6 +20,7 @@ from typing import Any
 from .._files import check_output, read_bytes
 from ..errors import InputError
 from ._batch import EXIT_FAILED, planned_outputs, run_batch
+from ._engine import add_engine_arguments, engine_settings
 from ._output import emit, human_bytes, progress, progress_bar
 
 #: Options of the learned (hyperprior) codec alone.
@@ -92,23 +93,12 @@ class CompressCommand:
             help="lossy codecs: reduce 16-bit images to 8 bits (refused without it); "
             "--codec lossless keeps all 16 bits",
         )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            metavar="N",
-            help="batch mode (also implied by a folder or a glob pattern among the inputs): "
+        add_engine_arguments(
+            parser,
+            "batch mode (also implied by a folder or a glob pattern among the inputs): "
             "code every image under the inputs into the folder -o OUTDIR, mirroring the "
             "tree, with N worker processes (default 1); OUTDIR/manifest.jsonl records each "
             "file, and a rerun redoes only what is missing, corrupt or failed",
-        )
-        parser.add_argument(
-            "--ray",
-            nargs="?",
-            const="",
-            metavar="ADDRESS",
-            help="batch mode on Ray: N actors on a local Ray instance started for the run "
-            "(its servers listen on every interface), or on the cluster at ADDRESS (pip "
-            "install 'rdlab[ray]')",
         )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
@@ -194,7 +184,7 @@ class CompressCommand:
 def _batch_folder(args: argparse.Namespace, job: str) -> int:
     """Batch mode (:mod:`rdlab.batch`): every image (``compress``) or ``.rdl`` image
     file (``decompress``) under the inputs into the folder ``-o``."""
-    from .._threads import check_threads, usable_cores
+    from .._threads import check_threads
     from ..batch import plan_compress, plan_decompress, run_batch
 
     compress = job == "compress"
@@ -206,10 +196,7 @@ def _batch_folder(args: argparse.Namespace, job: str) -> int:
         raise InputError("output", "batch mode needs -o, the folder to write into")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise InputError("output", f"{args.output} is a file; batch mode writes into a folder")
-    default = usable_cores() if args.ray is not None else 1
-    workers = default if args.workers is None else args.workers
-    if workers < 1:
-        raise InputError("--workers", f"must be >= 1, got {workers}")
+    engine = engine_settings(args)
     check_threads(args.threads)
     if compress:
         items = plan_compress(args.inputs, args.output)  # refused before any work
@@ -229,10 +216,9 @@ def _batch_folder(args: argparse.Namespace, job: str) -> int:
     bar = progress_bar(len(items), "compressing" if compress else "decompressing")
     try:
         report = run_batch(
-            items, codec, options, args.output, workers=workers, threads=args.threads,
-            to_8bit=bool(getattr(args, "to_8bit", False)),
-            engine="local" if args.ray is None else "ray", address=args.ray or None,
-            job=job, progress=lambda k: bar.update(k - bar.n),
+            items, codec, options, args.output, threads=args.threads,
+            to_8bit=bool(getattr(args, "to_8bit", False)), job=job,
+            progress=lambda k: bar.update(k - bar.n), **engine,
         )  # fmt: skip
     finally:
         bar.close()
@@ -439,21 +425,12 @@ class DecompressCommand:
             metavar="N",
             help="with --realism: the shared noise (another N, another sample; default 0)",
         )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            metavar="N",
-            help="batch mode (also implied by a folder or a glob pattern among the inputs): "
+        add_engine_arguments(
+            parser,
+            "batch mode (also implied by a folder or a glob pattern among the inputs): "
             "decode every .rdl image file under the inputs into the folder -o DIR, "
             "mirroring the tree (a.png.rdl -> a.png), with N worker processes; resumable "
             "through DIR/manifest.jsonl",
-        )
-        parser.add_argument(
-            "--ray",
-            nargs="?",
-            const="",
-            metavar="ADDRESS",
-            help="batch mode on Ray (a local instance, or the cluster at ADDRESS)",
         )
         add_threads_argument(parser)
         parser.add_argument("-f", "--force", action="store_true", help="replace existing outputs")

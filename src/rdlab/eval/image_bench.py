@@ -56,6 +56,7 @@ from ..codecs.registry import unavailable_reason as _requires
 from ..data.images import read_image
 from ..errors import InputError, RdlabError
 from ..metrics import bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
+from ..parallel import WorkerDiedError, map_unordered
 from .bd import bd_psnr, bd_rate
 
 T = TypeVar("T")
@@ -199,6 +200,22 @@ def _code_point(
     }
 
 
+def _sweep_job(job: tuple[str, str, tuple[float, ...]]) -> tuple[str, Any]:
+    """One unit of benchmark work (in a worker): codec ``name`` at each quality on the
+    image at ``path``; ``("ok", points)`` or ``("error", "Type: message")`` (one codec
+    failing on one image must not end the run)."""
+    path, name, qualities = job
+    try:
+        image, _ = load_rgb(path)
+        with_ms = min(image.shape[:2]) >= MS_SSIM_MIN_SIDE
+        return "ok", [
+            _code_point(get_codec_at(name, quality), image, with_ms, quality)
+            for quality in qualities
+        ]
+    except Exception as exc:
+        return "error", f"{type(exc).__name__}: {exc}"
+
+
 # ---------------------------------------------------------------------------- the run
 def evaluate_images(
     directory: str | os.PathLike[str],
@@ -207,6 +224,11 @@ def evaluate_images(
     anchor: str = "jpeg",
     progress: ProgressFn | None = None,
     limit: int | None = None,
+    *,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``codecs`` on every image in ``directory``; a JSON-ready dict.
 
@@ -218,9 +240,15 @@ def evaluate_images(
     ``limit``: use only the first ``limit`` readable images. Unavailable codecs are listed
     under ``unavailable`` (with the reason) and left out; unreadable files under
     ``skipped``; an image on which a codec raises is listed under ``failures`` and left
-    out of every curve (so all codecs are compared on the same images). Keys:
-    ``dataset, anchor, codecs, unavailable, skipped, failures, images, mean_curves, bd,
-    conventions, versions, seconds``.
+    out of every curve (so all codecs are compared on the same images).
+
+    The unit of work is one codec's sweep on one image, run by :mod:`rdlab.parallel`:
+    ``workers`` local processes (``engine="local"``; 1: this process) or Ray actors
+    (``engine="ray"``, on the cluster at ``address`` or a local instance), each with
+    ``threads`` PyTorch threads (default: the cores // workers). Results do not depend on
+    the engine or the worker count, except the timings (workers share the machine).
+    Keys: ``dataset, anchor, codecs, unavailable, skipped, failures, images,
+    mean_curves, bd, conventions, versions, seconds``.
     """
     started = time.perf_counter()
     wrap = progress or _no_progress
@@ -248,25 +276,23 @@ def evaluate_images(
         loaded.append((path, image, note))
 
     records: list[dict[str, Any]] = []
-    jobs = [(i, name) for i in range(len(loaded)) for name in usable]
+    pairs = [(i, name) for i in range(len(loaded)) for name in usable]
+    jobs = [(loaded[i][0], name, tuple(sweeps[name])) for i, name in pairs]
     results: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    failures: list[dict[str, str]] = []  # a codec that fails on an image drops the image
-    failed: set[int] = set()
-    for index, name in wrap(jobs, "benchmarking", len(jobs)):
-        path, image, _note = loaded[index]
-        if index in failed:
-            continue
-        with_ms = min(image.shape[:2]) >= MS_SSIM_MIN_SIDE
-        try:
-            points = [
-                _code_point(get_codec_at(name, quality), image, with_ms, quality)
-                for quality in sweeps[name]
-            ]
-        except Exception as exc:  # one codec failing on one image must not end the run
-            failures.append({"path": path, "codec": name, "error": f"{type(exc).__name__}: {exc}"})
-            failed.add(index)
-            continue
-        results[(index, name)] = points
+    errors: dict[int, dict[str, str]] = {}  # a codec that fails on an image drops the image
+    done = map_unordered(
+        _sweep_job, jobs, workers=workers, engine=engine, address=address, threads=threads
+    )
+    for job, result in wrap(done, "benchmarking", len(jobs)):
+        index, name = pairs[job]
+        died = isinstance(result, WorkerDiedError)
+        status, value = ("error", f"WorkerDiedError: {result}") if died else result
+        if status == "ok":
+            results[(index, name)] = value
+        else:
+            errors[job] = {"path": loaded[index][0], "codec": name, "error": value}
+    failures = [errors[job] for job in sorted(errors)]  # in plan order, whatever the engine
+    failed = {pairs[job][0] for job in errors}
     for index, (path, image, note) in enumerate(loaded):
         if index in failed:
             continue

@@ -1,0 +1,89 @@
+"""rdlab.parallel: one function over many items on local processes (Ray: test_batch)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from rdlab.errors import InputError
+from rdlab.parallel import WorkerDiedError, check_workers, map_unordered
+
+_SETUP: dict[str, int] = {}
+
+
+def _init(offset: int) -> None:
+    _SETUP["offset"] = offset
+    _SETUP["inits"] = _SETUP.get("inits", 0) + 1
+
+
+def _square(x: int) -> tuple[int, int, int, int]:
+    """``x² + offset``, this worker's pid, how often it ran ``_init``, its torch threads."""
+    import torch
+
+    return x * x + _SETUP["offset"], os.getpid(), _SETUP["inits"], torch.get_num_threads()
+
+
+def _die_on_three(x: int) -> int:
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    time.sleep(0.05)
+    return x
+
+
+def _pid_then_sleep(x: int) -> int:
+    if x > 0:
+        time.sleep(60)
+    return os.getpid()
+
+
+def test_results_match_one_process_and_init_runs_once_per_worker():
+    one = dict(map_unordered(_square, range(12), init=_init, init_args=(7,), workers=1))
+    two = dict(map_unordered(_square, range(12), init=_init, init_args=(7,), workers=2))
+    assert sorted(two) == list(range(12))
+    assert (
+        [two[i][0] for i in range(12)]
+        == [one[i][0] for i in range(12)]
+        == [i * i + 7 for i in range(12)]
+    )
+    pids = {r[1] for r in two.values()}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+    assert all(r[2] == 1 for r in two.values())  # the model-loading init ran once per worker
+    threads = dict(map_unordered(_square, range(4), init=_init, init_args=(0,), workers=2,
+                                 threads=1))  # fmt: skip
+    assert {r[3] for r in threads.values()} == {1}
+
+
+def test_a_worker_that_dies_fails_only_its_item():
+    results = dict(map_unordered(_die_on_three, range(10), workers=2))
+    assert sorted(results) == list(range(10))
+    assert isinstance(results[3], WorkerDiedError)
+    assert all(results[i] == i for i in range(10) if i != 3)  # nobody else is blamed
+
+
+def test_an_exception_in_the_caller_stops_the_workers():
+    results = map_unordered(_pid_then_sleep, [0, 1, 2, 3], workers=2, threads=1)
+    _, pid = next(results)  # item 0 returns at once; the others sleep a minute
+    start = time.monotonic()
+    results.close()  # what an exception (Ctrl-C, SIGTERM) in the loop does
+    assert time.monotonic() - start < 20
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"worker {pid} still runs")
+
+
+def test_refusals():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(InputError, match="workers"):
+            check_workers(bad)
+    with pytest.raises(InputError, match="unknown engine"):
+        list(map_unordered(_square, [1], engine="spark"))
+    assert list(map_unordered(_square, [], workers=2)) == []
