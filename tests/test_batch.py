@@ -224,9 +224,9 @@ def test_ray_engine_writes_the_same_bytes_on_a_local_instance(photos, tmp_path, 
     run_cli(capsys, "compress", photos, "-o", local, *QUALITY)
     report_path = tmp_path / "report.json"
     driver = Path(__file__).with_name("_private_network.py")
-    command = [*prefix, sys.executable, str(driver), str(report_path), "--quiet", "compress",
-               str(photos), "-o", str(ray_out), "--ray", "--workers", "2", *QUALITY, "--json"]
-    child = subprocess.run(command, capture_output=True, timeout=300)  # fmt: skip
+    argv = ["--quiet", "compress", str(photos), "-o", str(ray_out), "--ray", "--workers", "2"]
+    command = [*prefix, sys.executable, str(driver), str(report_path), *argv, *QUALITY, "--json"]
+    child = subprocess.run(command, capture_output=True, timeout=300)
     report = json.loads(report_path.read_text())
     assert report["code"] == 2, child.stderr.decode()[-2000:]  # the two bad inputs
     assert report["interfaces"] == ["lo"]
