@@ -265,3 +265,40 @@ def test_a_coded_folder_decodes_into_a_mirrored_tree_and_resumes(photos, tmp_pat
     compare = photos / "p0.png"
     code, _, err = run_cli(capsys, "decompress", coded, "-o", decoded, "--compare", compare)
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_resume_reads_unchanged_inputs_by_size_and_time_only(photos, tmp_path, capsys,
+                                                             monkeypatch):  # fmt: skip
+    """A rerun hashes every output but no input whose size and modification time are as
+    recorded; a touched input is hashed (and still skipped), a changed one redone."""
+    import shutil
+
+    from rdlab import batch
+
+    tree = tmp_path / "photos"
+    shutil.copytree(photos, tree)
+    out = tmp_path / "out"
+    run_cli(capsys, "compress", tree, "-o", out, *QUALITY)
+    settings = _records(out)[0]["settings"]
+    hashed: list[str] = []
+    real = batch.sha256_of
+    monkeypatch.setattr(batch, "sha256_of", lambda p: hashed.append(str(p)) or real(p))
+
+    def todo_after() -> list[str]:
+        hashed.clear()
+        items = plan_compress([str(tree)], str(out))
+        todo, _ = batch.pending(items, Manifest(out / MANIFEST), settings)
+        return sorted(i.key for i in todo)
+
+    failed = ["sub/cut.png", "text.png"]
+    assert todo_after() == failed
+    assert not [p for p in hashed if str(tree) in p]  # no input hashed
+    assert len(hashed) == 5  # every output verified
+    stat = os.stat(tree / "p1.png")
+    os.utime(tree / "p1.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert todo_after() == failed  # the same bytes: still done
+    assert [p for p in hashed if str(tree) in p] == [str(tree / "p1.png")]
+    img = np.asarray(Image.open(tree / "p2.png")).copy()
+    img[0, 0] ^= 1
+    Image.fromarray(img).save(tree / "p2.png")
+    assert todo_after() == sorted([*failed, "p2.png"])  # changed: redone

@@ -21,11 +21,12 @@ retried alone and recorded as failed if it kills its worker again.
 Every output is written atomically by its worker (a temporary file renamed into
 place), so a killed run leaves no partial output. The parent alone appends to the
 **manifest** (``OUTDIR/manifest.jsonl``, one JSON object per finished item, flushed and
-fsynced per line): input path, size and SHA-256, output path, size and SHA-256, bits per
-pixel, PSNR, seconds, status and the one-line error of a failed item. A rerun
-(:func:`pending`) skips an item only when its latest record is ``ok``, the input still
-has the recorded hash, and the output exists with the recorded hash; everything else
-(missing, corrupt, failed, changed) is redone. Outputs depend only on the input and the
+fsynced per line): input path, size, modification time and SHA-256, output path, size
+and SHA-256, bits per pixel, PSNR, seconds, status and the one-line error of a failed
+item. A rerun (:func:`pending`) skips an item only when its latest record is ``ok``, the
+output exists with the recorded hash, and the input is unchanged (the recorded size and
+modification time, else the recorded hash); everything else (missing, corrupt, failed,
+changed) is redone. Outputs depend only on the input and the
 codec options, never on the engine, the worker count or the order (the codecs are
 deterministic across thread counts).
 """
@@ -210,6 +211,20 @@ class Manifest:
         self.records[record["key"]] = record
 
 
+def _stat_of(path: str) -> dict[str, int]:
+    """The input facts a rerun compares first: size (bytes) and modification time (ns)."""
+    info = os.stat(path)
+    return {"input_bytes": info.st_size, "input_mtime_ns": info.st_mtime_ns}
+
+
+def _same_stat(path: str, record: dict[str, Any]) -> bool:
+    """Whether ``path`` has the size and modification time ``record`` saw (then its hash
+    is not read again: a dataset's inputs can be terabytes; a touched but unchanged
+    input is hashed and still counts as the same)."""
+    facts = _stat_of(path)
+    return all(record.get(key) == value for key, value in facts.items())
+
+
 def _is_done(item: WorkItem, record: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
     if record is None or record.get("status") != "ok" or record.get("settings") != settings:
         return False
@@ -218,7 +233,10 @@ def _is_done(item: WorkItem, record: dict[str, Any] | None, settings: dict[str, 
             os.path.isfile(item.output)
             and os.path.getsize(item.output) == record.get("output_bytes")
             and sha256_of(item.output) == record.get("output_sha256")
-            and sha256_of(item.source) == record.get("input_sha256")
+            and (
+                _same_stat(item.source, record)
+                or sha256_of(item.source) == record.get("input_sha256")
+            )
         )
     except OSError:
         return False
@@ -334,9 +352,9 @@ def _decompress_item(item: WorkItem) -> dict[str, Any]:
     from .data.images import write_image
 
     def work(record: dict[str, Any]) -> None:
+        record.update(_stat_of(item.source))
         with open(item.source, "rb") as file:
             data = file.read()
-        record["input_bytes"] = len(data)
         record["input_sha256"] = hashlib.sha256(data).hexdigest()
         header = decode_rdl(data, codecs=known_codecs())
         image = _decoder(header.codec).decode(data)
@@ -361,7 +379,7 @@ def _compress_item(item: WorkItem) -> dict[str, Any]:
     from .metrics import psnr_integer
 
     def work(record: dict[str, Any]) -> None:
-        record["input_bytes"] = os.path.getsize(item.source)
+        record.update(_stat_of(item.source))  # before reading: a later change is seen
         record["input_sha256"] = sha256_of(item.source)
         coder = _WORKER["codec"]
         image = read_input_image(item.source, coder, to_8bit=_WORKER["to_8bit"])

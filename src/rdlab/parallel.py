@@ -29,6 +29,7 @@ before it propagates: nothing keeps running after the call returns.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -43,6 +44,7 @@ __all__ = ["ENGINES", "WorkerDiedError", "check_workers", "map_unordered", "usab
 ENGINES = ("local", "ray")
 """Engine names :func:`map_unordered` takes."""
 _RAY_ATTEMPTS = 2
+_WINDOW = 4  # items submitted ahead per local worker
 
 
 class WorkerDiedError(RdlabError):
@@ -193,11 +195,21 @@ def _pool_results(
         initargs=(*setup, started),
     )
     try:
-        futures = {pool.submit(_run_one, fn, index, item): index for index, item in todo}
+        queue = iter(todo)
+        futures: dict[Future[Any], int] = {}
         finished: set[int] = set()
-        pending: set[Future[Any]] = set(futures)
+        pending: set[Future[Any]] = set()
+
+        def submit(count: int) -> None:
+            for index, item in itertools.islice(queue, count):
+                future = pool.submit(_run_one, fn, index, item)
+                futures[future] = index
+                pending.add(future)
+
+        submit(_WINDOW * workers)  # a window, not the whole plan: a million items are fine
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            pending.difference_update(done)
             broke = False
             for future in done:
                 try:
@@ -207,13 +219,13 @@ def _pool_results(
                     continue
                 finished.add(futures[future])
                 yield futures[future], value, None
+            _drain(started, running)
             if broke:
-                _drain(started, running)
                 suspects = set(running.values()) - finished
                 _terminate(pool)
                 yield -1, None, suspects or (set(futures.values()) - finished)
                 return
-            _drain(started, running)
+            submit(len(done))
         pool.shutdown(wait=True)
     except BaseException:
         _terminate(pool)
