@@ -10,7 +10,17 @@ input MB/s of each, the speed-up of 2 workers over both 1-worker runs (target >=
 wall time per file minus that, over the workers), and whether all runs wrote identical
 bytes.
 
-    python benchmarks/batch.py --json
+``--ray`` adds (``pip install 'rdlab[ray]'``; a local Ray instance is started, and
+listens on this machine's interfaces while the benchmark runs):
+
+- ``engine_overhead``: :func:`rdlab.parallel.map_unordered` on an empty task (it returns
+  its argument) with 2 local processes and 2 Ray actors, at 200 and 2,000 tasks: the
+  per-task cost is the slope between the two sizes, the start-up cost the rest (Ray's
+  is measured on a warm instance: ``ray.init`` is timed apart);
+- ``ray_photos``: the same photos on 2 Ray actors of the warm instance, against the
+  local 2-worker run above (files/s, identical bytes).
+
+    python benchmarks/batch.py --json [--ray]
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from rdlab.batch import Manifest, plan_compress, run_batch
+from rdlab.parallel import map_unordered
 
 _SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "eval"
 TARGET_SPEEDUP = 1.6
@@ -60,7 +72,55 @@ CONFIGS = ((1, None), (1, 1), (2, None))
 """(workers, PyTorch threads per worker; None: the usable cores // workers)."""
 
 
-def run(count: int = 36) -> dict[str, Any]:
+def _nothing(x: int) -> int:
+    """The empty task of the overhead measurement."""
+    return x
+
+
+def _overhead(engine: str, sizes: tuple[int, int] = (200, 2000)) -> dict[str, float]:
+    """Per-task and start-up seconds of ``engine`` with 2 workers (see the docstring)."""
+    seconds = []
+    for size in sizes:
+        start = time.perf_counter()
+        done = sorted(i for i, _ in map_unordered(_nothing, range(size), workers=2,
+                                                  engine=engine, threads=1))  # fmt: skip
+        seconds.append(time.perf_counter() - start)
+        if done != list(range(size)):
+            raise AssertionError("an item went missing")  # never expected
+    per_task = (seconds[1] - seconds[0]) / (sizes[1] - sizes[0])
+    return {
+        "seconds": dict(zip(map(str, sizes), seconds, strict=True)),
+        "per_task_ms": 1e3 * per_task,
+        "startup_seconds": seconds[0] - sizes[0] * per_task,
+    }
+
+
+def ray_section(source: Path, root: Path, local_fps: float, local_bytes: dict) -> dict:
+    """Engine overhead, local vs Ray, and the photos on a warm local Ray instance."""
+    import ray
+
+    start = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    out: dict[str, Any] = {"ray_version": ray.__version__,
+                           "ray_init_seconds": time.perf_counter() - start}  # fmt: skip
+    try:
+        out["engine_overhead"] = {"local": _overhead("local"), "ray": _overhead("ray")}
+        target = root / "ray"
+        plan = plan_compress([str(source)], str(target))
+        report = run_batch(plan, "hyperprior", {"quality": 4.0}, str(target), workers=2,
+                           engine="ray")  # fmt: skip
+        produced = {p.name: p.read_bytes() for p in sorted(target.rglob("*.rdl"))}
+        out["ray_photos"] = {
+            **report.to_dict(),
+            "identical_bytes": produced == local_bytes,
+            "files_per_second_over_local_2_workers": report.files_per_second / local_fps,
+        }
+    finally:
+        ray.shutdown()
+    return out
+
+
+def run(count: int = 36, with_ray: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         source = root / "in"
@@ -100,6 +160,8 @@ def run(count: int = 36) -> dict[str, Any]:
             "over_1_worker_1_thread": two / fps["workers_1_threads_1"],
         }
         result["target_speedup"] = TARGET_SPEEDUP
+        if with_ray:
+            result["ray"] = ray_section(source, root, two, outputs["workers_2_threads_auto"])
     return result
 
 
@@ -107,8 +169,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON (the default)")
     parser.add_argument("--files", type=int, default=36)
+    parser.add_argument("--ray", action="store_true", help="add the Ray measurements")
     args = parser.parse_args()
-    json.dump(run(args.files), sys.stdout, indent=2)
+    json.dump(run(args.files, args.ray), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
