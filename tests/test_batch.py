@@ -195,9 +195,9 @@ def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
     path = tmp_path / MANIFEST
     path.write_text(json.dumps({"key": "a", "status": "ok"}) + "\n" + '{"key": "b", "sta')
     manifest = Manifest(path)
-    assert set(manifest.records) == {"a"}
+    assert set(manifest.facts) == {"a"}
     manifest.append({"key": "b", "status": "failed"})
-    assert Manifest(path).records["b"]["status"] == "failed"
+    assert Manifest(path).status("b") == "failed"
     assert os.path.getsize(path) > 0
 
 

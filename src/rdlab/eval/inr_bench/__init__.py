@@ -22,13 +22,27 @@ numbers; the means leave it out.
   for context.
 
 Inputs are spread evenly over the sorted folder (``spread``): with 2 of 18 audio files
-the first and the last, so both sources of ``audio/eval`` are used. A benchmark for a
-new modality is one module with a ``run_section(data, options, **common)`` and one line
-in :data:`SECTIONS`.
+the first and the last, so both sources of ``audio/eval`` are used. :func:`run_files`
+runs one modality on a list of files (``rdlab bench audio|proteins|video``).
+
+**Distribution.** The unit of work is one signal: its INR curve (the fits) and its
+peers' points, one job of :func:`rdlab.parallel.map_unordered` (``workers`` local
+processes or Ray actors; :func:`~.common.run_signals`). A job carries the file's path,
+the settings and the models' file paths or bundled names, never arrays or models (an
+INR model with a learned reparameterization is megabytes): each worker loads the models
+once. Records are merged in input order, so the result is the same for any engine and
+worker count except the timings. A signal whose job raises an rdlab error (a file that
+cannot be read, a model that does not fit it) or whose worker dies is listed in the
+section's ``failures`` and left out of the curves and BD-rates; the others complete.
+
+A benchmark for a new modality is one module with ``run_section(data, options,
+**common)`` and ``run_files(paths, options, **common)`` and one line in
+:data:`SECTIONS` and :data:`FILE_SECTIONS`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -43,6 +57,7 @@ from .common import (
     CONVENTIONS,
     DEFAULTS,
     Log,
+    ProgressFn,
     bd_rate_limited,
     center_crop,
     inr_point,
@@ -52,6 +67,7 @@ from .common import (
     pick_model,
     quiet,
     rate_from_bits,
+    run_signals,
     spread,
 )
 from .image import image_bench
@@ -63,6 +79,7 @@ from .video import video_bench
 __all__ = [
     "CONVENTIONS",
     "DEFAULTS",
+    "FILE_SECTIONS",
     "MODALITIES",
     "RATE_KEYS",
     "SECTIONS",
@@ -79,6 +96,8 @@ __all__ = [
     "rate_from_bits",
     "rd_plots",
     "run",
+    "run_files",
+    "run_signals",
     "spread",
     "targets",
     "video_bench",
@@ -92,9 +111,53 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "protein": protein.run_section,
     "video": video.run_section,
 }
+#: the same on a list of files: name -> ``run_files(paths, options, **common)``
+FILE_SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "image": image.run_files,
+    "audio": audio.run_files,
+    "protein": protein.run_files,
+    "video": video.run_files,
+}
 MODALITIES = tuple(SECTIONS)
 #: the rate of each modality: the INR codec's keyword and the key of the points
 RATE_KEYS = {name: get_modality(name).rate_keyword for name in MODALITIES}
+
+
+def _header(workers: int, engine: str, threads: int | None, **settings: Any) -> dict[str, Any]:
+    """The facts every result starts with: platform, cores, threads, engine, settings."""
+    from ...parallel import check_workers, usable_workers
+
+    check_workers(workers, engine)
+    # the threads each worker sets (rdlab.parallel.map_unordered's rule)
+    per_worker = threads or (usable_workers(workers) if engine == "local" else 1)
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": per_worker,
+        "workers": workers,
+        "engine": engine,
+        **settings,
+    }
+
+
+def _section(modality: str, run_it: Callable[[], dict[str, Any]], log: Log) -> dict[str, Any]:
+    """``run_it()`` timed; an :class:`~rdlab.errors.RdlabError` (a model or the data
+    missing) becomes ``{"error": message}``."""
+    begun = time.perf_counter()
+    try:
+        section = run_it()
+    except RdlabError as exc:
+        section = {"error": str(exc)}
+        log(f"{modality}: {exc}")
+    section["seconds"] = time.perf_counter() - begun
+    return section
+
+
+def _finish(result: dict[str, Any], started: float) -> dict[str, Any]:
+    result["targets"] = targets(result)
+    result["conventions"] = CONVENTIONS
+    result["seconds"] = time.perf_counter() - started
+    return json_safe(result)
 
 
 def run(
@@ -107,41 +170,80 @@ def run(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Every modality in ``modalities_`` on the data under ``data`` (``shared/data``
     layout); ``options`` overrides :data:`DEFAULTS`. A modality whose model or data is
     missing gets ``{"error": message}`` and the others still run.
 
-    Raises:
-        InputError: a modality without a benchmark.
-    """
-    import torch
+    Each modality's signals are coded one job per signal on ``workers`` local processes
+    (``engine="local"``; 1: this process) or Ray actors (``engine="ray"``, the cluster at
+    ``address`` or a local instance), each with ``threads`` PyTorch threads (default:
+    the usable cores // workers; 1 per Ray actor): see :func:`~.common.run_signals`.
+    The result is the same for any engine and worker count, except the timings; a
+    signal that fails is listed in its section's ``failures``.
 
+    Raises:
+        InputError: a modality without a benchmark, ``workers`` below 1, an unknown
+            engine.
+    """
     o = {**DEFAULTS, **(options or {})}
+    unknown = [m for m in modalities_ if m not in SECTIONS]
+    if unknown:
+        raise InputError("modalities", f"unknown modality {unknown[0]!r} (have {MODALITIES})")
     common = {"model_dir": model_dir, "steps": steps, "fine_tune_steps": fine_tune_steps,
-              "seed": seed, "log": log}  # fmt: skip
+              "seed": seed, "log": log, "workers": workers, "engine": engine,
+              "address": address, "threads": threads}  # fmt: skip
     started = time.perf_counter()
-    result: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "data": data,
-        "model_dir": model_dir,
-        "steps": steps,
-        "fine_tune_steps": fine_tune_steps,
-    }
+    result = _header(workers, engine, threads, data=data, model_dir=model_dir, steps=steps,
+                     fine_tune_steps=fine_tune_steps)  # fmt: skip
     for modality in modalities_:
-        if modality not in SECTIONS:
-            raise InputError("modalities", f"unknown modality {modality!r} (have {MODALITIES})")
-        begun = time.perf_counter()
-        try:
-            section = SECTIONS[modality](data, o, **common)
-        except RdlabError as exc:
-            section = {"error": str(exc)}
-            log(f"{modality}: {exc}")
-        section["seconds"] = time.perf_counter() - begun
-        result[modality] = section
-    result["targets"] = targets(result)
-    result["conventions"] = CONVENTIONS
-    result["seconds"] = time.perf_counter() - started
-    return json_safe(result)
+        result[modality] = _section(
+            modality, functools.partial(SECTIONS[modality], data, o, **common), log
+        )
+    return _finish(result, started)
+
+
+def run_files(
+    modality: str,
+    paths: Sequence[str],
+    *,
+    options: Mapping[str, Any] | None = None,
+    model_dir: str | None = None,
+    steps: int | None = None,
+    fine_tune_steps: int | None = None,
+    seed: int = 0,
+    log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """``modality``'s benchmark on the files ``paths`` (``rdlab bench audio|proteins|
+    video``): a result shaped as :func:`run`'s with that one section (``files``: the
+    paths; ``progress`` wraps the finished signals, see :func:`~.common.run_signals`).
+    ``options`` overrides :data:`DEFAULTS`; the other arguments are :func:`run`'s.
+
+    Raises:
+        InputError: a modality without a benchmark, ``workers`` below 1, an unknown
+            engine.
+        ModelError: no model for the modality (bundled or in ``model_dir``).
+    """
+    if modality not in FILE_SECTIONS:
+        raise InputError("modality", f"unknown modality {modality!r} (have {MODALITIES})")
+    o = {**DEFAULTS, **(options or {})}
+    started = time.perf_counter()
+    result = _header(workers, engine, threads, files=[str(p) for p in paths],
+                     model_dir=model_dir, steps=steps, fine_tune_steps=fine_tune_steps)  # fmt: skip
+    begun = time.perf_counter()
+    result[modality] = FILE_SECTIONS[modality](
+        list(paths), o, model_dir=model_dir, steps=steps, fine_tune_steps=fine_tune_steps,
+        seed=seed, log=log, progress=progress, workers=workers, engine=engine,
+        address=address, threads=threads,
+    )  # fmt: skip
+    result[modality]["seconds"] = time.perf_counter() - begun
+    return _finish(result, started)

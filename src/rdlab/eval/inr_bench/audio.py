@@ -15,9 +15,57 @@ from ...data.audio import Audio, read_audio
 from ...errors import InputError
 from ...inr.modalities import get_modality
 from ..baselines import opus_header_bytes, opus_roundtrip
-from .common import DEFAULTS, Log, input_files, inr_curve, mean_curve, pick_model, quiet, spread
+from .common import (
+    DEFAULTS,
+    Log,
+    ProgressFn,
+    bd_summary,
+    input_files,
+    inr_curve,
+    mean_curve,
+    model_source,
+    quiet,
+    run_signals,
+    spread,
+    worker_models,
+)
 
-__all__ = ["audio_bench", "run_section"]
+__all__ = ["audio_bench", "run_files", "run_section"]
+
+
+def _audio_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
+    """One file's record (in a worker): INR and Opus at each target kbit/s."""
+    kind = get_modality("audio")
+    kbps = job["kbps"]
+    full = read_audio(job["path"])
+    n = min(full.samples.size, max(1, round(job["seconds"] * full.sample_rate)))
+    audio = Audio(full.samples[:n], full.sample_rate)
+    models = worker_models(job["models"])
+    header = opus_header_bytes(audio.sample_rate)
+    inr = inr_curve(audio, "audio", kbps, models, job["fit"], job["label"], log)
+    opus: list[dict[str, Any]] = []
+    for rate in kbps:
+        start = time.perf_counter()
+        try:
+            decoded, size = opus_roundtrip(audio, rate)
+        except InputError as exc:
+            opus.append({"target": float(rate), "error": str(exc)})
+            continue
+        opus.append(
+            {
+                "target": float(rate),
+                "bytes": size,
+                "kbps": kind.rate(8 * size, audio.duration),
+                "payload_kbps": kind.rate(8 * (size - header), audio.duration),
+                "header_bytes": header,
+                **kind.distortion(audio, decoded),
+                "roundtrip_seconds": time.perf_counter() - start,
+            }
+        )
+    return {
+        "name": os.path.basename(job["path"]), "seconds": audio.duration,
+        "sample_rate": audio.sample_rate, "results": {"inr": inr, "opus": opus},
+    }  # fmt: skip
 
 
 def audio_bench(
@@ -30,54 +78,59 @@ def audio_bench(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """INR against Opus at the same target kbit/s on the first ``seconds`` of each file."""
-    kind = get_modality("audio")
-    models = {k: pick_model("audio", k, model_dir) for k in kbps}
-    records = []
-    for i, path in enumerate(paths):
-        full = read_audio(path)
-        n = min(full.samples.size, max(1, round(seconds * full.sample_rate)))
-        audio = Audio(full.samples[:n], full.sample_rate)
-        name = os.path.basename(path)
-        header = opus_header_bytes(audio.sample_rate)
-        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
-        inr = inr_curve(
-            audio, "audio", kbps, models, fit, f"audio {i + 1}/{len(paths)} {name}", log
-        )
-        opus: list[dict[str, Any]] = []
-        for rate in kbps:
-            start = time.perf_counter()
-            try:
-                decoded, size = opus_roundtrip(audio, rate)
-            except InputError as exc:
-                opus.append({"target": float(rate), "error": str(exc)})
-                continue
-            opus.append(
-                {
-                    "target": float(rate),
-                    "bytes": size,
-                    "kbps": kind.rate(8 * size, audio.duration),
-                    "payload_kbps": kind.rate(8 * (size - header), audio.duration),
-                    "header_bytes": header,
-                    **kind.distortion(audio, decoded),
-                    "roundtrip_seconds": time.perf_counter() - start,
-                }
-            )
-        records.append(
-            {"name": name, "seconds": audio.duration, "sample_rate": audio.sample_rate,
-             "results": {"inr": inr, "opus": opus}}
-        )  # fmt: skip
+    """INR against Opus at the same target kbit/s on the first ``seconds`` of each file.
+
+    One job per file (the INR curve and the Opus points), run by
+    :func:`~.common.run_signals` on ``workers`` local processes or Ray actors
+    (``engine``, ``address``; ``threads`` PyTorch threads each); the result does not
+    depend on them, except the timings. A file that cannot be read or coded is listed
+    under ``failures`` (path, one-line error) and left out of the curves and BD-rates.
+    BD-rate (pchip, per file then the mean) of INR against Opus on SNR (dB), with the
+    rate of the whole file (``file``) and of the payload alone (``payload``).
+    """
+    sources = {float(k): model_source("audio", k, model_dir) for k in kbps}
+    models = worker_models(sources)
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    jobs = [
+        {"path": path, "label": f"audio {i + 1}/{len(paths)} {os.path.basename(path)}",
+         "seconds": float(seconds), "kbps": [float(k) for k in kbps], "models": sources,
+         "fit": fit}
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    records, failures = run_signals(
+        _audio_signal, jobs, models=sources.values(), description="benchmarking audio",
+        log=log, progress=progress, workers=workers, engine=engine, address=address,
+        threads=threads,
+    )  # fmt: skip
     return {
         "settings": {"seconds": seconds, "kbps": list(kbps)},
-        "models": {f"{k:g}": models[k].name for k in kbps},
+        "models": {f"{k:g}": models[float(k)].name for k in kbps},
         "signals": records,
+        "failures": failures,
         "mean_curves": {c: mean_curve([r["results"][c] for r in records]) for c in ("inr", "opus")},
+        "bd_vs_peers": {
+            "opus": {
+                "file": bd_summary(records, "opus", "kbps", "snr_db", None),
+                "payload": bd_summary(records, "opus", "payload_kbps", "snr_db", None),
+            }
+        },
     }
+
+
+def run_files(paths: Sequence[str], options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
+    """:func:`audio_bench` on ``paths`` with the settings of ``options``
+    (:data:`~.common.DEFAULTS` keys ``seconds``, ``kbps``)."""
+    return audio_bench(paths, seconds=float(options["seconds"]), kbps=options["kbps"], **common)
 
 
 def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
     """:func:`audio_bench` on ``options["audio"]`` files of ``data/audio/eval``."""
     folder = os.path.join(data, "audio", "eval")
     paths = spread(input_files(folder, "audio", "audio files"), int(options["audio"]))
-    return audio_bench(paths, seconds=float(options["seconds"]), kbps=options["kbps"], **common)
+    return run_files(paths, options, **common)

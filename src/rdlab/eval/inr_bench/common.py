@@ -19,9 +19,10 @@ import numpy as np
 
 from ...codecs.inr import INRCodec, choose_model
 from ...codecs.registry import get_codec_at, is_available
-from ...errors import InputError, ModelError
+from ...errors import InputError, ModelError, RdlabError
 from ...inr.modalities import get_modality
-from ...inr.model_file import INRModel, load_inr_model
+from ...inr.model_file import INRModel, bundled_inr_models, load_inr_model
+from ...parallel import WorkerDiedError, map_unordered
 from ..bd import _merge_sorted, _pchip_integral
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULTS",
     "Log",
     "Measure",
+    "ProgressFn",
     "bd_rate_limited",
     "bd_summary",
     "center_crop",
@@ -39,12 +41,15 @@ __all__ = [
     "interpolate_log_rate",
     "json_safe",
     "mean_curve",
+    "model_source",
     "peer",
     "pick_model",
     "quiet",
     "rate_from_bits",
+    "run_signals",
     "spread",
     "usable",
+    "worker_models",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -76,9 +81,14 @@ CONVENTIONS = {
     "audio: peak-to-peak 2 (10 log10(4 / MSE))",
     "snr_db": "audio: 10 log10(sum x^2 / sum (x - y)^2)",
     "rmsd_angstrom": "proteins: RMSD of C-alpha positions, no superposition",
-    "bd": "per-signal BD-rate (pchip) of INR against the peer, then the mean; "
-    "'capped': PSNR range capped where either curve passes max_bpp; 'full': whole overlap",
-    "seconds": "wall clock of one call, torch threads as set (see torch_threads)",
+    "bd": "per-signal BD-rate (pchip) of INR against the peer, then the mean; images: "
+    "PSNR, 'capped': range capped where either curve passes max_bpp, 'full': whole "
+    "overlap; audio: SNR (dB) against Opus, 'file': whole-file kbit/s, 'payload': "
+    "payload kbit/s; video: PSNR against per-frame coding, 'full'",
+    "failures": "signals whose job raised an rdlab error or whose worker process died "
+    "(path, one-line error): left out of the curves, BD-rates and targets",
+    "seconds": "wall clock of one call, torch threads as set (torch_threads per worker; "
+    "workers running at once share the machine)",
     "deterministic": "a second decode by a fresh codec object equals the first",
     "fit_seconds, code_seconds": "the encode time split by the codec's progress reports "
     "(approximate: the time since the previous report goes to the reporting stage; "
@@ -89,6 +99,9 @@ CONVENTIONS = {
 }
 
 Log = Callable[[str], None]
+#: wraps the iterator of finished signals to show progress:
+#: ``progress(iterable, description, total)``, e.g. :func:`rdlab.cli._output.progress`
+ProgressFn = Callable[[Iterable[Any], str, int], Iterable[Any]]
 #: adds fields to a coded INR point from the signal and its decoding
 Measure = Callable[[dict[str, Any], Any, Any], None]
 
@@ -154,24 +167,54 @@ def center_crop(array: np.ndarray, height: int, width: int, axes: tuple[int, int
 
 
 # ------------------------------------------------------------------------------ models
-def _dir_models(model_dir: str, modality: str) -> list[INRModel]:
+def _dir_model_paths(model_dir: str, modality: str) -> list[str]:
     paths = sorted(glob.glob(os.path.join(model_dir, f"inr-{modality}-*.safetensors")))
     if not paths:
         raise ModelError(f"no inr-{modality}-*.safetensors in {model_dir}")
-    return [load_inr_model(p) for p in paths]
+    return [os.path.abspath(p) for p in paths]
+
+
+def model_source(modality: str, rate: float, model_dir: str | None = None) -> str:
+    """What :func:`~rdlab.inr.model_file.load_inr_model` takes to load the model
+    :func:`pick_model` picks: an absolute file path (``model_dir``) or a bundled model's
+    name. The benchmark's jobs carry this string, not the model (a model with a learned
+    reparameterization is megabytes: ``inr-audio-1`` is 11 MB), and load it in the worker.
+
+    Raises:
+        ModelError: no model of ``modality`` in ``model_dir`` (or bundled).
+    """
+    if model_dir is None:
+        chosen = choose_model(modality, rate)
+        # choose_model returns one of the cached objects load_inr_model(name) gives
+        names = bundled_inr_models(modality)
+        return next((n for n in names if load_inr_model(n) is chosen), chosen.name)
+    target = math.log(max(rate, 1e-9))
+    return min(
+        _dir_model_paths(model_dir, modality),
+        key=lambda p: abs(
+            math.log(float(load_inr_model(p).card.get("rate_per_item", 1.0))) - target
+        ),
+    )
 
 
 def pick_model(modality: str, rate: float, model_dir: str | None = None) -> INRModel:
     """The model for ``modality`` whose training rate (card ``rate_per_item``) is closest
     to ``rate`` in log scale: from ``model_dir`` (files ``inr-<modality>-*.safetensors``)
     or, without it, the bundled ones (:func:`rdlab.codecs.inr.choose_model`)."""
-    if model_dir is None:
-        return choose_model(modality, rate)
-    target = math.log(max(rate, 1e-9))
-    return min(
-        _dir_models(model_dir, modality),
-        key=lambda m: abs(math.log(float(m.card.get("rate_per_item", 1.0))) - target),
-    )
+    return load_inr_model(model_source(modality, rate, model_dir))
+
+
+def load_models(sources: Sequence[str]) -> None:
+    """A worker's set-up: load each model of ``sources`` (:func:`model_source` strings)
+    once into :func:`~rdlab.inr.model_file.load_inr_model`'s cache."""
+    for source in sources:
+        load_inr_model(source)
+
+
+def worker_models(sources: Mapping[float, str]) -> dict[float, INRModel]:
+    """The models of a job, ``{rate: model}``, from their :func:`model_source` strings
+    (cached: loaded once per worker process)."""
+    return {rate: load_inr_model(source) for rate, source in sources.items()}
 
 
 # ------------------------------------------------------------------------------ points
@@ -309,6 +352,111 @@ def inr_curve(
         brief = _brief(point, kind.rate_keyword)
         log(f"{label}: inr {rate:g} {kind.rate_unit}: {brief}")
     return points
+
+
+# ------------------------------------------------------------------------------ signals
+#: one signal's work, in a worker: ``work(job, log) -> record`` (a module-level function)
+SignalWork = Callable[[Mapping[str, Any], Log], dict[str, Any]]
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def signal_job(work: SignalWork, job: Mapping[str, Any]) -> tuple[str, Any, list[str]]:
+    """Run ``work(job, log)`` for one signal (in a worker): ``("ok", record, messages)``
+    or, when it raises an :class:`~rdlab.errors.RdlabError` (a file that cannot be read,
+    a model that does not fit it), ``("error", "Type: message", messages)``. ``messages``
+    are what ``work`` logged; ``job["live"]``, when set, also gets each as it comes (the
+    caller's log, for a job run in the caller's process)."""
+    messages: list[str] = []
+    live = job.get("live")
+
+    def log(message: str) -> None:
+        messages.append(message)
+        if live is not None:
+            live(message)
+
+    try:
+        return "ok", work(job, log), messages
+    except RdlabError as exc:
+        return "error", _one_line(exc), messages
+
+
+def run_signals(
+    work: SignalWork,
+    jobs: Sequence[dict[str, Any]],
+    *,
+    models: Iterable[str] = (),
+    description: str = "benchmarking",
+    log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """``work`` on every job (one signal each) through :func:`rdlab.parallel.map_unordered`;
+    the records of the signals that worked and the failures, each in job order whatever
+    the engine and worker count.
+
+    Args:
+        work: a module-level function ``work(job, log) -> record``.
+        jobs: small picklable dicts (paths, settings, model sources: no arrays, no
+            models), each with ``path`` and ``label`` (for the log).
+        models: :func:`model_source` strings each worker loads once before its first job.
+        description: the progress bar's text.
+        log: gets every message of the jobs: as they come when the jobs run in this
+            process (one local worker), else each job's together when it finishes.
+        progress: ``progress(iterable, description, total)`` around the finished jobs.
+        workers, engine, address, threads: see :func:`rdlab.parallel.map_unordered`.
+
+    Returns:
+        ``(records, failures)``; a failure is ``{"path", "error"}`` (one line): the job
+        raised an :class:`~rdlab.errors.RdlabError` or its worker died.
+
+    Raises:
+        InputError: ``workers`` below 1, an unknown engine, Ray not installed.
+    """
+    # one local worker runs the jobs in this process (nothing is pickled): the log can
+    # go along and show each INR point as it is coded
+    here = workers == 1 and engine == "local"
+    items = [{**job, "live": log if here else None} for job in jobs]
+    done = map_unordered(
+        functools.partial(signal_job, work),
+        items,
+        init=load_models,
+        init_args=(tuple(dict.fromkeys(models)),),
+        workers=workers,
+        engine=engine,
+        address=address,
+        threads=threads,
+    )
+    outcomes: dict[int, tuple[str, Any]] = {}
+    for index, result in (progress or _through)(done, description, len(items)):
+        if isinstance(result, WorkerDiedError):
+            result = ("error", _one_line(result), [])
+        status, value, messages = result
+        if not here:
+            for message in messages:
+                log(message)
+        if status == "error":
+            log(f"{jobs[index]['label']}: failed: {value}")
+        outcomes[index] = (status, value)
+    ordered = [(i, *outcomes[i]) for i in sorted(outcomes)]
+    records = [value for _, status, value in ordered if status == "ok"]
+    failures = [
+        {"path": str(jobs[i]["path"]), "error": value}
+        for i, status, value in ordered
+        if status == "error"
+    ]
+    return records, failures
+
+
+def _through(items: Iterable[Any], description: str, total: int) -> Iterable[Any]:
+    """No progress display."""
+    return items
 
 
 def finite(value: float | None) -> float | None:

@@ -22,20 +22,23 @@ from ..image_bench import _code_point
 from .common import (
     DEFAULTS,
     Log,
+    ProgressFn,
     bd_summary,
     center_crop,
     finite,
     input_files,
     inr_curve,
     mean_curve,
+    model_source,
     peer,
-    pick_model,
     quiet,
+    run_signals,
     spread,
     usable,
+    worker_models,
 )
 
-__all__ = ["classical_quality", "image_bench", "run_section"]
+__all__ = ["classical_quality", "image_bench", "run_files", "run_section"]
 
 
 def classical_quality(point: dict[str, Any], image: np.ndarray, decoded: np.ndarray) -> None:
@@ -48,6 +51,31 @@ def classical_quality(point: dict[str, Any], image: np.ndarray, decoded: np.ndar
     value = None if small else float(ms_ssim(image, decoded))
     point["ms_ssim"] = value
     point["ms_ssim_db"] = None if value is None else finite(ms_ssim_db(value))
+
+
+def _image_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
+    """One photo's record (in a worker): its centre crop coded by INR at each target bpp
+    and by each peer at each quality of its sweep."""
+    image = read_image(job["path"])
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    image = center_crop(image, job["crop"], job["crop"])
+    with_ms = min(image.shape[:2]) >= MS_SSIM_MIN_SIDE
+    models = worker_models(job["models"])
+    label = job["label"]
+    inr = inr_curve(
+        image, "image", job["bpps"], models, job["fit"], label, log, measure=classical_quality
+    )
+    results: dict[str, list[dict[str, Any]]] = {"inr": inr}
+    for out_name, (codec_name, qualities) in job["sweeps"].items():
+        results[out_name] = [
+            {"target": q, **_code_point(peer(codec_name, q), image, with_ms)} for q in qualities
+        ]
+        log(f"{label}: {out_name} sweep done")
+    return {
+        "name": os.path.basename(job["path"]), "height": int(image.shape[0]),
+        "width": int(image.shape[1]), "results": results,
+    }  # fmt: skip
 
 
 def image_bench(
@@ -64,10 +92,22 @@ def image_bench(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """INR against classical codecs and the hyperprior codec on centre crops of
-    ``paths``; BD-rates of INR against each peer (see the module docstring)."""
-    models = {b: pick_model("image", b, model_dir) for b in bpps}
+    ``paths``; BD-rates of INR against each peer (see the module docstring).
+
+    One job per photo (the INR curve and every peer's sweep), run as
+    :func:`~.audio.audio_bench` runs its files (``workers``, ``engine``, ``address``,
+    ``threads``, ``progress``; ``failures``: the photos that could not be read or coded,
+    left out of the curves and BD-rates).
+    """
+    sources = {float(b): model_source("image", b, model_dir) for b in bpps}
+    models = worker_models(sources)
     sweeps: dict[str, tuple[str, list[float]]] = {}  # output name -> (classical name, qs)
     unavailable = {}
     wanted = [(canonical_name(n), canonical_name(n)) for n in peers]
@@ -80,29 +120,18 @@ def image_bench(
         given = hyperprior_qualities if out_name == "hyperprior" else None
         given = given or (peer_qualities or {}).get(name) or codec_spec(name).quality.sweep
         sweeps[out_name] = (name, [float(q) for q in given])
-    records = []
-    for i, path in enumerate(paths):
-        image = read_image(path)
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        image = center_crop(image, crop, crop)
-        name = os.path.basename(path)
-        with_ms = min(image.shape[:2]) >= MS_SSIM_MIN_SIDE
-        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
-        label = f"image {i + 1}/{len(paths)} {name}"
-        inr = inr_curve(image, "image", bpps, models, fit, label, log, measure=classical_quality)
-        results: dict[str, list[dict[str, Any]]] = {"inr": inr}
-        for out_name, (codec_name, qualities) in sweeps.items():
-            points = []
-            for q in qualities:
-                point = _code_point(peer(codec_name, q), image, with_ms)
-                points.append({"target": q, **point})
-            results[out_name] = points
-            log(f"image {i + 1}/{len(paths)} {name}: {out_name} sweep done")
-        records.append(
-            {"name": name, "height": int(image.shape[0]), "width": int(image.shape[1]),
-             "results": results}
-        )  # fmt: skip
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    jobs = [
+        {"path": path, "label": f"image {i + 1}/{len(paths)} {os.path.basename(path)}",
+         "crop": int(crop), "bpps": [float(b) for b in bpps], "sweeps": sweeps,
+         "models": sources, "fit": fit}
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    records, failures = run_signals(
+        _image_signal, jobs, models=sources.values(), description="benchmarking images",
+        log=log, progress=progress, workers=workers, engine=engine, address=address,
+        threads=threads,
+    )  # fmt: skip
     codecs = ["inr", *sweeps]
     curves = {c: mean_curve([r["results"][c] for r in records]) for c in codecs}
     bd = {
@@ -115,20 +144,28 @@ def image_bench(
     return {
         "settings": {"crop": crop, "bpp": list(bpps), "max_bpp": max_bpp,
                      "peers": {k: v[1] for k, v in sweeps.items()}},
-        "models": {f"{b:g}": models[b].name for b in bpps},
+        "models": {f"{b:g}": models[float(b)].name for b in bpps},
         "unavailable": unavailable,
         "signals": records,
+        "failures": failures,
         "mean_curves": curves,
         "bd_vs_peers": bd,
     }  # fmt: skip
+
+
+def run_files(paths: Sequence[str], options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
+    """:func:`image_bench` on ``paths`` with the settings of ``options``
+    (:data:`~.common.DEFAULTS` keys ``crop``, ``image_bpp``, ``image_peers``,
+    ``hyperprior_qualities``, ``max_bpp``)."""
+    return image_bench(
+        paths, crop=int(options["crop"]), bpps=options["image_bpp"],
+        peers=options["image_peers"], hyperprior_qualities=options["hyperprior_qualities"],
+        max_bpp=options["max_bpp"], **common,
+    )  # fmt: skip
 
 
 def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
     """:func:`image_bench` on ``options["images"]`` photos of ``data/images/eval``."""
     folder = os.path.join(data, "images", "eval")
     paths = spread(input_files(folder, "image", "images"), int(options["images"]))
-    return image_bench(
-        paths, crop=int(options["crop"]), bpps=options["image_bpp"],
-        peers=options["image_peers"], hyperprior_qualities=options["hyperprior_qualities"],
-        max_bpp=options["max_bpp"], **common,
-    )  # fmt: skip
+    return run_files(paths, options, **common)

@@ -15,9 +15,21 @@ from typing import Any
 from ...data.proteins import CaTrace, read_ca_trace
 from ...inr.modalities import get_modality
 from ..baselines import ca_uniform_rate_distortion
-from .common import DEFAULTS, Log, input_files, inr_curve, mean_curve, pick_model, quiet, spread
+from .common import (
+    DEFAULTS,
+    Log,
+    ProgressFn,
+    input_files,
+    inr_curve,
+    mean_curve,
+    model_source,
+    quiet,
+    run_signals,
+    spread,
+    worker_models,
+)
 
-__all__ = ["protein_bench", "run_section", "side_info"]
+__all__ = ["protein_bench", "run_files", "run_section", "side_info"]
 
 
 def side_info(point: dict[str, Any], trace: CaTrace, decoded: CaTrace) -> None:
@@ -25,6 +37,29 @@ def side_info(point: dict[str, Any], trace: CaTrace, decoded: CaTrace) -> None:
     centroid) per atom, which ride beside the coded coordinates."""
     chunks = get_modality("protein").prepare(trace).chunks
     point["side_info_bits_per_atom"] = 8 * sum(map(len, chunks.values())) / len(trace)
+
+
+def _protein_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
+    """One chain's record (in a worker): INR at each target bits/atom and uniform
+    quantization at each step."""
+    trace = read_ca_trace(job["path"])
+    models = worker_models(job["models"])
+    inr = inr_curve(
+        trace, "protein", job["bits_per_atom"], models, job["fit"], job["label"], log,
+        measure=side_info,
+    )  # fmt: skip
+    uniform = [
+        {
+            "target": row["step"],
+            "bytes": int(row["bytes"]),
+            "bits_per_atom": row["bits_per_atom"],
+            "rmsd_angstrom": row["rmsd"],
+            "max_error_angstrom": row["max_error"],
+        }
+        for row in ca_uniform_rate_distortion(trace.coords, list(job["ca_steps"]))
+    ]
+    name = os.path.basename(job["path"])
+    return {"name": name, "atoms": len(trace), "results": {"inr": inr, "uniform": uniform}}
 
 
 def protein_bench(
@@ -37,43 +72,53 @@ def protein_bench(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """INR against uniform quantization of the C-alpha coordinates."""
-    models = {b: pick_model("protein", b, model_dir) for b in bits_per_atom}
-    records = []
-    for i, path in enumerate(paths):
-        trace = read_ca_trace(path)
-        name = os.path.basename(path)
-        fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
-        label = f"protein {i + 1}/{len(paths)} {name}"
-        inr = inr_curve(trace, "protein", bits_per_atom, models, fit, label, log, measure=side_info)
-        uniform = [
-            {
-                "target": row["step"],
-                "bytes": int(row["bytes"]),
-                "bits_per_atom": row["bits_per_atom"],
-                "rmsd_angstrom": row["rmsd"],
-                "max_error_angstrom": row["max_error"],
-            }
-            for row in ca_uniform_rate_distortion(trace.coords, list(ca_steps))
-        ]
-        records.append(
-            {"name": name, "atoms": len(trace), "results": {"inr": inr, "uniform": uniform}}
-        )
+    """INR against uniform quantization of the C-alpha coordinates.
+
+    One job per chain, run as :func:`~.audio.audio_bench` runs its files (``workers``,
+    ``engine``, ``address``, ``threads``, ``progress``; ``failures``: the chains that
+    could not be read or coded, left out of the curves).
+    """
+    sources = {float(b): model_source("protein", b, model_dir) for b in bits_per_atom}
+    models = worker_models(sources)
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    jobs = [
+        {"path": path, "label": f"protein {i + 1}/{len(paths)} {os.path.basename(path)}",
+         "bits_per_atom": [float(b) for b in bits_per_atom],
+         "ca_steps": [float(c) for c in ca_steps], "models": sources, "fit": fit}
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    records, failures = run_signals(
+        _protein_signal, jobs, models=sources.values(), description="benchmarking proteins",
+        log=log, progress=progress, workers=workers, engine=engine, address=address,
+        threads=threads,
+    )  # fmt: skip
     return {
         "settings": {"bits_per_atom": list(bits_per_atom), "ca_steps_angstrom": list(ca_steps)},
-        "models": {f"{b:g}": models[b].name for b in bits_per_atom},
+        "models": {f"{b:g}": models[float(b)].name for b in bits_per_atom},
         "signals": records,
+        "failures": failures,
         "mean_curves": {
             c: mean_curve([r["results"][c] for r in records]) for c in ("inr", "uniform")
         },
     }
 
 
+def run_files(paths: Sequence[str], options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
+    """:func:`protein_bench` on ``paths`` with the settings of ``options``
+    (:data:`~.common.DEFAULTS` keys ``bits_per_atom``, ``ca_steps``)."""
+    return protein_bench(
+        paths, bits_per_atom=options["bits_per_atom"], ca_steps=options["ca_steps"], **common
+    )
+
+
 def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
     """:func:`protein_bench` on ``options["proteins"]`` chains of ``data/proteins/eval``."""
     folder = os.path.join(data, "proteins", "eval")
     paths = spread(input_files(folder, "protein", "protein files"), int(options["proteins"]))
-    return protein_bench(
-        paths, bits_per_atom=options["bits_per_atom"], ca_steps=options["ca_steps"], **common
-    )
+    return run_files(paths, options, **common)

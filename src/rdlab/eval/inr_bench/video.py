@@ -20,16 +20,20 @@ from ...inr.modalities import get_modality
 from .common import (
     DEFAULTS,
     Log,
+    ProgressFn,
+    bd_summary,
     center_crop,
     inr_curve,
     mean_curve,
+    model_source,
     peer,
-    pick_model,
     quiet,
+    run_signals,
     usable,
+    worker_models,
 )
 
-__all__ = ["run_section", "video_bench"]
+__all__ = ["run_files", "run_section", "video_bench"]
 
 
 def _frame_codec_point(codec: Any, video: Video) -> dict[str, Any]:
@@ -57,8 +61,27 @@ def _frame_codec_point(codec: Any, video: Video) -> dict[str, Any]:
     }
 
 
+def _video_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
+    """One clip's record (in a worker): its first frames, centre-cropped, coded by INR at
+    each target bpp and frame by frame by each peer at each quality of its sweep."""
+    clip = read_video(job["path"], max_frames=job["frames"])
+    video = Video(center_crop(clip.frames, job["crop"], job["crop"], axes=(1, 2)), clip.fps)
+    models = worker_models(job["models"])
+    inr = inr_curve(video, "video", job["bpps"], models, job["fit"], job["label"], log)
+    results: dict[str, list[dict[str, Any]]] = {"inr": inr}
+    for codec, qualities in job["sweeps"].items():
+        results[f"{codec}_per_frame"] = [
+            {"target": float(q), **_frame_codec_point(peer(codec, q), video)} for q in qualities
+        ]
+    t, h, w, c = video.frames.shape
+    return {
+        "name": os.path.basename(os.path.normpath(job["path"])),
+        "frames": t, "height": h, "width": w, "channels": c, "results": results,
+    }  # fmt: skip
+
+
 def video_bench(
-    path: str,
+    paths: str | os.PathLike[str] | Sequence[str],
     *,
     frames: int = DEFAULTS["frames"],
     crop: int = DEFAULTS["video_crop"],
@@ -70,33 +93,74 @@ def video_bench(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
+    progress: ProgressFn | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """INR on the first ``frames`` frames of ``path``, centre-cropped to ``crop x crop``;
-    per-frame WebP / AVIF for context."""
-    models = {b: pick_model("video", b, model_dir) for b in bpps}
-    clip = read_video(path, max_frames=frames)
-    video = Video(center_crop(clip.frames, crop, crop, axes=(1, 2)), clip.fps)
-    name = os.path.basename(os.path.normpath(path))
-    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
-    inr = inr_curve(video, "video", bpps, models, fit, f"video {name}", log)
-    results: dict[str, list[dict[str, Any]]] = {"inr": inr}
+    """INR on the first ``frames`` frames of each clip of ``paths`` (one path or several),
+    centre-cropped to ``crop x crop``; per-frame WebP / AVIF for context.
+
+    One job per clip, run as :func:`~.audio.audio_bench` runs its files (``workers``,
+    ``engine``, ``address``, ``threads``, ``progress``; ``failures``: the clips that
+    could not be read or coded, left out of the curves). Each record gives the frames
+    and size coded; BD-rate (pchip, per clip then the mean) of INR against each peer on
+    PSNR (dB) and whole-file bpp.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [os.fspath(paths)]
+    sources = {float(b): model_source("video", b, model_dir) for b in bpps}
+    models = worker_models(sources)
+    sweeps: dict[str, list[float]] = {}
     unavailable = {}
     for codec in (canonical_name(n) for n in peers):
         if not usable(codec):
             unavailable[codec] = unavailable_reason(codec)
             continue
         qualities = (peer_qualities or {}).get(codec) or codec_spec(codec).quality.sweep
-        results[f"{codec}_per_frame"] = [
-            {"target": float(q), **_frame_codec_point(peer(codec, q), video)} for q in qualities
-        ]
-    t, h, w, c = video.frames.shape
+        sweeps[codec] = [float(q) for q in qualities]
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    many = len(paths) > 1
+    jobs = [
+        {"path": path,
+         "label": f"video {f'{i + 1}/{len(paths)} ' if many else ''}"
+                  f"{os.path.basename(os.path.normpath(path))}",
+         "frames": int(frames), "crop": int(crop), "bpps": [float(b) for b in bpps],
+         "sweeps": sweeps, "models": sources, "fit": fit}
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    records, failures = run_signals(
+        _video_signal, jobs, models=sources.values(), description="benchmarking video",
+        log=log, progress=progress, workers=workers, engine=engine, address=address,
+        threads=threads,
+    )  # fmt: skip
+    curves = ["inr", *(f"{codec}_per_frame" for codec in sweeps)]
     return {
-        "settings": {"frames": t, "height": h, "width": w, "channels": c, "bpp": list(bpps)},
-        "models": {f"{b:g}": models[b].name for b in bpps},
+        "settings": {"frames": int(frames), "crop": int(crop), "bpp": list(bpps),
+                     "peers": list(sweeps)},
+        "models": {f"{b:g}": models[float(b)].name for b in bpps},
         "unavailable": unavailable,
-        "signals": [{"name": name, "results": results}],
-        "mean_curves": {k: mean_curve([v]) for k, v in results.items()},
-    }
+        "signals": records,
+        "failures": failures,
+        "mean_curves": {c: mean_curve([r["results"][c] for r in records]) for c in curves},
+        "bd_vs_peers": {
+            f"{codec}_per_frame": {
+                "full": bd_summary(records, f"{codec}_per_frame", "bpp", "psnr_db", None)
+            }
+            for codec in sweeps
+        },
+    }  # fmt: skip
+
+
+def run_files(paths: Sequence[str], options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
+    """:func:`video_bench` on ``paths`` with the settings of ``options``
+    (:data:`~.common.DEFAULTS` keys ``frames``, ``video_crop``, ``video_bpp``,
+    ``video_peers``)."""
+    return video_bench(
+        paths, frames=int(options["frames"]), crop=int(options["video_crop"]),
+        bpps=options["video_bpp"], peers=options["video_peers"], **common,
+    )  # fmt: skip
 
 
 def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[str, Any]:
@@ -110,7 +174,4 @@ def run_section(data: str, options: Mapping[str, Any], **common: Any) -> dict[st
         path = os.path.join(data, "video", path)
     if not os.path.exists(path):
         raise InputError("data", f"{path} does not exist (no video)")
-    return video_bench(
-        path, frames=int(options["frames"]), crop=int(options["video_crop"]),
-        bpps=options["video_bpp"], peers=options["video_peers"], **common,
-    )  # fmt: skip
+    return run_files([path], options, **common)
