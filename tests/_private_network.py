@@ -3,19 +3,24 @@
 Usage (what ``tests/test_batch.py`` runs)::
 
     unshare --map-root-user --net python tests/_private_network.py REPORT.json ARGS...
+    unshare --map-root-user --net python tests/_private_network.py REPORT.json \
+        --call MODULE:FUNCTION
 
 A local Ray instance listens on all of the machine's interfaces (Ray 2.60 puts its
 servers on the node address, which it resolves to the machine's external address even
 when given 127.0.0.1); inside this namespace the only address there is, is 127.0.0.1, so
 nothing outside the namespace can reach it. This script brings the loopback interface
-up, runs ``rdlab ARGS...`` in this process, samples the namespace's listening TCP sockets
-every 50 ms while it runs, and writes ``{"code", "interfaces", "listening"}`` to
-REPORT.json (``listening``: every distinct local address seen in LISTEN state).
+up, runs ``rdlab ARGS...`` (or ``FUNCTION()`` of ``MODULE``, imported from this folder)
+in this process, samples the namespace's listening TCP sockets every 50 ms while it
+runs, and writes ``{"code", "interfaces", "listening", "value"}`` to REPORT.json
+(``listening``: every distinct local address seen in LISTEN state; ``value``: what
+FUNCTION returned, JSON).
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import ipaddress
 import json
 import socket
@@ -74,15 +79,22 @@ def main() -> int:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    from rdlab.cli import main as rdlab_main
-
+    value = None
     try:
-        code = rdlab_main(argv)
+        if argv[0] == "--call":  # MODULE:FUNCTION, importable from this folder
+            module, function = argv[1].split(":")
+            value = getattr(importlib.import_module(module), function)()
+            code = 0
+        else:
+            from rdlab.cli import main as rdlab_main
+
+            code = rdlab_main(argv)
     finally:
         stop.set()
         sampler.join()
+    result = {"code": code, "interfaces": interfaces(), "listening": sorted(seen), "value": value}
     with open(report, "w") as out:
-        json.dump({"code": code, "interfaces": interfaces(), "listening": sorted(seen)}, out)
+        json.dump(result, out)
     return 0
 
 

@@ -302,3 +302,19 @@ def test_resume_reads_unchanged_inputs_by_size_and_time_only(photos, tmp_path, c
     img[0, 0] ^= 1
     Image.fromarray(img).save(tree / "p2.png")
     assert todo_after() == sorted([*failed, "p2.png"])  # changed: redone
+
+
+def test_ray_engine_retries_an_item_whose_actor_died_then_fails_only_it(tmp_path):
+    pytest.importorskip("ray")
+    prefix = _private_network()
+    report_path = tmp_path / "report.json"
+    driver = Path(__file__).with_name("_private_network.py")
+    command = [*prefix, sys.executable, str(driver), str(report_path), "--call",
+               "test_parallel:ray_run_with_a_dying_actor"]  # fmt: skip
+    child = subprocess.run(command, capture_output=True, timeout=300, cwd=driver.parent)
+    assert report_path.is_file(), child.stderr.decode()[-2000:]
+    report = json.loads(report_path.read_text())
+    value = report["value"]
+    assert report["interfaces"] == ["lo"] and report["listening"]
+    assert value["3"].startswith("WorkerDiedError") and "twice" in value["3"]
+    assert {k: v for k, v in value.items() if k != "3"} == {str(i): i for i in (0, 1, 2, 4, 5)}

@@ -87,3 +87,11 @@ def test_refusals():
     with pytest.raises(InputError, match="unknown engine"):
         list(map_unordered(_square, [1], engine="spark"))
     assert list(map_unordered(_square, [], workers=2)) == []
+
+
+def ray_run_with_a_dying_actor() -> dict:
+    """Run by ``tests/_private_network.py`` (inside a loopback-only namespace): the Ray
+    engine over 6 items where item 3 kills its actor's process every time."""
+    results = dict(map_unordered(_die_on_three, range(6), workers=2, engine="ray"))
+    return {str(k): (v if isinstance(v, int) else f"{type(v).__name__}: {v}")
+            for k, v in results.items()}  # fmt: skip

@@ -20,6 +20,8 @@ from .common import (
     Log,
     ProgressFn,
     bd_summary,
+    check_positive,
+    check_settings,
     input_files,
     inr_curve,
     mean_curve,
@@ -94,9 +96,11 @@ def audio_bench(
     BD-rate (pchip, per file then the mean) of INR against Opus on SNR (dB), with the
     rate of the whole file (``file``) and of the payload alone (``payload``).
     """
+    check_positive("seconds", seconds)
     sources = {float(k): model_source("audio", k, model_dir) for k in kbps}
     models = worker_models(sources)
     fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    check_settings("audio", models, fit)
     jobs = [
         {"path": path, "label": f"audio {i + 1}/{len(paths)} {os.path.basename(path)}",
          "seconds": float(seconds), "kbps": [float(k) for k in kbps], "models": sources,

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import glob
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +35,8 @@ __all__ = [
     "bd_rate_limited",
     "bd_summary",
     "center_crop",
+    "check_positive",
+    "check_settings",
     "finite",
     "input_files",
     "inr_curve",
@@ -215,6 +218,41 @@ def worker_models(sources: Mapping[float, str]) -> dict[float, INRModel]:
     """The models of a job, ``{rate: model}``, from their :func:`model_source` strings
     (cached: loaded once per worker process)."""
     return {rate: load_inr_model(source) for rate, source in sources.items()}
+
+
+def check_settings(modality: str, models: Mapping[float, INRModel], fit: Mapping[str, Any]) -> None:
+    """Refuse, before any signal is coded, what the INR codec would refuse for every
+    signal: a target rate (the keys of ``models``) that is not a finite number > 0, and
+    bad ``fit`` options (``steps`` >= 1, ``fine_tune_steps`` >= 0, ``seed`` in
+    0..2^32-1; :class:`~rdlab.codecs.inr.INRCodec`).
+
+    Raises:
+        InputError: on the option's name.
+    """
+    key = get_modality(modality).rate_keyword
+    if not models:
+        raise InputError(key, "give at least one target rate")
+    for rate, model in models.items():
+        INRCodec(model, modality=modality, **fit, **{key: rate})
+
+
+def check_positive(name: str, values: Any, *, integer: bool = False) -> None:
+    """Refuse a setting that is not a finite number > 0 (or an integer >= 1), or a list
+    holding one.
+
+    Raises:
+        InputError: on argument ``name``.
+    """
+    for value in values if isinstance(values, (list, tuple)) else (values,):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            bad = True
+        elif integer:
+            bad = not isinstance(value, numbers.Integral) or value < 1
+        else:
+            bad = not (math.isfinite(value) and value > 0)
+        if bad:
+            rule = "an integer >= 1" if integer else "a finite number > 0"
+            raise InputError(name, f"must be {rule}, got {value!r}")
 
 
 # ------------------------------------------------------------------------------ points

@@ -25,6 +25,8 @@ from .common import (
     ProgressFn,
     bd_summary,
     center_crop,
+    check_positive,
+    check_settings,
     finite,
     input_files,
     inr_curve,
@@ -106,8 +108,11 @@ def image_bench(
     ``threads``, ``progress``; ``failures``: the photos that could not be read or coded,
     left out of the curves and BD-rates).
     """
+    check_positive("crop", crop, integer=True)
     sources = {float(b): model_source("image", b, model_dir) for b in bpps}
     models = worker_models(sources)
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    check_settings("image", models, fit)
     sweeps: dict[str, tuple[str, list[float]]] = {}  # output name -> (classical name, qs)
     unavailable = {}
     wanted = [(canonical_name(n), canonical_name(n)) for n in peers]
@@ -120,7 +125,6 @@ def image_bench(
         given = hyperprior_qualities if out_name == "hyperprior" else None
         given = given or (peer_qualities or {}).get(name) or codec_spec(name).quality.sweep
         sweeps[out_name] = (name, [float(q) for q in given])
-    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
     jobs = [
         {"path": path, "label": f"image {i + 1}/{len(paths)} {os.path.basename(path)}",
          "crop": int(crop), "bpps": [float(b) for b in bpps], "sweeps": sweeps,

@@ -19,6 +19,8 @@ from .common import (
     DEFAULTS,
     Log,
     ProgressFn,
+    check_positive,
+    check_settings,
     input_files,
     inr_curve,
     mean_curve,
@@ -84,9 +86,11 @@ def protein_bench(
     ``engine``, ``address``, ``threads``, ``progress``; ``failures``: the chains that
     could not be read or coded, left out of the curves).
     """
+    check_positive("ca_steps", list(ca_steps))
     sources = {float(b): model_source("protein", b, model_dir) for b in bits_per_atom}
     models = worker_models(sources)
     fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    check_settings("protein", models, fit)
     jobs = [
         {"path": path, "label": f"protein {i + 1}/{len(paths)} {os.path.basename(path)}",
          "bits_per_atom": [float(b) for b in bits_per_atom],

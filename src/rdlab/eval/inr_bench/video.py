@@ -23,6 +23,8 @@ from .common import (
     ProgressFn,
     bd_summary,
     center_crop,
+    check_positive,
+    check_settings,
     inr_curve,
     mean_curve,
     model_source,
@@ -110,8 +112,12 @@ def video_bench(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [os.fspath(paths)]
+    check_positive("frames", frames, integer=True)
+    check_positive("crop", crop, integer=True)
     sources = {float(b): model_source("video", b, model_dir) for b in bpps}
     models = worker_models(sources)
+    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
+    check_settings("video", models, fit)
     sweeps: dict[str, list[float]] = {}
     unavailable = {}
     for codec in (canonical_name(n) for n in peers):
@@ -120,7 +126,6 @@ def video_bench(
             continue
         qualities = (peer_qualities or {}).get(codec) or codec_spec(codec).quality.sweep
         sweeps[codec] = [float(q) for q in qualities]
-    fit = {"steps": steps, "fine_tune_steps": fine_tune_steps, "seed": seed}
     many = len(paths) > 1
     jobs = [
         {"path": path,
