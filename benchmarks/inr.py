@@ -15,14 +15,21 @@ command line around it. Sections, each on ``shared/data`` (``--data``):
   ``--video-crop``; INR at ``--video-bpp``; WebP / AVIF per frame for context.
 
 Every INR point: encode and decode seconds, file bytes, and whether a second decode
-equals the first. ``targets``: BD-rate vs JPEG <= -25 % below 0.5 bpp; INR beats Opus in
-SNR at 6 kbit/s (Opus's lowest usable rate), at the same requested rate and at matched
-actual rates (INR interpolated at Opus's whole-file and payload kbit/s); RMSD <= 1 Å at
-<= 12 bits/atom; a 256x256 image encodes in < 600 s and decodes in < 1 s. Progress goes
-to stderr; ``--json`` prints one JSON document.
+equals the first. ``--workers N`` codes the signals (one job each: its INR fits and its
+peers' points) on N local processes, ``--ray [ADDRESS]`` on Ray actors (a local Ray
+instance, or the cluster at ADDRESS); the results are the same, except the timings
+(those of a shared machine), at the same ``--threads`` per worker (the default is the
+cores // N, and the INR fit's floating-point sums depend on the thread count). A signal
+that cannot be read or coded is listed in its section's ``failures``. ``targets``:
+BD-rate vs JPEG <= -25 % below 0.5 bpp; INR beats Opus in SNR at 6 kbit/s (Opus's lowest
+usable rate), at the same requested rate and at matched actual rates (INR interpolated
+at Opus's whole-file and payload kbit/s); RMSD <= 1 Å at <= 12 bits/atom; a 256x256
+image encodes in < 600 s and decodes in < 1 s. Progress goes to stderr; ``--json``
+prints one JSON document.
 
     python benchmarks/inr.py --json > inr.json
     python benchmarks/inr.py --json --steps 50 --images 1 --audio 1 --proteins 1 --out plots/
+    python benchmarks/inr.py --json --modalities audio,protein --workers 2 > inr.json
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rdlab.cli._engine import add_engine_arguments, engine_settings
 from rdlab.errors import RdlabError
 from rdlab.eval import inr_bench
 
@@ -75,7 +83,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="fitting steps (default: each model's)")
     p.add_argument("--fine-tune-steps", type=int, help="fine-tuning steps per group")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch.set_num_threads")
+    p.add_argument(
+        "--threads", type=int, help="PyTorch threads per worker (default: cores // workers)"
+    )
+    add_engine_arguments(
+        p, "code the signals on N local worker processes (default 1: this process)"
+    )
     p.add_argument("--images", type=int, default=d["images"])
     p.add_argument("--crop", type=int, default=d["crop"], help="image side (centre crop)")
     p.add_argument("--image-bpp", type=_floats, default=d["image_bpp"])
@@ -120,10 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_dir and not os.path.isdir(args.model_dir):
         _log(f"error: --model-dir {args.model_dir} is not a directory")
         return 2
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     options = {
         "images": args.images,
         "crop": args.crop,
@@ -144,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "video_file": args.video,
     }
     try:
+        engine = engine_settings(args)
         result = inr_bench.run(
             args.data,
             args.modalities,
@@ -153,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             fine_tune_steps=args.fine_tune_steps,
             seed=args.seed,
             log=_log,
+            threads=args.threads,
+            **engine,
         )
     except RdlabError as exc:
         _log(f"error: {exc}")

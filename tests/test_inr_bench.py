@@ -207,10 +207,11 @@ def test_video_bench_with_per_frame_peers(model_dir):
         peer_qualities={"webp": (10, 80)},
         model_dir=model_dir,
     )
-    assert {k: result["settings"][k] for k in ("frames", "height", "width")} == {
-        "frames": 4, "height": 16, "width": 16
-    }  # fmt: skip
     (record,) = result["signals"]
+    assert {k: record[k] for k in ("frames", "height", "width", "channels")} == {
+        "frames": 4, "height": 16, "width": 16, "channels": 3
+    }  # fmt: skip
+    assert result["settings"]["frames"] == 4 and result["settings"]["crop"] == 16
     check_inr_points(record["results"]["inr"], "video", (3.0,))
     webp = record["results"]["webp_per_frame"]
     assert all(p["bpp"] == pytest.approx(8 * p["bytes"] / 1024) for p in webp)
@@ -322,3 +323,137 @@ def test_benchmark_script_end_to_end_on_proteins(model_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["protein"]["error"].startswith("no inr-protein-")
     assert captured.err.strip().count("\n") == 0 and "no inr-protein-" in captured.err
+
+
+# ------------------------------------------------------------------------------ parallel
+TIMING = {"seconds", "encode_seconds", "decode_seconds", "fit_seconds", "code_seconds",
+          "roundtrip_seconds"}  # fmt: skip
+
+
+def without_timings(value):
+    """``value`` without its wall-clock fields (they differ from run to run)."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory) -> list[str]:
+    """Three chain files: the test chain as PDB and as mmCIF, and a bent copy of it."""
+    from rdlab.data.proteins import CaTrace, ca_pdb_text, read_ca_trace
+
+    folder = tmp_path_factory.mktemp("chains")
+    for name in ("cytc_d1kyow_.pdb.gz", "cytc_d1kyow_.cif"):
+        shutil.copy(DATA / name, folder / name)
+    trace = read_ca_trace(DATA / "cytc_d1kyow_.pdb.gz")
+    bent = trace.coords + 3.0 * np.sin(np.arange(len(trace)) / 5.0)[:, None]
+    copy = CaTrace(bent, trace.residue_names, trace.residue_numbers, trace.chain_id)
+    (folder / "bent.pdb").write_text(ca_pdb_text(copy))
+    return [str(folder / n) for n in ("cytc_d1kyow_.pdb.gz", "bent.pdb", "cytc_d1kyow_.cif")]
+
+
+def test_two_workers_give_the_results_of_one_and_jobs_carry_no_arrays(
+    model_dir, chains, monkeypatch
+):
+    import pickle
+
+    from rdlab.eval.inr_bench import common
+
+    sent = []
+
+    def spy(fn, items, **options):
+        sent.extend(items)
+        return real(fn, items, **options)
+
+    real = common.map_unordered
+    monkeypatch.setattr(common, "map_unordered", spy)
+    settings = {"bits_per_atom": (24.0, 40.0), "ca_steps": (0.5, 2.0), "model_dir": model_dir}
+    # one thread in every worker: the INR fit's float sums depend on the thread count
+    one = inr_bench.protein_bench(chains, steps=10, threads=1, **settings)
+    two = inr_bench.protein_bench(chains, steps=10, workers=2, threads=1, **settings)
+    assert [r["name"] for r in two["signals"]] == [Path(p).name for p in chains]
+    assert without_timings(two) == without_timings(one)
+    assert two["failures"] == []
+    # a negative control: the bent chain's points differ from the straight one's
+    straight, bent = (r["results"]["inr"][0]["rmsd_angstrom"] for r in one["signals"][:2])
+    assert straight != bent
+    # each job: the path, the settings and the model's file, not the model or the chain
+    assert len(sent) == 6 and all(job["live"] is None for job in sent[3:])
+    model_file = str(Path(model_dir, "inr-protein-toy.safetensors").resolve())
+    for job in sent[3:]:
+        assert set(job["models"].values()) == {model_file}
+        assert len(pickle.dumps(job)) < 2000
+        assert not any(isinstance(v, np.ndarray) for v in job.values())
+
+
+def test_a_failing_signal_is_listed_and_the_others_complete(model_dir, tmp_path):
+    good = str(DATA / "speech_ru_0181_0p5s.flac")
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC" + b"\x00" * 64)
+    messages = []
+    result = inr_bench.audio_bench(
+        [str(broken), good], seconds=0.25, kbps=(12.0,), model_dir=model_dir, steps=5,
+        log=messages.append,
+    )  # fmt: skip
+    ((failure), *more) = result["failures"]
+    assert more == [] and failure["path"] == str(broken)
+    assert failure["error"].startswith("InputError: ") and "\n" not in failure["error"]
+    (record,) = result["signals"]
+    assert record["name"] == "speech_ru_0181_0p5s.flac"
+    for codec in ("inr", "opus"):  # the mean over the one good file is its own points
+        (mean,) = result["mean_curves"][codec]
+        assert mean["signals"] == 1
+        assert mean["kbps"] == pytest.approx(record["results"][codec][0]["kbps"])
+    assert [p["name"] for p in result["bd_vs_peers"]["opus"]["file"]["per_signal"]] == [
+        record["name"]
+    ]
+    assert any("broken.flac: failed: InputError" in m for m in messages)
+    assert any("speech_ru_0181_0p5s.flac: inr 12 kbit/s" in m for m in messages)
+
+
+def test_a_dead_worker_fails_its_signal_only_and_records_keep_input_order(
+    model_dir, chains, monkeypatch
+):
+    from rdlab.eval.inr_bench import common
+    from rdlab.parallel import WorkerDiedError
+
+    def last_first_and_second_dies(fn, items, *, init=None, init_args=(), **options):
+        init(*init_args)
+        for index in reversed(range(len(items))):  # completion order: reversed
+            yield index, WorkerDiedError("died") if index == 1 else fn(items[index])
+
+    monkeypatch.setattr(common, "map_unordered", last_first_and_second_dies)
+    result = inr_bench.protein_bench(
+        chains, bits_per_atom=(24.0,), ca_steps=(1.0,), model_dir=model_dir, steps=5
+    )
+    assert result["failures"] == [{"path": chains[1], "error": "WorkerDiedError: died"}]
+    assert [r["name"] for r in result["signals"]] == [Path(chains[0]).name, Path(chains[2]).name]
+    assert result["mean_curves"]["inr"][0]["signals"] == 2
+
+
+def test_bad_settings_are_refused_before_any_signal_is_coded(model_dir, monkeypatch):
+    from rdlab.errors import InputError
+    from rdlab.eval.inr_bench import common
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(common, "map_unordered", no_work)
+    flac = [str(DATA / "speech_ru_0181_0p5s.flac")]
+    cases = [
+        ({"steps": 0}, "steps"),
+        ({"fine_tune_steps": -1}, "fine_tune_steps"),
+        ({"seed": -1}, "seed"),
+        ({"seconds": 0.0}, "seconds"),
+        ({"kbps": (12.0, 0.0)}, "kbps"),
+        ({"workers": 0}, "workers"),
+    ]
+    for options, argument in cases:
+        with pytest.raises(InputError) as info:
+            inr_bench.audio_bench(flac, **{"model_dir": model_dir, **options})
+        assert info.value.argument == argument
+    with pytest.raises(InputError) as info:
+        inr_bench.video_bench(str(DATA / "carphone_8x32x32.png"), frames=0, model_dir=model_dir)
+    assert info.value.argument == "frames"

@@ -12,7 +12,11 @@ what this process may actually run on:
   (a quota of 1.5 CPUs gives 1 thread, never fewer than 1);
 - ``OMP_NUM_THREADS`` when it is set to a positive integer (the user's choice).
 
-Threads never change results: every codec's output is the same bytes for any count.
+Threads never change what a file decodes to, and the transform codecs (hyperprior,
+context, lossless, lattice) write the same bytes for any count. The INR encoder is the
+exception: it fits a network by float32 gradient descent, whose sums PyTorch splits by
+thread, so 1 and 2 threads can write different (equally valid) files; fix ``threads``
+where an INR run must be repeated byte for byte.
 PyTorch is imported only by :func:`apply_threads`.
 """
 

@@ -20,7 +20,10 @@ still decode.
 maps them to weights with the model's learned linear reparameterization if it has one
 (:meth:`rdlab.inr.model_file.INRModel.network_weights`, fixed-order float64) and
 evaluates the networks with :func:`rdlab.nn.bayes_inr.evaluate_deterministic`: the decoded
-signal is the same on every machine, thread count and batch split.
+signal is the same on every machine, thread count and batch split. ``encode`` fits by
+float32 gradient descent, so its bytes can differ between PyTorch thread counts (both
+files are valid and each decodes the same everywhere); fix the threads to repeat an
+encode byte for byte.
 
 Rate: ``bits``, or per item, by the modality's keyword (:attr:`Modality.rate_keyword`):
 ``bpp`` (images, video: bits per pixel), ``kbps`` (audio), ``bits_per_atom`` (proteins).

@@ -28,12 +28,16 @@ runs one modality on a list of files (``rdlab bench audio|proteins|video``).
 **Distribution.** The unit of work is one signal: its INR curve (the fits) and its
 peers' points, one job of :func:`rdlab.parallel.map_unordered` (``workers`` local
 processes or Ray actors; :func:`~.common.run_signals`). A job carries the file's path,
-the settings and the models' file paths or bundled names, never arrays or models (an
-INR model with a learned reparameterization is megabytes): each worker loads the models
+the settings and the models' file paths or bundled names, never arrays or models (an INR
+model with a learned reparameterization is megabytes): each worker loads the models
 once. Records are merged in input order, so the result is the same for any engine and
-worker count except the timings. A signal whose job raises an rdlab error (a file that
-cannot be read, a model that does not fit it) or whose worker dies is listed in the
-section's ``failures`` and left out of the curves and BD-rates; the others complete.
+worker count except the timings, **given the same PyTorch threads per worker**: the INR
+fit's floating-point sums depend on the thread count (the bundled ``inr-audio-1`` codes
+1 s of speech to different bytes with 1 and 2 threads), and the default is the usable
+cores // workers, so pass ``threads`` to compare runs bit for bit. A signal whose job
+raises an rdlab error (a file that cannot be read, a model that does not fit it) or
+whose worker dies is listed in the section's ``failures`` and left out of the curves and
+BD-rates; the others complete.
 
 A benchmark for a new modality is one module with ``run_section(data, options,
 **common)`` and ``run_files(paths, options, **common)`` and one line in
@@ -69,6 +73,7 @@ from .common import (
     rate_from_bits,
     run_signals,
     spread,
+    summary_markdown,
 )
 from .image import image_bench
 from .plots import rd_plots
@@ -99,6 +104,7 @@ __all__ = [
     "run_files",
     "run_signals",
     "spread",
+    "summary_markdown",
     "targets",
     "video_bench",
 ]
@@ -125,9 +131,11 @@ RATE_KEYS = {name: get_modality(name).rate_keyword for name in MODALITIES}
 
 def _header(workers: int, engine: str, threads: int | None, **settings: Any) -> dict[str, Any]:
     """The facts every result starts with: platform, cores, threads, engine, settings."""
+    from ..._threads import check_threads
     from ...parallel import check_workers, usable_workers
 
     check_workers(workers, engine)
+    check_threads(threads)
     # the threads each worker sets (rdlab.parallel.map_unordered's rule)
     per_worker = threads or (usable_workers(workers) if engine == "local" else 1)
     return {
@@ -183,12 +191,13 @@ def run(
     (``engine="local"``; 1: this process) or Ray actors (``engine="ray"``, the cluster at
     ``address`` or a local instance), each with ``threads`` PyTorch threads (default:
     the usable cores // workers; 1 per Ray actor): see :func:`~.common.run_signals`.
-    The result is the same for any engine and worker count, except the timings; a
-    signal that fails is listed in its section's ``failures``.
+    The result is the same for any engine and worker count, except the timings, at
+    the same ``threads`` (see the module docstring); a signal that fails is listed in
+    its section's ``failures``.
 
     Raises:
-        InputError: a modality without a benchmark, ``workers`` below 1, an unknown
-            engine.
+        InputError: a modality without a benchmark, ``workers`` or ``threads`` below 1,
+            an unknown engine.
     """
     o = {**DEFAULTS, **(options or {})}
     unknown = [m for m in modalities_ if m not in SECTIONS]
@@ -229,8 +238,8 @@ def run_files(
     ``options`` overrides :data:`DEFAULTS`; the other arguments are :func:`run`'s.
 
     Raises:
-        InputError: a modality without a benchmark, ``workers`` below 1, an unknown
-            engine.
+        InputError: a modality without a benchmark, ``workers`` or ``threads`` below 1,
+            an unknown engine.
         ModelError: no model for the modality (bundled or in ``model_dir``).
     """
     if modality not in FILE_SECTIONS:

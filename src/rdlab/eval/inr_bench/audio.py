@@ -91,10 +91,12 @@ def audio_bench(
     One job per file (the INR curve and the Opus points), run by
     :func:`~.common.run_signals` on ``workers`` local processes or Ray actors
     (``engine``, ``address``; ``threads`` PyTorch threads each); the result does not
-    depend on them, except the timings. A file that cannot be read or coded is listed
-    under ``failures`` (path, one-line error) and left out of the curves and BD-rates.
-    BD-rate (pchip, per file then the mean) of INR against Opus on SNR (dB), with the
-    rate of the whole file (``file``) and of the payload alone (``payload``).
+    depend on the engine or the worker count, except the timings, at the same
+    ``threads`` (the INR fit's sums depend on the thread count:
+    :mod:`rdlab.eval.inr_bench`). A file that cannot be read or coded is listed under
+    ``failures`` (path, one-line error) and left out of the curves and BD-rates. BD-rate
+    (pchip, per file then the mean) of INR against Opus on SNR (dB), with the rate of
+    the whole file (``file``) and of the payload alone (``payload``).
     """
     check_positive("seconds", seconds)
     sources = {float(k): model_source("audio", k, model_dir) for k in kbps}

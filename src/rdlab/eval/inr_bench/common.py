@@ -18,17 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from ..._threads import check_threads
 from ...codecs.inr import INRCodec, choose_model
 from ...codecs.registry import get_codec_at, is_available
 from ...errors import InputError, ModelError, RdlabError
 from ...inr.modalities import get_modality
 from ...inr.model_file import INRModel, bundled_inr_models, load_inr_model
-from ...parallel import WorkerDiedError, map_unordered
+from ...parallel import WorkerDiedError, check_workers, map_unordered
 from ..bd import _merge_sorted, _pchip_integral
 
 __all__ = [
     "CONVENTIONS",
     "DEFAULTS",
+    "QUALITY_KEYS",
     "Log",
     "Measure",
     "ProgressFn",
@@ -51,6 +53,7 @@ __all__ = [
     "rate_from_bits",
     "run_signals",
     "spread",
+    "summary_markdown",
     "usable",
     "worker_models",
 ]
@@ -455,10 +458,13 @@ def run_signals(
         raised an :class:`~rdlab.errors.RdlabError` or its worker died.
 
     Raises:
-        InputError: ``workers`` below 1, an unknown engine, Ray not installed.
+        InputError: ``workers`` or ``threads`` below 1, an unknown engine, Ray not
+            installed.
     """
     # one local worker runs the jobs in this process (nothing is pickled): the log can
     # go along and show each INR point as it is coded
+    check_workers(workers, engine)
+    check_threads(threads)
     here = workers == 1 and engine == "local"
     items = [{**job, "live": log if here else None} for job in jobs]
     done = map_unordered(
@@ -666,3 +672,63 @@ def bd_summary(
         "reason": None if values else ("; ".join(reasons) or "no signals"),
         "per_signal": per_signal,
     }
+
+
+# ------------------------------------------------------------------------------ report
+#: the quality each modality's tables show (higher is better, except RMSD)
+QUALITY_KEYS = {"image": "psnr", "audio": "snr_db", "protein": "rmsd_angstrom", "video": "psnr_db"}
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "n/a" if value is None else str(value)
+    return f"{value:.{digits}g}" if math.isfinite(value) else "n/a"
+
+
+def summary_markdown(section: Mapping[str, Any], modality: str, title: str) -> str:
+    """A markdown report of one modality's section: the mean curves (target, rate, the
+    payload's rate, quality, how many signals), the BD-rates of INR against its peers
+    (where the section has them) and the failures."""
+    if "error" in section:
+        return f"# {title}\n\nerror: {section['error']}\n"
+    rate = get_modality(modality).rate_keyword
+    quality = QUALITY_KEYS[modality]
+    signals, failures = section.get("signals", []), section.get("failures", [])
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(signals)} signals coded, {len(failures)} failed. Means over the signals at "
+        f"each target (a point that failed is left out: see `signals`). Rate "
+        f"`{rate}`: the whole file; `payload_{rate}`: the coded data alone.",
+        "",
+        f"| codec | target | {rate} | payload_{rate} | {quality} | signals |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for codec, points in section.get("mean_curves", {}).items():
+        for point in points:
+            cells = [point.get(k) for k in ("target", rate, f"payload_{rate}", quality)]
+            if "error" in point:
+                cells[1] = f"error: {point['error']}".replace("|", "/")
+            lines.append(
+                f"| {codec} | {' | '.join(_cell(c) for c in cells)} | {point.get('signals')} |"
+            )
+    bd = section.get("bd_vs_peers") or {}
+    if bd:
+        lines += [
+            "",
+            f"## BD-rate of INR against its peers ({quality}, pchip, per signal then the "
+            "mean; negative: INR needs fewer bits)",
+            "",
+            "| peer | range | BD-rate (%) | signals | why none |",
+            "| --- | --- | ---: | ---: | --- |",
+        ]
+        for peer_name, parts in bd.items():
+            for part, entry in parts.items():
+                value = entry.get("bd_rate")
+                shown = "n/a" if value is None else f"{value:+.2f}"
+                why = (entry.get("reason") or "").replace("|", "/")
+                lines.append(f"| {peer_name} | {part} | {shown} | {entry['signals']} | {why} |")
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- `{f['path']}`: {f['error']}" for f in failures]
+    return "\n".join(lines) + "\n"
