@@ -161,7 +161,7 @@ REFUSALS = {  # case -> what the one-line error says
     "seed -1": "seed: must be an integer in 0..2^32-1",
     "workers 0": "--workers: must be >= 1",
     "threads 0": "threads: must be an integer >= 1",
-    "kbps 0": "argument --kbps: kbit/s (whole file) must be finite and > 0, got 0",
+    "kbps 0": "argument --kbps: values must be finite and > 0, got 0",
     "kbps text": "argument --kbps: not a list of numbers",
     "seconds 0": "seconds: must be a finite number > 0",
     "model dir missing": "model-dir",

@@ -233,9 +233,11 @@ def test_targets_from_synthetic_results():
             ],
         },
         "audio": {"signals": [{"results": {
-            "inr": [point(6.0, snr_db=5.0, kbps=6.0, payload_kbps=5.0),
+            "inr": [point(6.0, snr_db=5.0, kbps=6.0, payload_kbps=5.0, log_mel_db=9.0,
+                          lsd_db=14.0),
                     point(12.0, snr_db=8.0, kbps=12.0, payload_kbps=11.0)],
-            "opus": [point(6.0, snr_db=2.0, kbps=9.0, payload_kbps=6.0)]}}]},
+            "opus": [point(6.0, snr_db=2.0, kbps=9.0, payload_kbps=6.0, log_mel_db=6.0,
+                           lsd_db=15.0)]}}]},
         "protein": {
             "signals": [
                 {"name": "a", "results": {"inr": [
@@ -254,6 +256,11 @@ def test_targets_from_synthetic_results():
                                                   "value": 500.0, "met": True}  # fmt: skip
     assert t["image_decode_256x256_seconds"]["met"] is True
     assert t["audio_snr_beats_opus_at_6_kbps"]["met"] is True
+    # SNR ahead, but the log-mel distance is worse (9 dB > 6): what SNR hides
+    assert t["audio_log_mel_db_no_worse_than_opus_at_6_kbps"]["met"] is False
+    assert t["audio_log_mel_db_no_worse_than_opus_at_6_kbps"]["value"] == {
+        "inr_log_mel_db": 9.0, "opus_log_mel_db": 6.0, "signals": 1}  # fmt: skip
+    assert t["audio_lsd_db_no_worse_than_opus_at_6_kbps"]["met"] is True
     matched = t["audio_snr_beats_opus_at_matched_kbps"]
     # INR at 9 kbit/s: 5 + 3 log(9/6)/log(2); payload 6: 5 + 3 log(6/5)/log(11/5)
     assert matched["value"]["inr_snr_db_at_opus_kbps"] == pytest.approx(

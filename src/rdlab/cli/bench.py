@@ -25,6 +25,7 @@ import functools
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from .._files import write_atomic
@@ -154,52 +155,61 @@ def _positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
+@dataclass(frozen=True)
+class _Option:
+    """One modality option of an INR target: ``flag`` sets ``DEFAULTS[key]``; ``kind``
+    is ``list`` (a comma list of positive numbers), ``float`` or ``int``."""
+
+    flag: str
+    key: str
+    kind: type
+    help: str
+
+
+#: each INR modality's own options (rates and signal sizes), defaults from the benchmark
+_INR_OPTIONS = {
+    "audio": (
+        _Option("--kbps", "kbps", list, "INR target rates in kbit/s (whole file)"),
+        _Option("--seconds", "seconds", float, "code the first S seconds of each file"),
+    ),
+    "protein": (
+        _Option("--bits-per-atom", "bits_per_atom", list,
+                "INR target rates in bits per C-alpha atom (whole file)"),
+        _Option("--ca-steps", "ca_steps", list, "uniform quantization steps in Å"),
+    ),
+    "video": (
+        _Option("--bpp", "video_bpp", list,
+                "INR target rates in bits per pixel of all frames (whole file)"),
+        _Option("--frames", "frames", int, "code the first N frames of each clip"),
+        _Option("--crop", "video_crop", int, "centre crop side in pixels"),
+    ),
+}  # fmt: skip
+
+
 def _inr_arguments(modality: str, parser: argparse.ArgumentParser) -> None:
-    """The modality's own options (rates and signal sizes), defaults from the benchmark."""
+    """The modality's own options (:data:`_INR_OPTIONS`), defaults from the benchmark."""
     from ..eval.inr_bench import DEFAULTS
 
-    def rates(option: str, key: str, unit: str) -> None:
-        parser.add_argument(
-            option,
-            type=number_list(f"{unit} must be finite and > 0", _positive),
-            default=list(DEFAULTS[key]),
-            metavar="R1,R2,...",
-            help=f"INR target rates in {unit} (default: "
-            f"{','.join(f'{v:g}' for v in DEFAULTS[key])})",
-        )
-
-    if modality == "audio":
-        rates("--kbps", "kbps", "kbit/s (whole file)")
-        parser.add_argument(
-            "--seconds",
-            type=float,
-            default=DEFAULTS["seconds"],
-            help=f"code the first S seconds of each file (default {DEFAULTS['seconds']:g})",
-        )
-    elif modality == "protein":
-        rates("--bits-per-atom", "bits_per_atom", "bits per C-alpha atom (whole file)")
-        parser.add_argument(
-            "--ca-steps",
-            type=number_list("steps must be finite and > 0", _positive),
-            default=list(DEFAULTS["ca_steps"]),
-            metavar="S1,S2,...",
-            help="uniform quantization steps in Å (default: "
-            f"{','.join(f'{v:g}' for v in DEFAULTS['ca_steps'])})",
-        )
-    else:
-        rates("--bpp", "video_bpp", "bits per pixel of all frames (whole file)")
-        parser.add_argument(
-            "--frames",
-            type=int,
-            default=DEFAULTS["frames"],
-            help=f"code the first N frames of each clip (default {DEFAULTS['frames']})",
-        )
-        parser.add_argument(
-            "--crop",
-            type=int,
-            default=DEFAULTS["video_crop"],
-            help=f"centre crop side in pixels (default {DEFAULTS['video_crop']})",
-        )
+    for option in _INR_OPTIONS[modality]:
+        default = DEFAULTS[option.key]
+        if option.kind is list:
+            shown = ",".join(f"{v:g}" for v in default)
+            parser.add_argument(
+                option.flag,
+                dest=f"inr_{option.key}",
+                type=number_list("values must be finite and > 0", _positive),
+                default=list(default),
+                metavar="V1,V2,...",
+                help=f"{option.help} (default: {shown})",
+            )
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=f"inr_{option.key}",
+                type=option.kind,
+                default=default,
+                help=f"{option.help} (default {default:g})",
+            )
 
 
 def _no_target(args: argparse.Namespace) -> int:
@@ -312,11 +322,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _inr_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :data:`rdlab.eval.inr_bench.DEFAULTS` keys the options set."""
-    if args.inr_modality == "audio":
-        return {"kbps": args.kbps, "seconds": args.seconds}
-    if args.inr_modality == "protein":
-        return {"bits_per_atom": args.bits_per_atom, "ca_steps": args.ca_steps}
-    return {"video_bpp": args.bpp, "frames": args.frames, "video_crop": args.crop}
+    return {o.key: getattr(args, f"inr_{o.key}") for o in _INR_OPTIONS[args.inr_modality]}
 
 
 def run_inr(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ every modality's points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,24 @@ def _matched_opus(record: Mapping[str, Any], kbps: float) -> dict[str, float] | 
         "inr_snr_db_at_opus_kbps": at_file,
         "inr_snr_db_at_opus_payload_kbps": at_payload,
     }
+
+
+def _paired_means(
+    signals: Sequence[Mapping[str, Any]], kbps: float, key: str
+) -> dict[str, float] | None:
+    """Mean ``key`` of INR and of Opus over the signals where both have a point at target
+    ``kbps`` (``inr_<key>``, ``opus_<key>``, ``signals``); None where none has."""
+    pairs = []
+    for record in signals:
+        inr = next((p for p in record["results"]["inr"] if p["target"] == kbps), None)
+        opus = next((p for p in record["results"]["opus"] if p["target"] == kbps), None)
+        if inr and opus and inr.get(key) is not None and opus.get(key) is not None:
+            pairs.append((inr[key], opus[key]))
+    if not pairs:
+        return None
+    inr, opus = zip(*pairs, strict=True)
+    return {f"inr_{key}": float(np.mean(inr)), f"opus_{key}": float(np.mean(opus)),
+            "signals": len(pairs)}  # fmt: skip
 
 
 def _target(value: Any, met: bool | None, **extra: Any) -> dict[str, Any]:
@@ -91,23 +109,22 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     audio = result.get("audio")
     if isinstance(audio, Mapping) and "signals" in audio:
         kbps = TARGETS["audio_opus_kbps"]
-        pairs = []
-        for record in audio["signals"]:
-            inr = next((p for p in record["results"]["inr"] if p["target"] == kbps), None)
-            opus = next((p for p in record["results"]["opus"] if p["target"] == kbps), None)
-            if inr and opus and "error" not in inr and "error" not in opus:
-                pairs.append((inr["snr_db"], opus["snr_db"]))
-        value = (
-            {"inr_snr_db": float(np.mean([a for a, _ in pairs])),
-             "opus_snr_db": float(np.mean([b for _, b in pairs])), "signals": len(pairs)}
-            if pairs else None
-        )  # fmt: skip
+        value = _paired_means(audio["signals"], kbps, "snr_db")
         out["audio_snr_beats_opus_at_6_kbps"] = _target(
             value,
             None if value is None else value["inr_snr_db"] > value["opus_snr_db"],
             goal=f"mean SNR of INR > Opus at a target of {kbps:g} kbit/s",
-            reason=None if pairs else f"no INR and Opus points at {kbps:g} kbit/s",
+            reason=None if value else f"no INR and Opus points at {kbps:g} kbit/s",
         )
+        for key, name in (("log_mel_db", "log-mel distance"), ("lsd_db", "log-spectral distance")):
+            value = _paired_means(audio["signals"], kbps, key)
+            out[f"audio_{key}_no_worse_than_opus_at_6_kbps"] = _target(
+                value,
+                None if value is None else value[f"inr_{key}"] <= value[f"opus_{key}"],
+                goal=f"mean {name} (dB, lower is better) of INR <= Opus at a target of "
+                f"{kbps:g} kbit/s",
+                reason=None if value else f"no INR and Opus points with {key} at {kbps:g} kbit/s",
+            )
         # INR's SNR at Opus's actual rates needs INR points on both sides of them
         matched = [_matched_opus(record, kbps) for record in audio["signals"]]
         matched = [m for m in matched if m is not None]

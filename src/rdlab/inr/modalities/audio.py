@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...data.audio import Audio, read_audio, resample, write_audio
-from ...metrics import audio_psnr_db, snr_db
+from ...metrics import audio_psnr_db, log_mel_distance_db, log_spectral_distance_db, snr_db
 from .base import Architecture, Modality, Prepared, invalid_metadata, positive_number
 
 __all__ = ["MODALITY", "AudioModality"]
@@ -76,10 +76,15 @@ class AudioModality(Modality):
         return Audio(x.astype(np.float32), int(meta["rate"]))
 
     def distortion(self, reference: Any, decoded: Any) -> dict[str, float]:
-        """``snr_db`` and ``psnr_db`` (peak-to-peak 2: ``10 log10(4 / MSE)``)."""
+        """``snr_db``, ``psnr_db`` (peak-to-peak 2: ``10 log10(4 / MSE)``), and the
+        spectral distances SNR does not see, in dB (:mod:`rdlab.metrics.spectral`):
+        ``lsd_db`` (log-spectral distance) and ``log_mel_db`` (40 mel bands)."""
+        rate = reference.sample_rate
         return {
             "snr_db": snr_db(reference.samples, decoded.samples),
             "psnr_db": audio_psnr_db(reference.samples, decoded.samples),
+            "lsd_db": log_spectral_distance_db(reference.samples, decoded.samples, rate),
+            "log_mel_db": log_mel_distance_db(reference.samples, decoded.samples, rate),
         }
 
     def card_facts(self, items_per_sample: float) -> dict[str, Any]:
