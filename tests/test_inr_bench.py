@@ -191,8 +191,11 @@ def test_protein_bench_against_uniform_quantization(model_dir):
         assert sequence_bits / 108 < p["side_info_bits_per_atom"] < (sequence_bits + 240) / 108
     uniform = record["results"]["uniform"]
     assert [p["target"] for p in uniform] == [0.5, 2.0]
+    side = inr[0]["side_info_bits_per_atom"]
     for p in uniform:
-        assert p["bits_per_atom"] == pytest.approx(8 * p["bytes"] / 108)
+        assert p["payload_bits_per_atom"] == pytest.approx(8 * p["bytes"] / 108)
+        # a grid file carrying what the INR file carries beside its coordinates
+        assert p["bits_per_atom"] == pytest.approx(p["payload_bits_per_atom"] + side)
         assert p["rmsd_angstrom"] <= p["target"] * math.sqrt(3) / 2  # half a step per axis
     assert uniform[0]["bits_per_atom"] > uniform[1]["bits_per_atom"]
 
@@ -464,3 +467,26 @@ def test_bad_settings_are_refused_before_any_signal_is_coded(model_dir, monkeypa
     with pytest.raises(InputError) as info:
         inr_bench.video_bench(str(DATA / "carphone_8x32x32.png"), frames=0, model_dir=model_dir)
     assert info.value.argument == "frames"
+
+
+def test_protein_targets_compare_with_the_grid_at_the_same_bits():
+    def point(bits, payload, rmsd):
+        return {"target": bits, "bits_per_atom": bits, "payload_bits_per_atom": payload,
+                "rmsd_angstrom": rmsd, "deterministic": True}  # fmt: skip
+
+    result = {"protein": {"signals": [{"name": "a", "results": {
+        "inr": [point(12.0, 6.0, 0.9), point(30.0, 24.0, 0.1)],  # 30: outside the grid
+        "uniform": [point(8.0, 4.0, 1.0), point(16.0, 12.0, 0.25)],
+    }}]}}  # fmt: skip
+    t = inr_bench.targets(result)
+    file_bits = t["protein_rmsd_below_grid_at_equal_file_bits"]
+    # the grid at 12 whole-file bits, linear in log rate between its points at 8 and 16
+    grid_at_12 = 1.0 + (0.25 - 1.0) * math.log(12 / 8) / math.log(16 / 8)
+    assert file_bits["value"]["points"] == 1
+    assert file_bits["value"]["grid_rmsd_angstrom"] == pytest.approx(grid_at_12)
+    assert grid_at_12 < 0.9 and file_bits["met"] is False  # the grid is better here
+    coded = t["protein_rmsd_below_grid_at_equal_coded_bits"]
+    grid_at_6 = 1.0 + (0.25 - 1.0) * math.log(6 / 4) / math.log(12 / 4)
+    assert coded["value"]["grid_rmsd_angstrom"] == pytest.approx(grid_at_6)
+    result["protein"]["signals"][0]["results"]["uniform"] = []
+    assert inr_bench.targets(result)["protein_rmsd_below_grid_at_equal_file_bits"]["met"] is None

@@ -20,16 +20,16 @@ class _LinePlot:
     y: str
     x_label: str
     y_label: str
-    payload_of: str | None = None
+    payload_of: tuple[str, ...] = ()
 
 
 #: the line plots of the sections other than images (which get the R-D plot with BD)
 _LINE_PLOTS = {
     # Opus without the ~870-byte Ogg header (large on short clips)
-    "audio": _LinePlot("kbps", "snr_db", "rate: kbit/s (whole file)", "SNR (dB)", "opus"),
-    # the coordinates alone, comparable with uniform quantization
+    "audio": _LinePlot("kbps", "snr_db", "rate: kbit/s (whole file)", "SNR (dB)", ("opus",)),
+    # whole files (both with the sequence) and the coded coordinates alone
     "protein": _LinePlot("bits_per_atom", "rmsd_angstrom", "rate: bits per atom (whole file)",
-                         "RMSD (Å)", "inr"),
+                         "RMSD (Å)", ("inr", "uniform")),
     "video": _LinePlot("bpp", "psnr_db", "rate: bits per pixel (whole file, all frames)",
                        "PSNR (dB)"),
 }  # fmt: skip
@@ -93,10 +93,10 @@ def rd_plots(result: Mapping[str, Any]) -> dict[str, bytes]:
         if not (isinstance(section, Mapping) and "mean_curves" in section):
             continue
         curves = dict(section["mean_curves"])
-        if spec.payload_of is not None:
-            x = spec.x
-            curves[f"{spec.payload_of} (payload only)"] = [
-                {**p, x: p.get(f"payload_{x}")} for p in curves[spec.payload_of]
+        x = spec.x
+        for name in spec.payload_of:
+            curves[f"{name} (payload only)"] = [
+                {**p, x: p.get(f"payload_{x}")} for p in curves.get(name, [])
             ]
         count = len(section["signals"])
         out[f"inr_{modality}.png"] = _line_plot(

@@ -1,9 +1,11 @@
 """The INR protein benchmark: C-alpha traces; INR at target bits/atom against uniform
-quantization with predictive range coding
-(:func:`rdlab.eval.baselines.ca_uniform_rate_distortion`) at steps in Å. The INR file also
+quantization with predictive range coding (the grid baseline,
+:func:`rdlab.eval.baselines.ca_uniform_rate_distortion`) at steps in Å. The INR file also
 carries the residue sequence and numbering (``side_info_bits_per_atom``, about 4.4 for the
-sequence plus a few bytes), which the uniform-quantization stream does not: compare
-``payload_bits_per_atom`` for the coordinates alone. RMSD in Å without superposition.
+sequence plus a few bytes); the grid points count the same side information in their
+whole-file ``bits_per_atom`` (the stream alone is their ``payload_bits_per_atom``), so
+both keys compare like with like: whole files, and coded coordinates alone. RMSD in Å
+without superposition.
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ from .common import (
 __all__ = ["protein_bench", "run_files", "run_section", "side_info"]
 
 
+def _side_bits_per_atom(trace: CaTrace) -> float:
+    """Bits per atom of the side chunks an INR protein file carries beside the coded
+    coordinates (sequence, numbering, chain, centroid)."""
+    chunks = get_modality("protein").prepare(trace).chunks
+    return 8 * sum(map(len, chunks.values())) / len(trace)
+
+
 def side_info(point: dict[str, Any], trace: CaTrace, decoded: CaTrace) -> None:
     """``side_info_bits_per_atom``: the side chunks (sequence, numbering, chain,
     centroid) per atom, which ride beside the coded coordinates."""
-    chunks = get_modality("protein").prepare(trace).chunks
-    point["side_info_bits_per_atom"] = 8 * sum(map(len, chunks.values())) / len(trace)
+    point["side_info_bits_per_atom"] = _side_bits_per_atom(trace)
 
 
 def _protein_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
@@ -50,11 +58,14 @@ def _protein_signal(job: Mapping[str, Any], log: Log) -> dict[str, Any]:
         trace, "protein", job["bits_per_atom"], models, job["fit"], job["label"], log,
         measure=side_info,
     )  # fmt: skip
+    side = _side_bits_per_atom(trace)
     uniform = [
         {
             "target": row["step"],
             "bytes": int(row["bytes"]),
-            "bits_per_atom": row["bits_per_atom"],
+            "payload_bits_per_atom": row["bits_per_atom"],
+            "bits_per_atom": row["bits_per_atom"] + side,
+            "side_info_bits_per_atom": side,
             "rmsd_angstrom": row["rmsd"],
             "max_error_angstrom": row["max_error"],
         }

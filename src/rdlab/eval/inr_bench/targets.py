@@ -67,6 +67,25 @@ def _paired_means(
             "signals": len(pairs)}  # fmt: skip
 
 
+def _grid_at_inr_rates(signals: Sequence[Mapping[str, Any]], key: str) -> dict | None:
+    """Mean RMSD of every INR protein point and of the grid baseline at the same ``key``
+    rate (interpolated between the grid's points; INR points outside them left out)."""
+    pairs = []
+    for record in signals:
+        grid = record["results"].get("uniform", [])
+        for point in record["results"]["inr"]:
+            if "error" in point or point.get(key) is None:
+                continue
+            at = interpolate_log_rate(grid, key, "rmsd_angstrom", float(point[key]))
+            if at is not None:
+                pairs.append((float(point["rmsd_angstrom"]), at))
+    if not pairs:
+        return None
+    inr, grid_rmsd = zip(*pairs, strict=True)
+    return {"inr_rmsd_angstrom": float(np.mean(inr)),
+            "grid_rmsd_angstrom": float(np.mean(grid_rmsd)), "points": len(pairs)}  # fmt: skip
+
+
 def _target(value: Any, met: bool | None, **extra: Any) -> dict[str, Any]:
     return {"value": value, "met": met, **extra}
 
@@ -168,6 +187,15 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
                 reason=f"no INR point at <= 12 {key.replace('_', ' ')}: {', '.join(missing)}"
                 if missing
                 else None,
+            )
+        for key, label in (("bits_per_atom", "file"), ("payload_bits_per_atom", "coded")):
+            value = _grid_at_inr_rates(protein["signals"], key)
+            out[f"protein_rmsd_below_grid_at_equal_{label}_bits"] = _target(
+                value,
+                None if value is None else value["inr_rmsd_angstrom"] < value["grid_rmsd_angstrom"],
+                goal=f"mean RMSD of INR < the grid baseline's at INR's own {label} bits per "
+                "atom (the grid's RMSD interpolated linearly in log rate)",
+                reason=None if value else "no INR point inside the grid baseline's rate range",
             )
     for modality, section in result.items():
         if isinstance(section, Mapping) and "signals" in section:
