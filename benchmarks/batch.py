@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from rdlab.batch import plan_compress, run_batch
-from rdlab.parallel import map_unordered
+from rdlab.parallel import Engine, map_unordered
 
 _SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "eval"
 TARGET_SPEEDUP = 1.6
@@ -85,8 +85,8 @@ def _overhead(engine: str, sizes: tuple[int, int] = (200, 2000)) -> dict[str, fl
     seconds = []
     for size in sizes:
         start = time.perf_counter()
-        done = sorted(i for i, _ in map_unordered(_nothing, range(size), workers=2,
-                                                  engine=engine, threads=1))  # fmt: skip
+        two = Engine(workers=2, kind=engine, threads=1)
+        done = sorted(i for i, _ in map_unordered(_nothing, range(size), engine=two))
         seconds.append(time.perf_counter() - start)
         if done != list(range(size)):
             raise AssertionError("an item went missing")  # never expected
@@ -110,8 +110,8 @@ def ray_section(source: Path, root: Path, local_fps: float, local_bytes: dict) -
         out["engine_overhead"] = {"local": _overhead("local"), "ray": _overhead("ray")}
         target = root / "ray"
         plan = plan_compress([str(source)], str(target))
-        report = run_batch(plan, "hyperprior", {"quality": 4.0}, str(target), workers=2,
-                           engine="ray")  # fmt: skip
+        report = run_batch(plan, "hyperprior", {"quality": 4.0}, str(target),
+                           engine=Engine(workers=2, kind="ray"))  # fmt: skip
         produced = {p.name: p.read_bytes() for p in sorted(target.rglob("*.rdl"))}
         out["ray_photos"] = {
             **report.to_dict(),

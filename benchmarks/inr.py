@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             fine_tune_steps=args.fine_tune_steps,
             seed=args.seed,
             log=_log,
-            threads=args.threads,
-            **engine,
+            engine=engine,
         )
     except RdlabError as exc:
         _log(f"error: {exc}")

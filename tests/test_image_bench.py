@@ -16,6 +16,7 @@ from rdlab.data import read_image, sample_path
 from rdlab.errors import InputError
 from rdlab.eval.image_bench import evaluate_images, load_rgb
 from rdlab.eval.plots import rd_plot
+from rdlab.parallel import Engine
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Four points per codec so that the cubic (VCEG-M33) fit has what it needs.
@@ -231,7 +232,8 @@ def test_two_workers_give_the_same_results_as_one(image_dir):
     number but the timings equals the one-process run; the file order is the plan's."""
     sweeps = {"jpeg": [20, 50, 80], "rdlab": [1, 4]}
     one = evaluate_images(image_dir, ["jpeg", "rdlab"], qualities=sweeps)
-    two = evaluate_images(image_dir, ["jpeg", "rdlab"], qualities=sweeps, workers=2, threads=1)
+    two = evaluate_images(image_dir, ["jpeg", "rdlab"], qualities=sweeps,
+                          engine=Engine(workers=2, threads=1))  # fmt: skip
     assert [r["file"] for r in two["images"]] == ["a_photo.png", "b_small.png", "d_grey.png"]
     assert _without_timings(two) == _without_timings(one)
     assert two["images"][0]["results"]["rdlab"][1]["bpp"] > 0

@@ -16,6 +16,7 @@ from rdlab.data.images import sample_path
 from rdlab.eval import inr_bench
 from rdlab.eval.bd import bd_rate
 from rdlab.inr.model_file import save_inr_model
+from rdlab.parallel import Engine
 from test_inr import toy_model
 
 DATA = Path(__file__).resolve().parent / "data" / "inr"
@@ -381,8 +382,8 @@ def test_two_workers_give_the_results_of_one_and_jobs_carry_no_arrays(
     monkeypatch.setattr(common, "map_unordered", spy)
     settings = {"bits_per_atom": (24.0, 40.0), "ca_steps": (0.5, 2.0), "model_dir": model_dir}
     # one thread in every worker: the INR fit's float sums depend on the thread count
-    one = inr_bench.protein_bench(chains, steps=10, threads=1, **settings)
-    two = inr_bench.protein_bench(chains, steps=10, workers=2, threads=1, **settings)
+    one = inr_bench.protein_bench(chains, steps=10, engine=Engine(threads=1), **settings)
+    two = inr_bench.protein_bench(chains, steps=10, engine=Engine(2, threads=1), **settings)
     assert [r["name"] for r in two["signals"]] == [Path(p).name for p in chains]
     assert without_timings(two) == without_timings(one)
     assert two["failures"] == []
@@ -458,7 +459,6 @@ def test_bad_settings_are_refused_before_any_signal_is_coded(model_dir, monkeypa
         ({"seed": -1}, "seed"),
         ({"seconds": 0.0}, "seconds"),
         ({"kbps": (12.0, 0.0)}, "kbps"),
-        ({"workers": 0}, "workers"),
     ]
     for options, argument in cases:
         with pytest.raises(InputError) as info:
@@ -467,6 +467,9 @@ def test_bad_settings_are_refused_before_any_signal_is_coded(model_dir, monkeypa
     with pytest.raises(InputError) as info:
         inr_bench.video_bench(str(DATA / "carphone_8x32x32.png"), frames=0, model_dir=model_dir)
     assert info.value.argument == "frames"
+    with pytest.raises(InputError) as info:  # an engine is checked when it is made
+        Engine(workers=0)
+    assert info.value.argument == "workers"
 
 
 def test_protein_targets_compare_with_the_grid_at_the_same_bits():

@@ -9,7 +9,9 @@ import time
 import pytest
 
 from rdlab.errors import InputError
-from rdlab.parallel import WorkerDiedError, check_workers, map_unordered
+from rdlab.parallel import Engine, WorkerDiedError, check_workers, map_unordered
+
+TWO = Engine(workers=2)
 
 _SETUP: dict[str, int] = {}
 
@@ -40,8 +42,8 @@ def _pid_then_sleep(x: int) -> int:
 
 
 def test_results_match_one_process_and_init_runs_once_per_worker():
-    one = dict(map_unordered(_square, range(12), init=_init, init_args=(7,), workers=1))
-    two = dict(map_unordered(_square, range(12), init=_init, init_args=(7,), workers=2))
+    one = dict(map_unordered(_square, range(12), init=_init, init_args=(7,)))
+    two = dict(map_unordered(_square, range(12), init=_init, init_args=(7,), engine=TWO))
     assert sorted(two) == list(range(12))
     assert (
         [two[i][0] for i in range(12)]
@@ -51,20 +53,20 @@ def test_results_match_one_process_and_init_runs_once_per_worker():
     pids = {r[1] for r in two.values()}
     assert 1 <= len(pids) <= 2 and os.getpid() not in pids
     assert all(r[2] == 1 for r in two.values())  # the model-loading init ran once per worker
-    threads = dict(map_unordered(_square, range(4), init=_init, init_args=(0,), workers=2,
-                                 threads=1))  # fmt: skip
+    one_each = Engine(workers=2, threads=1)
+    threads = dict(map_unordered(_square, range(4), init=_init, init_args=(0,), engine=one_each))
     assert {r[3] for r in threads.values()} == {1}
 
 
 def test_a_worker_that_dies_fails_only_its_item():
-    results = dict(map_unordered(_die_on_three, range(10), workers=2))
+    results = dict(map_unordered(_die_on_three, range(10), engine=TWO))
     assert sorted(results) == list(range(10))
     assert isinstance(results[3], WorkerDiedError)
     assert all(results[i] == i for i in range(10) if i != 3)  # nobody else is blamed
 
 
 def test_an_exception_in_the_caller_stops_the_workers():
-    results = map_unordered(_pid_then_sleep, [0, 1, 2, 3], workers=2, threads=1)
+    results = map_unordered(_pid_then_sleep, [0, 1, 2, 3], engine=Engine(2, threads=1))
     _, pid = next(results)  # item 0 returns at once; the others sleep a minute
     start = time.monotonic()
     results.close()  # what an exception (Ctrl-C, SIGTERM) in the loop does
@@ -85,13 +87,15 @@ def test_refusals():
         with pytest.raises(InputError, match="workers"):
             check_workers(bad)
     with pytest.raises(InputError, match="unknown engine"):
-        list(map_unordered(_square, [1], engine="spark"))
-    assert list(map_unordered(_square, [], workers=2)) == []
+        Engine(2, "spark")
+    with pytest.raises(InputError, match="threads"):
+        Engine(2, threads=0)
+    assert list(map_unordered(_square, [], engine=TWO)) == []
 
 
 def ray_run_with_a_dying_actor() -> dict:
     """Run by ``tests/_private_network.py`` (inside a loopback-only namespace): the Ray
     engine over 6 items where item 3 kills its actor's process every time."""
-    results = dict(map_unordered(_die_on_three, range(6), workers=2, engine="ray"))
+    results = dict(map_unordered(_die_on_three, range(6), engine=Engine(2, "ray")))
     return {str(k): (v if isinstance(v, int) else f"{type(v).__name__}: {v}")
             for k, v in results.items()}  # fmt: skip

@@ -46,10 +46,9 @@ from typing import Any, NamedTuple
 
 from ._files import write_atomic
 from .errors import InputError, RdlabError
-from .parallel import ENGINES, WorkerDiedError, check_workers, map_unordered
+from .parallel import LOCAL, Engine, WorkerDiedError, map_unordered
 
 __all__ = [
-    "ENGINES",
     "JOBS",
     "MANIFEST",
     "BatchReport",
@@ -493,11 +492,8 @@ def run_batch(
     options: dict[str, Any],
     outdir: str,
     *,
-    workers: int = 1,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
     to_8bit: bool = False,
-    engine: str = "local",
-    address: str | None = None,
     job: str = "compress",
     progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
@@ -510,21 +506,18 @@ def run_batch(
             e.g. ``model``). They are part of what a manifest record must match to be
             skipped.
         outdir: the output folder (holds the manifest).
-        workers: worker processes or Ray actors (1 with ``"local"``: this process).
-        threads: PyTorch threads per worker (default: the usable cores // workers).
+        engine: where the items run (:class:`rdlab.parallel.Engine`: local processes,
+            1 being this process, or Ray actors; their PyTorch threads).
         to_8bit: reduce 16-bit inputs to 8 bits for a lossy codec (else refused).
-        engine: a name of :data:`ENGINES` (``"local"`` or ``"ray"``).
         job: ``"compress"`` or ``"decompress"`` (:data:`JOBS`).
-        address: ``"ray"``: an existing cluster's address (default: a local instance).
         progress: called with the number of items finished so far.
 
     Returns:
         The :class:`BatchReport`.
 
     Raises:
-        InputError: ``workers`` below 1, an unknown engine, Ray not installed.
+        InputError: an unknown job, Ray asked for and not installed.
     """
-    check_workers(workers, engine)
     if job not in JOBS:
         raise InputError("job", f"unknown job {job!r} (known: {', '.join(JOBS)})")
     Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -538,10 +531,7 @@ def run_batch(
         todo,
         init=_init_worker,
         init_args=(codec, options, to_8bit),
-        workers=workers,
         engine=engine,
-        address=address,
-        threads=threads,
     )
     failed: list[tuple[int, dict[str, str]]] = []
     input_bytes = 0
@@ -563,8 +553,8 @@ def run_batch(
         failed=len(failures),
         seconds=seconds,
         input_bytes=input_bytes,
-        workers=workers,
-        engine=engine,
+        workers=engine.workers,
+        engine=engine.kind,
         manifest=str(manifest.path),
         failures=failures,
     )

@@ -1,6 +1,6 @@
 """One function over many items, on local worker processes or on Ray actors.
 
-:func:`map_unordered` is the only engine interface rdlab's batch coding
+:func:`map_unordered` with an :class:`Engine` is the only engine interface rdlab's batch coding
 (:mod:`rdlab.batch`) and its benchmarks (:mod:`rdlab.eval.image_bench`,
 :mod:`rdlab.eval.inr_bench`) use: the caller builds the work (a list of picklable items
 and a module-level function), the engine only runs it and yields ``(index, result)`` in
@@ -34,12 +34,21 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
 from .errors import InputError, RdlabError
 
-__all__ = ["ENGINES", "WorkerDiedError", "check_workers", "map_unordered", "usable_workers"]
+__all__ = [
+    "ENGINES",
+    "LOCAL",
+    "Engine",
+    "WorkerDiedError",
+    "check_workers",
+    "map_unordered",
+    "usable_workers",
+]
 
 ENGINES = ("local", "ray")
 """Engine names :func:`map_unordered` takes."""
@@ -293,16 +302,50 @@ def _ray_engine(
             ray.shutdown()
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where many independent items run (one value for every function that fans work
+    out: batch coding, the benchmarks).
+
+    Attributes:
+        workers: processes or Ray actors (1 with ``"local"``: this process).
+        kind: ``"local"`` or ``"ray"`` (:data:`ENGINES`).
+        address: ``"ray"``: an existing cluster's address (None: a local instance).
+        threads: PyTorch threads per worker (None: usable cores // workers for local
+            processes, 1 per Ray actor).
+
+    Raises:
+        InputError: ``workers`` below 1, an unknown kind, ``threads`` below 1.
+    """
+
+    workers: int = 1
+    kind: str = "local"
+    address: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        from ._threads import check_threads
+
+        check_workers(self.workers, self.kind)
+        check_threads(self.threads)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (for reports)."""
+        return {"workers": self.workers, "engine": self.kind, "address": self.address,
+                "threads_per_worker": self.threads}  # fmt: skip
+
+
+LOCAL = Engine()
+"""One worker, this process."""
+
+
 def map_unordered(
     fn: Callable[[Any], Any],
     items: Sequence[Any],
     *,
     init: Callable[..., None] | None = None,
     init_args: Sequence[Any] = (),
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> Iterator[tuple[int, Any]]:
     """``(index, fn(items[index]))`` for every item, in the order they finish.
 
@@ -313,25 +356,21 @@ def map_unordered(
         items: picklable arguments of ``fn``, one per call.
         init: a module-level function each worker calls once with ``init_args`` before
             its first item (e.g. to load a model into a module-level cache).
-        workers: processes or Ray actors (1 with ``"local"``: this process).
-        engine: ``"local"`` or ``"ray"`` (:data:`ENGINES`).
-        address: ``"ray"``: an existing cluster's address (default: a local instance).
-        threads: PyTorch threads per worker (default: usable cores // workers for local
-            processes, 1 per Ray actor).
+        engine: where the items run (:class:`Engine`).
 
     Yields:
         ``(index, result)``; the result is a :class:`WorkerDiedError` for an item whose
         worker process died (see the module docstring).
 
     Raises:
-        InputError: ``workers`` below 1, an unknown engine, Ray not installed.
+        InputError: Ray asked for and not installed.
     """
-    check_workers(workers, engine)
     items = list(items)
     if not items:
         return iter(())
-    count = threads or (usable_workers(workers) if engine == "local" else 1)
+    workers = engine.workers
+    count = engine.threads or (usable_workers(workers) if engine.kind == "local" else 1)
     setup = (count, init, tuple(init_args))
-    if engine == "ray":
-        return _ray_engine(fn, items, workers, setup, address)
+    if engine.kind == "ray":
+        return _ray_engine(fn, items, workers, setup, engine.address)
     return _local_engine(fn, items, workers, setup)

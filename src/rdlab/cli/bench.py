@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("limit", f"must be a positive integer, got {args.limit}")
     qualities = _parse_qualities(args.qualities)
     engine = engine_settings(args)
-    if engine["workers"] == 1 and engine["engine"] == "local":
+    if engine.workers == 1 and engine.kind == "local":
         apply_threads(args.threads)  # rdlab's codecs run PyTorch here
     else:
         check_threads(args.threads)  # each worker sets its own
@@ -297,8 +297,7 @@ def run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         progress=progress,
         limit=args.limit,
-        threads=args.threads,
-        **engine,
+        engine=engine,
     )
     summary = summary_of(result)
     payloads = {
@@ -357,8 +356,7 @@ def run_inr(args: argparse.Namespace) -> int:
         fine_tune_steps=args.fine_tune_steps,
         seed=args.seed,
         progress=progress,
-        threads=args.threads,
-        **engine,
+        engine=engine,
     )
     section = result[modality]
     title = f"INR against {_INR_PEERS[modality]}: {modality}, {os.path.basename(directory)}"

@@ -216,9 +216,9 @@ def _batch_folder(args: argparse.Namespace, job: str) -> int:
     bar = progress_bar(len(items), "compressing" if compress else "decompressing")
     try:
         report = run_batch(
-            items, codec, options, args.output, threads=args.threads,
+            items, codec, options, args.output, engine=engine,
             to_8bit=bool(getattr(args, "to_8bit", False)), job=job,
-            progress=lambda k: bar.update(k - bar.n), **engine,
+            progress=lambda k: bar.update(k - bar.n),
         )  # fmt: skip
     finally:
         bar.close()

@@ -56,7 +56,7 @@ from ..codecs.registry import unavailable_reason as _requires
 from ..data.images import read_image
 from ..errors import InputError, RdlabError
 from ..metrics import bits_per_pixel, ms_ssim, ms_ssim_db, psnr, psnr_y
-from ..parallel import WorkerDiedError, map_unordered
+from ..parallel import LOCAL, Engine, WorkerDiedError, map_unordered
 from .bd import bd_psnr, bd_rate
 
 T = TypeVar("T")
@@ -225,10 +225,7 @@ def evaluate_images(
     progress: ProgressFn | None = None,
     limit: int | None = None,
     *,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """Benchmark ``codecs`` on every image in ``directory``; a JSON-ready dict.
 
@@ -243,10 +240,9 @@ def evaluate_images(
     out of every curve (so all codecs are compared on the same images).
 
     The unit of work is one codec's sweep on one image, run by :mod:`rdlab.parallel`:
-    ``workers`` local processes (``engine="local"``; 1: this process) or Ray actors
-    (``engine="ray"``, on the cluster at ``address`` or a local instance), each with
-    ``threads`` PyTorch threads (default: the cores // workers). Results do not depend on
-    the engine or the worker count, except the timings (workers share the machine).
+    ``engine`` (:class:`rdlab.parallel.Engine`: local processes, 1 being this process,
+    or Ray actors, each with its PyTorch threads). Results do not depend on the engine
+    or the worker count, except the timings (workers share the machine).
     Keys: ``dataset, anchor, codecs, unavailable, skipped, failures, images,
     mean_curves, bd, conventions, versions, seconds``.
     """
@@ -280,9 +276,7 @@ def evaluate_images(
     jobs = [(loaded[i][0], name, tuple(sweeps[name])) for i, name in pairs]
     results: dict[tuple[int, str], list[dict[str, Any]]] = {}
     errors: dict[int, dict[str, str]] = {}  # a codec that fails on an image drops the image
-    done = map_unordered(
-        _sweep_job, jobs, workers=workers, engine=engine, address=address, threads=threads
-    )
+    done = map_unordered(_sweep_job, jobs, engine=engine)
     for job, result in wrap(done, "benchmarking", len(jobs)):
         index, name = pairs[job]
         died = isinstance(result, WorkerDiedError)

@@ -26,15 +26,16 @@ the first and the last, so both sources of ``audio/eval`` are used. :func:`run_f
 runs one modality on a list of files (``rdlab bench audio|proteins|video``).
 
 **Distribution.** The unit of work is one signal: its INR curve (the fits) and its
-peers' points, one job of :func:`rdlab.parallel.map_unordered` (``workers`` local
-processes or Ray actors; :func:`~.common.run_signals`). A job carries the file's path,
+peers' points, one job of :func:`rdlab.parallel.map_unordered` (on an
+:class:`~rdlab.parallel.Engine`: local processes or Ray actors;
+:func:`~.common.run_signals`). A job carries the file's path,
 the settings and the models' file paths or bundled names, never arrays or models (an INR
 model with a learned reparameterization is megabytes): each worker loads the models
 once. Records are merged in input order, so the result is the same for any engine and
 worker count except the timings, **given the same PyTorch threads per worker**: the INR
 fit's floating-point sums depend on the thread count (the bundled ``inr-audio-1`` codes
 1 s of speech to different bytes with 1 and 2 threads), and the default is the usable
-cores // workers, so pass ``threads`` to compare runs bit for bit. A signal whose job
+cores // workers, so fix the engine's ``threads`` to compare runs bit for bit. A signal whose job
 raises an rdlab error (a file that cannot be read, a model that does not fit it) or
 whose worker dies is listed in the section's ``failures`` and left out of the curves and
 BD-rates; the others complete.
@@ -55,6 +56,7 @@ from typing import Any
 
 from ...errors import InputError, RdlabError
 from ...inr.modalities import get_modality
+from ...parallel import LOCAL, Engine
 from . import audio, image, protein, video
 from .audio import audio_bench
 from .common import (
@@ -129,21 +131,19 @@ MODALITIES = tuple(SECTIONS)
 RATE_KEYS = {name: get_modality(name).rate_keyword for name in MODALITIES}
 
 
-def _header(workers: int, engine: str, threads: int | None, **settings: Any) -> dict[str, Any]:
+def _header(engine: Engine, **settings: Any) -> dict[str, Any]:
     """The facts every result starts with: platform, cores, threads, engine, settings."""
-    from ..._threads import check_threads
-    from ...parallel import check_workers, usable_workers
+    from ...parallel import usable_workers
 
-    check_workers(workers, engine)
-    check_threads(threads)
     # the threads each worker sets (rdlab.parallel.map_unordered's rule)
-    per_worker = threads or (usable_workers(workers) if engine == "local" else 1)
+    local = engine.kind == "local"
+    per_worker = engine.threads or (usable_workers(engine.workers) if local else 1)
     return {
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": per_worker,
-        "workers": workers,
-        "engine": engine,
+        "workers": engine.workers,
+        "engine": engine.kind,
         **settings,
     }
 
@@ -178,36 +178,29 @@ def run(
     fine_tune_steps: int | None = None,
     seed: int = 0,
     log: Log = quiet,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """Every modality in ``modalities_`` on the data under ``data`` (``shared/data``
     layout); ``options`` overrides :data:`DEFAULTS`. A modality whose model or data is
     missing gets ``{"error": message}`` and the others still run.
 
-    Each modality's signals are coded one job per signal on ``workers`` local processes
-    (``engine="local"``; 1: this process) or Ray actors (``engine="ray"``, the cluster at
-    ``address`` or a local instance), each with ``threads`` PyTorch threads (default:
-    the usable cores // workers; 1 per Ray actor): see :func:`~.common.run_signals`.
-    The result is the same for any engine and worker count, except the timings, at
-    the same ``threads`` (see the module docstring); a signal that fails is listed in
-    its section's ``failures``.
+    Each modality's signals are coded one job per signal on ``engine``
+    (:class:`rdlab.parallel.Engine`; see :func:`~.common.run_signals`). The result is
+    the same for any engine and worker count, except the timings, at the same threads
+    per worker (see the module docstring); a signal that fails is listed in its
+    section's ``failures``.
 
     Raises:
-        InputError: a modality without a benchmark, ``workers`` or ``threads`` below 1,
-            an unknown engine.
+        InputError: a modality without a benchmark.
     """
     o = {**DEFAULTS, **(options or {})}
     unknown = [m for m in modalities_ if m not in SECTIONS]
     if unknown:
         raise InputError("modalities", f"unknown modality {unknown[0]!r} (have {MODALITIES})")
     common = {"model_dir": model_dir, "steps": steps, "fine_tune_steps": fine_tune_steps,
-              "seed": seed, "log": log, "workers": workers, "engine": engine,
-              "address": address, "threads": threads}  # fmt: skip
+              "seed": seed, "log": log, "engine": engine}  # fmt: skip
     started = time.perf_counter()
-    result = _header(workers, engine, threads, data=data, model_dir=model_dir, steps=steps,
+    result = _header(engine, data=data, model_dir=model_dir, steps=steps,
                      fine_tune_steps=fine_tune_steps)  # fmt: skip
     for modality in modalities_:
         result[modality] = _section(
@@ -227,10 +220,7 @@ def run_files(
     seed: int = 0,
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """``modality``'s benchmark on the files ``paths`` (``rdlab bench audio|proteins|
     video``): a result shaped as :func:`run`'s with that one section (``files``: the
@@ -238,21 +228,19 @@ def run_files(
     ``options`` overrides :data:`DEFAULTS`; the other arguments are :func:`run`'s.
 
     Raises:
-        InputError: a modality without a benchmark, ``workers`` or ``threads`` below 1,
-            an unknown engine.
+        InputError: a modality without a benchmark.
         ModelError: no model for the modality (bundled or in ``model_dir``).
     """
     if modality not in FILE_SECTIONS:
         raise InputError("modality", f"unknown modality {modality!r} (have {MODALITIES})")
     o = {**DEFAULTS, **(options or {})}
     started = time.perf_counter()
-    result = _header(workers, engine, threads, files=[str(p) for p in paths],
-                     model_dir=model_dir, steps=steps, fine_tune_steps=fine_tune_steps)  # fmt: skip
+    result = _header(engine, files=[str(p) for p in paths], model_dir=model_dir, steps=steps,
+                     fine_tune_steps=fine_tune_steps)  # fmt: skip
     begun = time.perf_counter()
     result[modality] = FILE_SECTIONS[modality](
         list(paths), o, model_dir=model_dir, steps=steps, fine_tune_steps=fine_tune_steps,
-        seed=seed, log=log, progress=progress, workers=workers, engine=engine,
-        address=address, threads=threads,
+        seed=seed, log=log, progress=progress, engine=engine,
     )  # fmt: skip
     result[modality]["seconds"] = time.perf_counter() - begun
     return _finish(result, started)

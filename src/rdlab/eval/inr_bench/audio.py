@@ -14,6 +14,7 @@ from typing import Any
 from ...data.audio import Audio, read_audio
 from ...errors import InputError
 from ...inr.modalities import get_modality
+from ...parallel import LOCAL, Engine
 from ..baselines import opus_header_bytes, opus_roundtrip
 from .common import (
     DEFAULTS,
@@ -81,18 +82,14 @@ def audio_bench(
     seed: int = 0,
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """INR against Opus at the same target kbit/s on the first ``seconds`` of each file.
 
     One job per file (the INR curve and the Opus points), run by
-    :func:`~.common.run_signals` on ``workers`` local processes or Ray actors
-    (``engine``, ``address``; ``threads`` PyTorch threads each); the result does not
-    depend on the engine or the worker count, except the timings, at the same
-    ``threads`` (the INR fit's sums depend on the thread count:
+    :func:`~.common.run_signals` on ``engine`` (local processes or Ray actors); the
+    result does not depend on the engine or the worker count, except the timings, at
+    the same threads per worker (the INR fit's sums depend on the thread count:
     :mod:`rdlab.eval.inr_bench`). A file that cannot be read or coded is listed under
     ``failures`` (path, one-line error) and left out of the curves and BD-rates. BD-rate
     (pchip, per file then the mean) of INR against Opus on SNR (dB), with the rate of
@@ -111,8 +108,7 @@ def audio_bench(
     ]  # fmt: skip
     records, failures = run_signals(
         _audio_signal, jobs, models=sources.values(), description="benchmarking audio",
-        log=log, progress=progress, workers=workers, engine=engine, address=address,
-        threads=threads,
+        log=log, progress=progress, engine=engine,
     )  # fmt: skip
     return {
         "settings": {"seconds": seconds, "kbps": list(kbps)},

@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..._threads import check_threads
 from ...codecs.inr import INRCodec, choose_model
 from ...codecs.registry import get_codec_at, is_available
 from ...errors import InputError, ModelError, RdlabError
 from ...inr.modalities import get_modality
 from ...inr.model_file import INRModel, bundled_inr_models, load_inr_model
-from ...parallel import WorkerDiedError, check_workers, map_unordered
+from ...parallel import LOCAL, Engine, WorkerDiedError, map_unordered
 from ..bd import _merge_sorted, _pchip_integral
 
 __all__ = [
@@ -433,10 +432,7 @@ def run_signals(
     description: str = "benchmarking",
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """``work`` on every job (one signal each) through :func:`rdlab.parallel.map_unordered`;
     the records of the signals that worked and the failures, each in job order whatever
@@ -451,31 +447,25 @@ def run_signals(
         log: gets every message of the jobs: as they come when the jobs run in this
             process (one local worker), else each job's together when it finishes.
         progress: ``progress(iterable, description, total)`` around the finished jobs.
-        workers, engine, address, threads: see :func:`rdlab.parallel.map_unordered`.
+        engine: where the jobs run (:class:`rdlab.parallel.Engine`).
 
     Returns:
         ``(records, failures)``; a failure is ``{"path", "error"}`` (one line): the job
         raised an :class:`~rdlab.errors.RdlabError` or its worker died.
 
     Raises:
-        InputError: ``workers`` or ``threads`` below 1, an unknown engine, Ray not
-            installed.
+        InputError: Ray asked for and not installed.
     """
     # one local worker runs the jobs in this process (nothing is pickled): the log can
     # go along and show each INR point as it is coded
-    check_workers(workers, engine)
-    check_threads(threads)
-    here = workers == 1 and engine == "local"
+    here = engine.workers == 1 and engine.kind == "local"
     items = [{**job, "live": log if here else None} for job in jobs]
     done = map_unordered(
         functools.partial(signal_job, work),
         items,
         init=load_models,
         init_args=(tuple(dict.fromkeys(models)),),
-        workers=workers,
         engine=engine,
-        address=address,
-        threads=threads,
     )
     outcomes: dict[int, tuple[str, Any]] = {}
     for index, result in (progress or _through)(done, description, len(items)):

@@ -18,6 +18,7 @@ from ...codecs.classical import canonical_name
 from ...codecs.registry import codec_spec, unavailable_reason
 from ...data.images import read_image
 from ...metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr_y
+from ...parallel import LOCAL, Engine
 from ..image_bench import _code_point
 from .common import (
     DEFAULTS,
@@ -95,18 +96,14 @@ def image_bench(
     seed: int = 0,
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """INR against classical codecs and the hyperprior codec on centre crops of
     ``paths``; BD-rates of INR against each peer (see the module docstring).
 
     One job per photo (the INR curve and every peer's sweep), run as
-    :func:`~.audio.audio_bench` runs its files (``workers``, ``engine``, ``address``,
-    ``threads``, ``progress``; ``failures``: the photos that could not be read or coded,
-    left out of the curves and BD-rates).
+    :func:`~.audio.audio_bench` runs its files (``engine``, ``progress``; ``failures``:
+    the photos that could not be read or coded, left out of the curves and BD-rates).
     """
     check_positive("crop", crop, integer=True)
     sources = {float(b): model_source("image", b, model_dir) for b in bpps}
@@ -133,8 +130,7 @@ def image_bench(
     ]  # fmt: skip
     records, failures = run_signals(
         _image_signal, jobs, models=sources.values(), description="benchmarking images",
-        log=log, progress=progress, workers=workers, engine=engine, address=address,
-        threads=threads,
+        log=log, progress=progress, engine=engine,
     )  # fmt: skip
     codecs = ["inr", *sweeps]
     curves = {c: mean_curve([r["results"][c] for r in records]) for c in codecs}

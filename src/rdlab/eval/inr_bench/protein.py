@@ -16,6 +16,7 @@ from typing import Any
 
 from ...data.proteins import CaTrace, read_ca_trace
 from ...inr.modalities import get_modality
+from ...parallel import LOCAL, Engine
 from ..baselines import ca_uniform_rate_distortion
 from .common import (
     DEFAULTS,
@@ -86,15 +87,12 @@ def protein_bench(
     seed: int = 0,
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """INR against uniform quantization of the C-alpha coordinates.
 
-    One job per chain, run as :func:`~.audio.audio_bench` runs its files (``workers``,
-    ``engine``, ``address``, ``threads``, ``progress``; ``failures``: the chains that
+    One job per chain, run as :func:`~.audio.audio_bench` runs its files (``engine``,
+    ``progress``; ``failures``: the chains that
     could not be read or coded, left out of the curves).
     """
     check_positive("ca_steps", list(ca_steps))
@@ -110,8 +108,7 @@ def protein_bench(
     ]  # fmt: skip
     records, failures = run_signals(
         _protein_signal, jobs, models=sources.values(), description="benchmarking proteins",
-        log=log, progress=progress, workers=workers, engine=engine, address=address,
-        threads=threads,
+        log=log, progress=progress, engine=engine,
     )  # fmt: skip
     return {
         "settings": {"bits_per_atom": list(bits_per_atom), "ca_steps_angstrom": list(ca_steps)},

@@ -17,6 +17,7 @@ from ...codecs.registry import codec_spec, unavailable_reason
 from ...data.video import Video, read_video
 from ...errors import InputError
 from ...inr.modalities import get_modality
+from ...parallel import LOCAL, Engine
 from .common import (
     DEFAULTS,
     Log,
@@ -96,16 +97,13 @@ def video_bench(
     seed: int = 0,
     log: Log = quiet,
     progress: ProgressFn | None = None,
-    workers: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[str, Any]:
     """INR on the first ``frames`` frames of each clip of ``paths`` (one path or several),
     centre-cropped to ``crop x crop``; per-frame WebP / AVIF for context.
 
-    One job per clip, run as :func:`~.audio.audio_bench` runs its files (``workers``,
-    ``engine``, ``address``, ``threads``, ``progress``; ``failures``: the clips that
+    One job per clip, run as :func:`~.audio.audio_bench` runs its files (``engine``,
+    ``progress``; ``failures``: the clips that
     could not be read or coded, left out of the curves). Each record gives the frames
     and size coded; BD-rate (pchip, per clip then the mean) of INR against each peer on
     PSNR (dB) and whole-file bpp.
@@ -137,8 +135,7 @@ def video_bench(
     ]  # fmt: skip
     records, failures = run_signals(
         _video_signal, jobs, models=sources.values(), description="benchmarking video",
-        log=log, progress=progress, workers=workers, engine=engine, address=address,
-        threads=threads,
+        log=log, progress=progress, engine=engine,
     )  # fmt: skip
     curves = ["inr", *(f"{codec}_per_frame" for codec in sweeps)]
     return {
