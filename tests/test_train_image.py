@@ -480,3 +480,23 @@ def test_divergence_stops_training_before_a_checkpoint_is_written(data_dir, tmp_
     # the NaN of step 3 was caught at the first save (step 4), before any checkpoint
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
     assert len(calls) == 4
+
+
+def test_start_step_goes_on_with_the_schedule_from_a_model_file(
+    capsys, data_dir, exported_model, tmp_path
+):
+    """A piece on a fresh machine: --init the last model file, --start-step where the run
+    stopped; it runs only the remaining steps, at the schedule's learning rates there."""
+    out = tmp_path / "piece"
+    summary = train(capsys, data_dir, out, "--steps", "20", "--lr", "1e-3", "--init",
+                    str(exported_model), "--start-step", "18", "--log-every", "1")  # fmt: skip
+    assert summary["step"] == 20
+    log = _read_jsonl(out / "log.jsonl")
+    assert [row["step"] for row in log] == [19, 20]  # not 1 .. 20
+    decayed = [row["lr"] for row in log]
+    assert all(lr < 1e-3 for lr in decayed)  # inside the final decay of 20 steps
+    for extra in (("--start-step", "3"), ("--init", str(exported_model), "--start-step", "20")):
+        argv = ["train", "image", str(data_dir), "--out", str(tmp_path / "bad"), "--steps", "20"]
+        code, _, err = run_cli(capsys, *argv, *extra, "--quiet")
+        assert_one_line_error(code, err)
+        assert "start_step" in err

@@ -280,7 +280,8 @@ class IntegerScaleNet:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The network as integer arrays (for safetensors).
 
-        ``layer{i}.weight`` (int32, torch layout), ``layer{i}.bias`` (int64, (out,), on
+        ``layer{i}.weight`` (torch layout; int16 when every weight fits, as 12-bit
+        weights do, else int32), ``layer{i}.bias`` (int64, (out,), on
         the accumulator grid), ``layer{i}.weight_frac`` (int64, (out,), ``s_c``),
         ``layer{i}.shift`` (int64, (out,), ``k_c``), ``layer{i}.geometry`` (int64,
         ``[transposed, stride, padding, output_padding]``), ``frac_bits`` (int64,
@@ -288,7 +289,8 @@ class IntegerScaleNet:
         """
         arrays: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self._layers):
-            arrays[f"layer{i}.weight"] = layer.weight.astype(np.int32)
+            small = not layer.weight.size or int(np.abs(layer.weight).max()) < 2**15
+            arrays[f"layer{i}.weight"] = layer.weight.astype(np.int16 if small else np.int32)
             arrays[f"layer{i}.bias"] = layer.bias.copy()
             arrays[f"layer{i}.weight_frac"] = layer.weight_frac.copy()
             arrays[f"layer{i}.shift"] = layer.shift.copy()

@@ -64,6 +64,7 @@ class ImageTrainConfig:
     log_every: int = 50
     max_minutes: float | None = None
     init: str | None = None
+    start_step: int = 0
     clip_grad: float = 1.0
     scale_augment: float = 0.5
     lattice: str | None = None
@@ -256,6 +257,9 @@ def train_image_model(
         )
         if config.init and not (resume and checkpoint.exists()):
             _load_init(model, config.init)
+            # a run continued on another machine from its model file: the schedule goes
+            # on from that step (the optimizer's moments start afresh)
+            trainer.step = config.start_step
         return trainer.fit(resume=resume, progress=progress)
 
 
@@ -383,6 +387,14 @@ def add_arguments(parser: Any) -> None:
         metavar="MODEL",
         help="start from the weights of a model file (e.g. the bundled one)",
     )
+    parser.add_argument(
+        "--start-step",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --init: go on with the learning-rate schedule of --steps from step K "
+        "(a run continued on a fresh machine from the model file an earlier piece wrote)",
+    )
 
 
 def _distortion(config: ImageTrainConfig) -> Any:
@@ -406,6 +418,11 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         ) from None
     if any(not (v > 0) for v in lambdas) or list(lambdas) != sorted(lambdas):
         raise InputError("lambdas", "must be positive and increasing")
+    start = getattr(args, "start_step", 0)
+    if start and not getattr(args, "init", None):
+        raise InputError("start_step", "needs --init (the weights the schedule goes on from)")
+    if not 0 <= start < args.steps:
+        raise InputError("start_step", f"must be in [0, --steps), got {start}")
     if args.distortion == "ms-ssim" and args.crop < 192:
         raise InputError(
             "crop", "--distortion ms-ssim needs --crop >= 192 (MS-SSIM needs sides >= 161)"
@@ -446,6 +463,7 @@ def config_from_args(args: Any) -> ImageTrainConfig:
         log_every=args.log_every,
         max_minutes=args.max_minutes,
         init=getattr(args, "init", None),
+        start_step=getattr(args, "start_step", 0),
     )
 
 
