@@ -370,3 +370,32 @@ def test_video_frames_of_16_bits_are_refused_not_cut(tmp_path):
     with pytest.raises(InputError, match="16-bit frames"):
         read_video(wide)
     assert read_video(narrow).frames.shape == (2, 8, 10, 3)
+
+
+def test_a_context_model_counts_its_context_nets_in_the_memory_estimates(monkeypatch):
+    """The checkerboard context nets run on the whole latent: encode and decode
+    estimates grow by their per-pixel bytes (measured at 4000x3000, see the constants)."""
+    from pathlib import Path
+
+    from rdlab.codecs import hyperprior
+    from rdlab.errors import SizeLimitError
+
+    tiny = str(Path(__file__).parent / "data" / "context_tiny.safetensors")
+    codec = get_codec("hyperprior", model=tiny, quality=1)
+    assert codec.model.net.config.context == "checkerboard"
+    plain = codec.peak_memory_bytes(2048, 2048)
+    # the same codec with the context switched off in its config: only the context differs
+    config = codec.model.net.config
+    object.__setattr__(config, "context", None)
+    try:
+        without = codec.peak_memory_bytes(2048, 2048)
+    finally:
+        object.__setattr__(config, "context", "checkerboard")
+    assert plain - without == hyperprior.CONTEXT_ENCODE_BYTES_PER_PIXEL * 2048 * 2048
+    data = codec.encode(np.zeros((64, 64, 3), np.uint8))
+    need = (hyperprior.DECODE_BYTES_PER_PIXEL + hyperprior.CONTEXT_DECODE_BYTES_PER_PIXEL) * 64**2
+    monkeypatch.setattr(hyperprior, "available_memory_bytes", lambda: need - 1)
+    with pytest.raises(SizeLimitError, match="needs about"):
+        codec.decode(data)
+    monkeypatch.setattr(hyperprior, "available_memory_bytes", lambda: need)
+    assert codec.decode(data).shape == (64, 64, 3)
