@@ -27,6 +27,7 @@ import socket
 import struct
 import sys
 import threading
+from typing import Any
 
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 
@@ -65,6 +66,35 @@ def listening() -> set[str]:
                     host, port = fields[1].split(":")
                     found.add(f"{_address(host)}:{int(port, 16)}")
     return found
+
+
+def run_isolated(report: Any, *argv: str, timeout: float = 300) -> tuple[dict, Any]:
+    """For tests: this script on ``argv`` in a new network namespace (the test is skipped
+    where unprivileged namespaces are refused); the report and the finished process."""
+    import os
+    import subprocess
+
+    import pytest
+
+    prefix = ["unshare", "--map-root-user", "--net"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"unshare unavailable: {exc}")
+    if probe.returncode != 0:
+        pytest.skip(f"no private network namespace: {probe.stderr.decode().strip()}")
+    here = os.path.dirname(os.path.abspath(__file__))
+    command = [*prefix, sys.executable, os.path.join(here, "_private_network.py"), str(report)]
+    child = subprocess.run([*command, *argv], capture_output=True, timeout=timeout, cwd=here)
+    assert os.path.isfile(report), child.stderr.decode()[-2000:]
+    with open(report) as handle:
+        result = json.load(handle)
+    # the namespace held loopback only, and every server seen listening was on it
+    assert result["interfaces"] == ["lo"]
+    assert result["listening"], "no server was seen listening"
+    for address in result["listening"]:
+        assert ipaddress.ip_address(address.rsplit(":", 1)[0]).is_loopback, address
+    return result, child
 
 
 def main() -> int:

@@ -3,7 +3,6 @@ bytes whatever the worker count, bad inputs recorded, killed runs leave no parti
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _private_network import run_isolated
 from rdlab.batch import MANIFEST, Manifest, plan_compress
 from rdlab.cli import main
 from rdlab.container import decode_rdl
@@ -201,38 +201,16 @@ def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
     assert os.path.getsize(path) > 0
 
 
-def _private_network() -> list[str]:
-    """The command prefix that runs a process in a new network namespace with only the
-    loopback interface (user namespaces: no privileges needed); skip where refused."""
-    prefix = ["unshare", "--map-root-user", "--net"]
-    try:
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"unshare unavailable: {exc}")
-    if probe.returncode != 0:
-        pytest.skip(f"no private network namespace: {probe.stderr.decode().strip()}")
-    return prefix
-
-
 def test_ray_engine_writes_the_same_bytes_on_a_local_instance(photos, tmp_path, capsys):
     """Ray local, started for the run and shut down after, inside a network namespace
     whose only interface is loopback (so it is reachable from 127.0.0.1 only): the same
     files as the local engine, and a local rerun resumes from its manifest."""
     pytest.importorskip("ray")
-    prefix = _private_network()
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     run_cli(capsys, "compress", photos, "-o", local, *QUALITY)
-    report_path = tmp_path / "report.json"
-    driver = Path(__file__).with_name("_private_network.py")
     argv = ["--quiet", "compress", str(photos), "-o", str(ray_out), "--ray", "--workers", "2"]
-    command = [*prefix, sys.executable, str(driver), str(report_path), *argv, *QUALITY, "--json"]
-    child = subprocess.run(command, capture_output=True, timeout=300)
-    report = json.loads(report_path.read_text())
+    report, child = run_isolated(tmp_path / "report.json", *argv, *QUALITY, "--json")
     assert report["code"] == 2, child.stderr.decode()[-2000:]  # the two bad inputs
-    assert report["interfaces"] == ["lo"]
-    assert report["listening"], "Ray's servers were never seen listening"
-    for address in report["listening"]:
-        assert ipaddress.ip_address(address.rsplit(":", 1)[0]).is_loopback, address
     summary = json.loads(child.stdout)
     assert summary["engine"] == "ray" and summary["coded"] == 5 and summary["failed"] == 2
     assert _outputs(ray_out) == _outputs(local)
@@ -306,15 +284,8 @@ def test_resume_reads_unchanged_inputs_by_size_and_time_only(photos, tmp_path, c
 
 def test_ray_engine_retries_an_item_whose_actor_died_then_fails_only_it(tmp_path):
     pytest.importorskip("ray")
-    prefix = _private_network()
-    report_path = tmp_path / "report.json"
-    driver = Path(__file__).with_name("_private_network.py")
-    command = [*prefix, sys.executable, str(driver), str(report_path), "--call",
-               "test_parallel:ray_run_with_a_dying_actor"]  # fmt: skip
-    child = subprocess.run(command, capture_output=True, timeout=300, cwd=driver.parent)
-    assert report_path.is_file(), child.stderr.decode()[-2000:]
-    report = json.loads(report_path.read_text())
+    report, _ = run_isolated(tmp_path / "report.json", "--call",
+                             "test_parallel:ray_run_with_a_dying_actor")  # fmt: skip
     value = report["value"]
-    assert report["interfaces"] == ["lo"] and report["listening"]
     assert value["3"].startswith("WorkerDiedError") and "twice" in value["3"]
     assert {k: v for k, v in value.items() if k != "3"} == {str(i): i for i in (0, 1, 2, 4, 5)}

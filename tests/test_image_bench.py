@@ -237,3 +237,22 @@ def test_two_workers_give_the_same_results_as_one(image_dir):
     assert [r["file"] for r in two["images"]] == ["a_photo.png", "b_small.png", "d_grey.png"]
     assert _without_timings(two) == _without_timings(one)
     assert two["images"][0]["results"]["rdlab"][1]["bpp"] > 0
+
+
+def test_ray_actors_give_the_results_of_one_process(image_dir, tmp_path, capsys):
+    """``rdlab bench images DIR --ray --workers 2`` on a local Ray instance (inside a
+    network namespace with only loopback): the same per-image numbers as one process."""
+    pytest.importorskip("ray")
+    from _private_network import run_isolated
+
+    qualities = ["--qualities", "jpeg=20,50,80", "--qualities", "webp=20,50,80"]
+    argv = [str(image_dir), "--codecs", "jpeg,webp", *qualities]
+    assert _bench(*argv, "--out", str(tmp_path / "one")) == 0
+    capsys.readouterr()
+    on_ray = ["--out", str(tmp_path / "ray"), "--ray", "--workers", "2"]
+    report, child = run_isolated(tmp_path / "report.json", "--quiet", "bench", "images", *argv,
+                                 *on_ray)  # fmt: skip
+    assert report["code"] == 0, child.stderr.decode()[-2000:]
+    one, ray = (json.loads((tmp_path / d / "per_image.json").read_text()) for d in ("one", "ray"))
+    assert _without_timings(ray) == _without_timings(one)
+    assert len(one["images"]) == 3
