@@ -805,3 +805,29 @@ def test_cli_trains_a_prior_with_a_positional_grid(
         assert main([*argv, "--force", *bad]) != 0
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and name in err
+
+
+def test_large_signals_fit_a_bounded_number_of_coordinates_per_step(monkeypatch):
+    """``max_coords_per_step``: a signal with more coordinates in all its patches than the
+    budget fits a random subset of each patch's per step; a small one fits them all."""
+    from rdlab.inr import coding
+
+    seen = []
+
+    class StopError(Exception):
+        pass
+
+    def capture(*args, coords_per_step=None, **kwargs):
+        seen.append(coords_per_step)
+        raise StopError
+
+    monkeypatch.setattr(coding, "fit_posteriors", capture)
+    model = toy_model("image")
+    coords = np.zeros((1024, 2), np.float32)
+    settings = coding.fit_settings(model, max_coords_per_step=131072)
+    for patches, expected in ((64, None), (128, None), (256, 512), (4000, 64)):
+        with pytest.raises(StopError):
+            coding.encode_weights(model, coords, np.zeros((patches, 1024, 3), np.float32),
+                                  num_blocks=patches * 40, seed=0, settings=settings)  # fmt: skip
+        assert seen[-1] == expected, patches
+    assert get_modality("image").fit["max_coords_per_step"] == 131072  # the codec's default

@@ -52,6 +52,7 @@ DEFAULT_FIT = {
     "log2_candidates": 16,
     "block_kl_target": 16.0,
     "coords_per_step": None,
+    "max_coords_per_step": None,
     "lr_final_ratio": 1.0,
     "selection": "sample",
 }
@@ -119,6 +120,12 @@ def encode_weights(
             progress("fit", done, total_steps)
 
     cps = s.get("coords_per_step")
+    budget = s.get("max_coords_per_step")
+    if not cps and budget and num_patches * patches.shape[1] > int(budget):
+        # a large signal: each step fits a random subset of every patch's coordinates,
+        # so a step costs what the budget allows whatever the signal's size (the encoder
+        # only: the format and the decoder do not change)
+        cps = max(64, int(budget) // num_patches)
     fit_kwargs = {
         "lr": float(s["lr"]),
         "coords_per_step": int(cps) if cps else None,

@@ -71,7 +71,11 @@ class ImageModality(Modality):
     #: 23.18 / 26.08, graf1 0.2 bpp 22.72 against 22.56 (256x256 centre crops). A KL of 15
     #: or 14 bits per block with it gave 23.37 / 23.37 on motorcycle but 22.69 on graf1, so
     #: the target stays 16; "nearest" (largest log q) gave 22.17 on motorcycle 0.4.
-    fit = MappingProxyType({"lr_final_ratio": 0.1, "steps": 3000, "selection": "greedy"})
+    # max_coords_per_step: a 256x256 image (64 patches of 1,024 pixels) fits every pixel
+    # each step; a 500x500 one (256 patches) half of each patch's: astronaut at 0.4 bpp,
+    # 2 threads, encoded in 239 s instead of 411 s, 28.46 dB instead of 28.52
+    fit = MappingProxyType({"lr_final_ratio": 0.1, "steps": 3000, "selection": "greedy",
+                            "max_coords_per_step": 131072})  # fmt: skip
     #: w0 = 5 rather than SIREN's 30 for every modality: with Fourier features the first
     #: layer already carries the frequencies (chosen for 2-core CPUs)
     architecture: Architecture = ((32, 32), {"in_dim": 2, "out_dim": 3, "hidden": 24,
