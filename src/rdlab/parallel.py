@@ -47,7 +47,6 @@ __all__ = [
     "WorkerDiedError",
     "check_workers",
     "map_unordered",
-    "usable_workers",
 ]
 
 ENGINES = ("local", "ray")
@@ -72,14 +71,6 @@ def check_workers(workers: Any, engine: str = "local") -> int:
     if engine not in ENGINES:
         raise InputError("engine", f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
     return workers
-
-
-def usable_workers(workers: int) -> int:
-    """PyTorch threads per worker when ``workers`` share this machine: the usable cores
-    (affinity, cgroup quota, ``OMP_NUM_THREADS``) // ``workers``, at least 1."""
-    from ._threads import usable_cores
-
-    return max(1, usable_cores() // workers)
 
 
 # -- what runs in a worker -----------------------------------------------------------------
@@ -329,10 +320,17 @@ class Engine:
         check_workers(self.workers, self.kind)
         check_threads(self.threads)
 
-    def to_json(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict (for reports)."""
-        return {"workers": self.workers, "engine": self.kind, "address": self.address,
-                "threads_per_worker": self.threads}  # fmt: skip
+    def threads_per_worker(self) -> int:
+        """PyTorch threads each worker sets: ``threads``, else the usable cores
+        (affinity, cgroup quota, ``OMP_NUM_THREADS``) // ``workers`` for local processes
+        (so workers never oversubscribe the machine), 1 per Ray actor."""
+        if self.threads:
+            return self.threads
+        if self.kind != "local":
+            return 1
+        from ._threads import usable_cores
+
+        return max(1, usable_cores() // self.workers)
 
 
 LOCAL = Engine()
@@ -368,9 +366,7 @@ def map_unordered(
     items = list(items)
     if not items:
         return iter(())
-    workers = engine.workers
-    count = engine.threads or (usable_workers(workers) if engine.kind == "local" else 1)
-    setup = (count, init, tuple(init_args))
+    setup = (engine.threads_per_worker(), init, tuple(init_args))
     if engine.kind == "ray":
-        return _ray_engine(fn, items, workers, setup, engine.address)
-    return _local_engine(fn, items, workers, setup)
+        return _ray_engine(fn, items, engine.workers, setup, engine.address)
+    return _local_engine(fn, items, engine.workers, setup)

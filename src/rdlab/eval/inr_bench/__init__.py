@@ -133,15 +133,10 @@ RATE_KEYS = {name: get_modality(name).rate_keyword for name in MODALITIES}
 
 def _header(engine: Engine, **settings: Any) -> dict[str, Any]:
     """The facts every result starts with: platform, cores, threads, engine, settings."""
-    from ...parallel import usable_workers
-
-    # the threads each worker sets (rdlab.parallel.map_unordered's rule)
-    local = engine.kind == "local"
-    per_worker = engine.threads or (usable_workers(engine.workers) if local else 1)
     return {
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": per_worker,
+        "torch_threads": engine.threads_per_worker(),
         "workers": engine.workers,
         "engine": engine.kind,
         **settings,
