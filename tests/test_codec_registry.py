@@ -30,6 +30,7 @@ BUILTIN = {
     "lossless",
     "inr",
     "ltc",
+    "overfit",
     "learned",
     "jpeg",
     "webp",
@@ -59,7 +60,7 @@ def ltc_case() -> tuple[LTCModel, np.ndarray, bytes]:
 
 # ---------------------------------------------------------------------- the registry
 def test_every_builtin_codec_is_in_the_one_registry_with_capabilities() -> None:
-    from rdlab.codecs import hyperprior, inr, learned, lossless, ltc
+    from rdlab.codecs import hyperprior, inr, learned, lossless, ltc, overfit
 
     specs = registry.codec_specs()
     assert set(specs) >= BUILTIN
@@ -72,11 +73,12 @@ def test_every_builtin_codec_is_in_the_one_registry_with_capabilities() -> None:
         assert isinstance(codec, registry.Codec), name
         assert spec.to_dict()["name"] == name  # JSON-ready
     # what each writes, and the .rdl versions each decodes: those its module registers
-    for module in (hyperprior, inr, lossless, ltc, learned):
+    for module in (hyperprior, inr, lossless, ltc, learned, overfit):
         spec = specs[module.NAME]
         assert spec.writes == "rdl" and spec.suffix == ".rdl"
         assert spec.versions == tuple(module.VERSIONS)
-    assert set(registry.known_codecs()) == {"hyperprior", "inr", "lossless", "ltc", "learned"}
+    rdl = {"hyperprior", "inr", "lossless", "ltc", "learned", "overfit"}
+    assert set(registry.known_codecs()) == rdl
     for name in CLASSICAL:
         assert specs[name].writes not in ("rdl", "") and not specs[name].versions
         assert specs[name].check is not None  # availability is probed (plugins)

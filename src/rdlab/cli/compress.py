@@ -142,18 +142,21 @@ class CompressCommand:
         if inr:
             _only_for(args, (*HYPERPRIOR_OPTIONS, "to_8bit"), "--codec hyperprior")
         else:
-            given = inr_options_given(args)
+            from ..codecs.registry import codec_spec
+
+            spec = codec_spec(args.codec)
+            taken = tuple(spec.cli_options)  # options this codec takes for its own
+            given = [g for g in inr_options_given(args) if g[2:].replace("-", "_") not in taken]
             if given:
                 verb = "applies" if len(given) == 1 else "apply"
                 raise InputError("codec", f"{', '.join(given)} {verb} only to --codec inr")
             if args.codec.lower() != "hyperprior":
-                from ..codecs.registry import codec_spec
-
-                spec = codec_spec(args.codec)
-                own = ("model",) if spec.models else ()  # learned codecs take --model
+                own = ("model",) if spec.models and not taken else ()  # learned: --model
                 lossy = () if spec.lossless else ("to_8bit",)
                 refused = [
-                    n for n in (*HYPERPRIOR_OPTIONS, "model", "to_8bit") if n not in own + lossy
+                    n
+                    for n in (*HYPERPRIOR_OPTIONS, "model", "to_8bit")
+                    if n not in own + lossy + taken
                 ]
                 _only_for(args, tuple(refused), "--codec hyperprior")
         default = (lambda p: f"{p.rstrip('/')}.rdl") if inr else (lambda p: f"{p}.rdl")
@@ -330,9 +333,10 @@ def _read_input_image(args: argparse.Namespace, codec: Any, source: str) -> Any:
 
 @contextmanager
 def _refinement_progress(codec: Any, source: str) -> Iterator[None]:
-    """A progress display for the learned codec's latent refinement; a new one for each
-    refinement (``--target-bpp`` may refine up to 4 times)."""
-    if not getattr(codec, "refine", 0):
+    """A progress display for a slow encoder: the learned codec's latent refinement (a
+    new one for each refinement: ``--target-bpp`` may refine up to 4 times) or a codec
+    that fits each image (``slow_encoder``)."""
+    if not (getattr(codec, "refine", 0) or getattr(codec, "slow_encoder", False)):
         yield
         return
     bar: Any = None  # no bar yet
@@ -368,7 +372,13 @@ def _apply_threads(threads: int | None, *, load: bool = False) -> None:
 
 
 def _codec_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword options of the codec from the command line (learned codecs only)."""
+    """Keyword options of the codec from the command line: a codec's own
+    (:attr:`CodecSpec.cli_options`), else the learned codecs'."""
+    from ..codecs.registry import codec_spec
+
+    own = codec_spec(args.codec).cli_options
+    if own:
+        return {k: getattr(args, n) for n, k in own.items() if getattr(args, n, None) is not None}
     learned = {
         "quality": args.quality,
         "target_bpp": args.target_bpp,

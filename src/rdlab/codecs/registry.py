@@ -137,6 +137,9 @@ class CodecSpec:
         models: what model it runs and where it finds it (empty: none).
         aliases: other names accepted for it.
         bench_default: swept by ``rdlab bench images`` without ``--codecs``.
+        cli_options: ``rdlab compress`` options it takes (``dest`` names, e.g.
+            ``"target_bpp"``), mapped to its keyword options (empty: the hyperprior's and
+            INR's own, which the command handles itself).
     """
 
     name: str
@@ -155,6 +158,7 @@ class CodecSpec:
     models: str = ""
     aliases: tuple[str, ...] = ()
     bench_default: bool = False
+    cli_options: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The capabilities, JSON-ready (the factory by name)."""
@@ -175,6 +179,7 @@ class CodecSpec:
             "requires": self.requires,
             "models": self.models,
             "aliases": list(self.aliases),
+            "cli_options": dict(self.cli_options),
             "factory": factory,
         }
 
@@ -295,6 +300,26 @@ BUILTIN_CODECS: tuple[CodecSpec, ...] = (
             "bits_per_atom, any modality bits (None: the model's training rate)",
         ),
         models="bundled inr-<modality>-<level>, chosen by modality and rate (or model=)",
+    ),
+    CodecSpec(
+        "overfit",
+        "overfitted latent grids (Cool-chic style), quantized, auto-regressive model",
+        "rdlab.codecs.overfit:OverfitImageCodec",
+        "rdl",
+        ".rdl",
+        ("image",),
+        versions=("1",),
+        quality=QualityRange(
+            "bpp",
+            0.0,
+            math.inf,
+            low_open=True,
+            sweep=(0.1, 0.2, 0.4, 0.8),
+            meaning="aim of the latent grids' bits per pixel (the networks, about 0.02 bpp "
+            "on 512x512, come on top)",
+        ),
+        models="none: the networks are fitted to each image and travel in its file",
+        cli_options={"target_bpp": "bpp", "lmbda": "lmbda", "steps": "steps", "seed": "seed"},
     ),
     CodecSpec(
         "ltc",

@@ -332,3 +332,75 @@ def location_scale_tables(
     if s.max() > 1e6:
         raise InputError("scales", f"{s.max():g} is too large for an integer table (max 1e6)")
     return _location_scale_cached(family, np.ascontiguousarray(s, dtype="<f8").tobytes(), precision)
+
+
+def shifted_location_scale_probabilities(
+    family: str, scale: float, shift: float
+) -> tuple[int, np.ndarray]:
+    """Masses of a discretized family centred at ``shift`` (in ``[0, 1)``) on the integers.
+
+    Returns ``(K, p)``: ``p`` has ``2K + 2`` float64 entries, the masses of the bins
+    ``[k - 0.5, k + 0.5)`` for ``k = -K .. K`` under the density centred at ``shift``,
+    then both tails together (the escape). Each bin's mass is taken on the side of the
+    centre where it is small (``sf`` above, ``sf`` of the reflection below), so tail bins
+    keep their relative accuracy. Deterministic arithmetic only (:mod:`rdlab.detmath`).
+    """
+    sf = _SURVIVAL[family]
+    half = max(1, int(np.ceil(scale * _TAIL_WIDTH[family])) + 1)
+    k = np.arange(-half, half + 1, dtype=np.float64)
+    lower = (k - 0.5 - shift) / scale
+    upper = (k + 0.5 - shift) / scale
+    above = sf(lower) - sf(upper)  # exact side for bins right of the centre
+    below = sf(-upper) - sf(-lower)  # the reflection, for bins left of it
+    masses = np.where(lower >= 0.0, above, np.where(upper <= 0.0, below, 0.0))
+    inside = (lower < 0.0) & (upper > 0.0)
+    masses[inside] = 1.0 - sf(-lower[inside]) - sf(upper[inside])
+    tail = sf(upper[-1:]) + sf(-lower[:1])
+    return half, np.concatenate([masses, tail]).astype(np.float64)
+
+
+@lru_cache(maxsize=16)
+def _shifted_cached(family: str, scales: bytes, shifts: int, precision: int) -> FrequencyTables:
+    scale_values = np.frombuffer(scales, dtype="<f8")
+    tables, offsets = [], []
+    for scale in scale_values:
+        for j in range(shifts):
+            half, masses = shifted_location_scale_probabilities(family, float(scale), j / shifts)
+            tables.append(quantize_probabilities(masses, precision, name="scales"))
+            offsets.append(-half)
+    description = {
+        "kind": "shifted-location-scale",
+        "family": family,
+        "scales": [float(s) for s in scale_values],
+        "shifts": shifts,
+        "precision": precision,
+    }
+    return FrequencyTables(
+        tuple(tables), np.asarray(offsets, dtype=np.int64), True, precision, description
+    )
+
+
+def shifted_location_scale_tables(
+    family: str, scales: Sequence[float] | np.ndarray, shifts: int, precision: int = PRECISION
+) -> FrequencyTables:
+    """Escape-terminated tables for every (scale, mean fraction) pair.
+
+    Table ``i * shifts + j`` codes the integer ``v - floor(m)`` of a value ``v`` whose
+    mean ``m`` has fractional part ``j / shifts`` and whose scale is ``scales[i]``:
+    a mean known to ``1 / shifts`` of a step costs no rounding of the mean to an integer.
+    Cached per ``(family, scales, shifts, precision)``.
+
+    Raises:
+        InputError: an unknown family, an empty scale table, scales <= 0 or above 1e6,
+            ``shifts`` outside 1..64.
+    """
+    family = family.lower()
+    if family not in FAMILIES:
+        raise InputError("family", f"must be one of {', '.join(FAMILIES)}, got {family!r}")
+    s = float_array(scales, "scales").ravel()
+    if s.size == 0 or (s <= 0).any() or s.max() > 1e6:
+        raise InputError("scales", "must be a non-empty table of scales in (0, 1e6]")
+    if isinstance(shifts, bool) or not isinstance(shifts, int) or not 1 <= shifts <= 64:
+        raise InputError("shifts", f"must be an integer in 1..64, got {shifts!r}")
+    raw = np.ascontiguousarray(s, dtype="<f8").tobytes()
+    return _shifted_cached(family, raw, shifts, precision)
