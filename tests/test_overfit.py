@@ -242,3 +242,38 @@ def test_cli_compress_and_decompress(tmp_path, crop: np.ndarray) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+
+
+def test_stage_plan_spends_the_budget_in_full_size_steps() -> None:
+    from rdlab.overfit.fit import stage_plan
+
+    plan = stage_plan(FitSettings(steps=600), levels=6)
+    assert plan == [(1, 1200), (0, 300)]  # half the budget at a quarter of the cost per step
+    assert stage_plan(FitSettings(steps=600, coarse_stages=0), levels=6) == [(0, 600)]
+    assert stage_plan(FitSettings(steps=600, coarse_stages=3), levels=2) == [(1, 1200), (0, 300)]
+    with pytest.raises(InputError):
+        FitSettings(coarse_fraction=1.0)
+
+
+def test_density_bits_are_the_laplace_log_density() -> None:
+    arm = _random_arm(5)
+    grid = torch.from_numpy(np.random.default_rng(1).normal(0, 2, (9, 11))).float()
+    mean, log_scale = arm.grid_parameters(grid)
+    b = torch.exp(log_scale.clamp(np.log(SCALES[0]), np.log(SCALES[-1]))).detach().double().numpy()
+    x = grid.reshape(-1).double().numpy() - mean.detach().double().numpy()
+    reference = -np.log2(np.exp(-np.abs(x) / b) / (2 * b))
+    np.testing.assert_allclose(arm.grid_density_bits(grid).detach().numpy(), reference, rtol=1e-4)
+    # the bin masses are not the density: for wide scales they agree, for narrow ones not
+    assert not np.allclose(arm.grid_bits(grid).detach().numpy(), reference, rtol=1e-2)
+
+
+def test_rec_estimate_of_a_fit_is_reported_and_leaves_the_fit_alone(
+    crop: np.ndarray, encoded: tuple[bytes, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, report = encoded
+    assert report["rec_kl_bpp"] > 0 and 10 < report["rec_psnr"] < 60
+    # the estimate draws its noise from a forked RNG: without it, the same file
+    import rdlab.overfit.fit as fit
+
+    monkeypatch.setattr(fit, "rec_estimate", lambda model, image: {})
+    assert OverfitImageCodec(bpp=1.0, steps=120).encode(crop) == encoded[0]

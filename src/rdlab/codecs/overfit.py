@@ -119,6 +119,7 @@ class OverfitImageCodec:
         data = encode_rdl(file, compact=True)
         self.last_report = {
             **report,
+            **model.fit_report,
             "lmbda": lmbda,
             "file_bits": 8 * len(data),
             "macs_per_pixel": model.macs_per_pixel(),

@@ -22,6 +22,7 @@ Decoding order (:func:`wavefront_order`): a latent's context lies on earlier *wa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,10 +131,11 @@ class ARM(nn.Module):
         out = self.layers[-1](a)
         return out[..., 0], out[..., 1]
 
-    def grid_bits(self, grid: torch.Tensor) -> torch.Tensor:
-        """Bits of every latent of ``grid`` ``(h, w)`` given its context (same grid),
-        ``(h * w,)``. The first layer runs as a masked 3x5 convolution: the same sums as
-        :func:`context_features` followed by ``forward``, without the 12 shifted copies."""
+    def grid_parameters(self, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-scale ``(h * w,)`` of every latent of ``grid`` ``(h, w)`` given its
+        context (same grid). The first layer runs as a masked 3x5 convolution: the same
+        sums as :func:`context_features` followed by ``forward``, without the 12 shifted
+        copies."""
         h, w = grid.shape
         first = self.layers[0]
         taps = 3 * (2 * _REACH + 1)
@@ -143,7 +145,23 @@ class ARM(nn.Module):
         a = functional.conv2d(padded, kernel, first.bias).reshape(self.hidden, h * w)
         for layer in self.layers[1:]:
             a = layer.weight @ functional.relu(a) + layer.bias[:, None]
-        return laplace_bits(grid.reshape(-1), a[0], a[1])
+        return a[0], a[1]
+
+    def grid_bits(self, grid: torch.Tensor) -> torch.Tensor:
+        """Bits ``(h * w,)`` of every latent of ``grid`` ``(h, w)`` (:func:`laplace_bits`)."""
+        mean, log_scale = self.grid_parameters(grid)
+        return laplace_bits(grid.reshape(-1), mean, log_scale)
+
+    def grid_density_bits(self, grid: torch.Tensor) -> torch.Tensor:
+        """``-log2`` of the continuous Laplace density at every value of ``grid``
+        ``(h * w,)``: for a grid of ``y + u`` (``u`` uniform in ``[-0.5, 0.5)``), an
+        unbiased estimate of the KL divergence, in bits, between the box posterior
+        ``U(y - 0.5, y + 0.5)`` and the ARM's prior: what relative entropy coding of the
+        same noisy grid would spend, ideally."""
+        mean, log_scale = self.grid_parameters(grid)
+        log_scale = log_scale.clamp(_LOG_MIN, _LOG_MAX)
+        nats = math.log(2.0) + log_scale + (grid.reshape(-1) - mean).abs() * torch.exp(-log_scale)
+        return nats / math.log(2.0)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ class LatentGridImage(nn.Module):
         self.height, self.width, self.channels = height, width, channels
         self.hidden = tuple(int(h) for h in hidden)
         self.shapes = grid_shapes(height, width, levels)
+        self.fit_report: dict[str, float] = {}  # set by rdlab.overfit.fit.fit_image
         self.latents = nn.ParameterList(nn.Parameter(torch.zeros(h, w)) for h, w in self.shapes)
         self.arm = ARM(arm_hidden)
         self.synthesis = Synthesis(levels, self.hidden, channels)
@@ -147,7 +148,7 @@ class LatentGridImage(nn.Module):
         return torch.stack(planes)
 
     def quantized_grids(self, mode: str) -> list[torch.Tensor]:
-        """The grids as the training proxy sees them: ``"noise"`` (uniform noise in
+        """The grids as a training proxy sees them: ``"noise"`` (uniform noise in
         ``[-0.5, 0.5)``), ``"round"`` (rounded, straight-through gradient)."""
         if mode == "noise":
             return [g + torch.rand_like(g) - 0.5 for g in self.latents]
@@ -157,10 +158,18 @@ class LatentGridImage(nn.Module):
 
     def forward(self, mode: str = "noise") -> tuple[torch.Tensor, torch.Tensor]:
         """``(x_hat, bits)``: the image ``(C, H, W)`` (not clamped) and the grids' bits
-        under the float ARM (a scalar)."""
-        grids = self.quantized_grids(mode)
-        bits = sum(self.arm.grid_bits(g).sum() for g in grids)
-        return self.synthesis(self.upsample(grids)), bits
+        under the float ARM (a scalar).
+
+        ``mode``: ``"noise"`` (noisy grids for both), ``"mixed"`` (the synthesis sees
+        the rounded grids with a straight-through gradient, the rate the noisy ones: the
+        rate's gradient stays unbiased while the synthesis learns the real inputs) or
+        ``"round"`` (rounded grids for both: the coded rate, for evaluation)."""
+        if mode == "mixed":
+            shown, rated = self.quantized_grids("round"), self.quantized_grids("noise")
+        else:
+            shown = rated = self.quantized_grids(mode)
+        bits = sum(self.arm.grid_bits(g).sum() for g in rated)
+        return self.synthesis(self.upsample(shown)), bits
 
     def macs_per_pixel(self) -> float:
         """Decoder multiply-adds per pixel: synthesis plus the ARM (per latent, times
