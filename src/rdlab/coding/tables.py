@@ -293,23 +293,29 @@ def location_scale_probabilities(family: str, scale: float) -> tuple[int, np.nda
     return half, np.asarray(masses, dtype=np.float64)
 
 
+def _escape_tables(pieces: Any, precision: int, description: dict[str, Any]) -> FrequencyTables:
+    """Escape-terminated tables from ``(K, masses)`` pairs (bins ``-K .. K``, then the
+    tails: :func:`location_scale_probabilities`)."""
+    tables, offsets = [], []
+    for half, masses in pieces:
+        tables.append(quantize_probabilities(masses, precision, name="scales"))
+        offsets.append(-half)
+    return FrequencyTables(
+        tuple(tables), np.asarray(offsets, dtype=np.int64), True, precision, description
+    )
+
+
 @lru_cache(maxsize=64)
 def _location_scale_cached(family: str, scales: bytes, precision: int) -> FrequencyTables:
     scale_values = np.frombuffer(scales, dtype="<f8")
-    tables, offsets = [], []
-    for scale in scale_values:
-        half, masses = location_scale_probabilities(family, float(scale))
-        tables.append(quantize_probabilities(masses, precision, name="scales"))
-        offsets.append(-half)
     description = {
         "kind": "location-scale",
         "family": family,
         "scales": [float(s) for s in scale_values],
         "precision": precision,
     }
-    return FrequencyTables(
-        tuple(tables), np.asarray(offsets, dtype=np.int64), True, precision, description
-    )
+    pieces = (location_scale_probabilities(family, float(s)) for s in scale_values)
+    return _escape_tables(pieces, precision, description)
 
 
 def location_scale_tables(
@@ -362,12 +368,6 @@ def shifted_location_scale_probabilities(
 @lru_cache(maxsize=16)
 def _shifted_cached(family: str, scales: bytes, shifts: int, precision: int) -> FrequencyTables:
     scale_values = np.frombuffer(scales, dtype="<f8")
-    tables, offsets = [], []
-    for scale in scale_values:
-        for j in range(shifts):
-            half, masses = shifted_location_scale_probabilities(family, float(scale), j / shifts)
-            tables.append(quantize_probabilities(masses, precision, name="scales"))
-            offsets.append(-half)
     description = {
         "kind": "shifted-location-scale",
         "family": family,
@@ -375,9 +375,12 @@ def _shifted_cached(family: str, scales: bytes, shifts: int, precision: int) -> 
         "shifts": shifts,
         "precision": precision,
     }
-    return FrequencyTables(
-        tuple(tables), np.asarray(offsets, dtype=np.int64), True, precision, description
+    pieces = (
+        shifted_location_scale_probabilities(family, float(s), j / shifts)
+        for s in scale_values
+        for j in range(shifts)
     )
+    return _escape_tables(pieces, precision, description)
 
 
 def shifted_location_scale_tables(

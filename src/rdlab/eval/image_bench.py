@@ -170,10 +170,16 @@ def _json_number(value: float | None) -> float | None:
 
 
 def _code_point(
-    codec: Any, image: np.ndarray, with_ms_ssim: bool, quality: float | None = None
+    codec: Any,
+    image: np.ndarray,
+    with_ms_ssim: bool,
+    quality: float | None = None,
+    *,
+    decode_twice: bool = False,
 ) -> dict[str, Any]:
     """One operating point: ``codec`` (made at ``quality``; None: its ``quality``
-    attribute) on ``image``, timed and measured (see the module doc)."""
+    attribute) on ``image``, timed and measured (see the module doc); ``decode_twice``
+    adds ``decodes_twice_the_same`` (a second decode gives the same pixels)."""
     height, width = image.shape[:2]
     start = time.perf_counter()
     data = codec.encode(image)
@@ -181,6 +187,9 @@ def _code_point(
     start = time.perf_counter()
     decoded = codec.decode(data)
     decode_seconds = time.perf_counter() - start
+    twice = {}
+    if decode_twice:
+        twice["decodes_twice_the_same"] = bool(np.array_equal(codec.decode(data), decoded))
     if decoded.ndim == 2:
         decoded = np.repeat(decoded[..., None], 3, axis=2)
     size, payload = len(data), payload_bytes(codec.name, data)
@@ -197,6 +206,7 @@ def _code_point(
         "ms_ssim_db": None if quality_ms is None else _json_number(ms_ssim_db(quality_ms)),
         "encode_seconds": encode_seconds,
         "decode_seconds": decode_seconds,
+        **twice,
     }
 
 
