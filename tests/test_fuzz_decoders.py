@@ -11,7 +11,7 @@ Where the format ties a mutated part to the rest of the file, a decode must give
 exactly the original output (*strict* mutations): a range-coded chunk cut, extended,
 dropped or swapped (the decoders code the symbols they read again and compare the
 words, :meth:`rdlab.coding.SymbolDecoder.finish`), counts that the payload's symbol count
-depends on (hyperprior ``z_shape``, every lossless and LTC metadata integer), the
+depends on (hyperprior ``z_shape``, every lossless, LTC and overfit metadata integer), the
 protein side information's length and a protein's atom count (INR version 3 sequences
 carry a sentinel that pins their length). Elsewhere a decode may give another valid
 signal (*lenient*): a bit flipped or a word overwritten inside a range-coded stream
@@ -41,6 +41,7 @@ from rdlab.codecs.hyperprior import HyperpriorImageCodec
 from rdlab.codecs.inr import INRCodec
 from rdlab.codecs.lossless import LosslessImageCodec
 from rdlab.codecs.ltc import LTCCodec
+from rdlab.codecs.overfit import OverfitImageCodec
 from rdlab.coding import SymbolDecoder
 from rdlab.container import Chunk, RdlFile, decode_rdl, encode_rdl
 from rdlab.data.audio import Audio, read_audio
@@ -120,6 +121,13 @@ def _samples() -> dict[str, Sample]:
             "all",
         ),
         "ltc": Sample("ltc", ltc_data, LTCCodec(ltc_model).decode, "all"),
+        # the size fixes every grid's shape, so the stream's symbol count: all strict
+        "overfit": Sample(
+            "overfit",
+            OverfitImageCodec(bpp=1.0, steps=40).encode(crop[:48]),
+            OverfitImageCodec().decode,
+            "all",
+        ),
     }
     for modality, model in models.items():
         data = INRCodec(model, **inr_rates[modality]).encode(signals[modality])
@@ -300,7 +308,7 @@ def check(sample: Sample, count: int, seed: int) -> dict[str, int]:
 
 # A few per codec keep this well under a minute; the E8 decoder takes about a second.
 _FAST = {"hyperprior": 40, "hyperprior-e8": 8, "lossless": 40, "lossless-noise": 25,
-         "lossless-16": 40, "ltc": 30,
+         "lossless-16": 40, "ltc": 30, "overfit": 30,
          "inr-image": 25, "inr-audio": 20, "inr-protein": 25, "inr-video": 15}  # fmt: skip
 
 
