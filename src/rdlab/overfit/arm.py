@@ -99,15 +99,17 @@ def context_features(grid: torch.Tensor) -> torch.Tensor:
 def laplace_bits(values: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """Bits of integer-spaced ``values`` under Laplace bins ``[v - 0.5, v + 0.5)`` (the
     training proxy: ``values`` may carry noise); same shapes, float."""
-    scale = torch.exp(log_scale.clamp(_LOG_MIN, _LOG_MAX))
-    centred = values - mean
-    # reflect to the left half: the bin mass is then a difference of small exponentials
-    sign = torch.where(centred > 0, -1.0, 1.0)
-    upper = (sign * centred + 0.5) / scale
-    lower = (sign * centred - 0.5) / scale
-    cdf_upper = torch.where(upper < 0, 0.5 * torch.exp(upper), 1 - 0.5 * torch.exp(-upper))
-    mass = cdf_upper - 0.5 * torch.exp(lower)
-    return -torch.log2(mass.clamp_min(2.0**-30))
+    log_scale = log_scale.clamp(_LOG_MIN, _LOG_MAX)
+    inverse = torch.exp(-log_scale)
+    # reflect to the left half (the bin's upper edge u = (0.5 - |v - mean|) / b): a bin
+    # wholly left of the mean has mass exp(u) (1 - exp(-1/b)) / 2, its log computed
+    # directly (no underflow far in the tail, where the rate's gradient matters most);
+    # the bin holding the mean has 1 - exp(-u) / 2 - exp(u - 1/b) / 2
+    upper = (0.5 - (values - mean).abs()) * inverse
+    tail = math.log(0.5) + upper + torch.log1p(-torch.exp(-inverse))
+    inside = upper.clamp(min=0.0)
+    centre = torch.log(1 - 0.5 * torch.exp(-inside) - 0.5 * torch.exp(inside - inverse))
+    return torch.where(upper <= 0, tail, centre) / -math.log(2.0)
 
 
 class ARM(nn.Module):
@@ -151,17 +153,6 @@ class ARM(nn.Module):
         """Bits ``(h * w,)`` of every latent of ``grid`` ``(h, w)`` (:func:`laplace_bits`)."""
         mean, log_scale = self.grid_parameters(grid)
         return laplace_bits(grid.reshape(-1), mean, log_scale)
-
-    def grid_density_bits(self, grid: torch.Tensor) -> torch.Tensor:
-        """``-log2`` of the continuous Laplace density at every value of ``grid``
-        ``(h * w,)``: for a grid of ``y + u`` (``u`` uniform in ``[-0.5, 0.5)``), an
-        unbiased estimate of the KL divergence, in bits, between the box posterior
-        ``U(y - 0.5, y + 0.5)`` and the ARM's prior: what relative entropy coding of the
-        same noisy grid would spend, ideally."""
-        mean, log_scale = self.grid_parameters(grid)
-        log_scale = log_scale.clamp(_LOG_MIN, _LOG_MAX)
-        nats = math.log(2.0) + log_scale + (grid.reshape(-1) - mean).abs() * torch.exp(-log_scale)
-        return nats / math.log(2.0)
 
 
 @dataclass(frozen=True)
