@@ -68,9 +68,14 @@ class CompressCommand:
             "--target-bpp",
             type=float,
             help="learned codec: aim at this many bits per pixel (a warning says when the "
-            "model cannot reach it; --json gives target_bpp, quality and reachable)",
+            "model cannot reach it; --json gives target_bpp, quality and reachable); "
+            "--codec overfit: the grids' bits per pixel (default 0.4)",
         )
-        rate.add_argument("--lmbda", type=float, help="learned codec: rate-distortion trade-off λ")
+        rate.add_argument(
+            "--lmbda",
+            type=float,
+            help="learned and overfit codecs: rate-distortion trade-off λ",
+        )
         parser.add_argument(
             "--model",
             help="learned codecs: bundled model name or .safetensors path (--codec learned: "

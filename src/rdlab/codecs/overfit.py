@@ -13,8 +13,14 @@ a 512x512 photo), or ``lmbda`` fixes the trade-off (MSE of ``[0, 1]`` pixels per
 
 Decoding reads the stream (the integer ARM picks every table, so the grids decode the
 same on every machine), then runs the float32 synthesis: the same pixels for any thread
-count on one machine. ``steps`` sets the encoder's effort (time grows linearly: about
-0.2 s per step for 512x512 on 2 cores).
+count on one machine. ``steps`` sets the encoder's effort in full-size steps (time grows
+linearly; half of it goes to a half-size stage, :func:`rdlab.overfit.fit.stage_plan`:
+about 0.3 s per step for 512x512 on 2 cores).
+
+``last_report`` after ``encode``: the stream's ``bits``/``bpp``, the decoded ``psnr``,
+``grid_bits``, the weight exponents, ``lmbda`` (where the rate controller ended),
+``file_bits``, ``macs_per_pixel`` and the relative entropy coding estimate of the same
+grids (``rec_kl_bpp``, ``rec_psnr``: :func:`rdlab.overfit.fit.rec_estimate`).
 """
 
 from __future__ import annotations
@@ -42,8 +48,12 @@ VERSIONS = (VERSION,)
 _TAG = "GRID"
 MAX_PIXELS = 1 << 26
 """Default of ``max_pixels``: the largest image the decoder accepts."""
-DECODE_BYTES_PER_PIXEL = 400
-"""Decoder memory per pixel, bytes (float32 synthesis activations, grids, context)."""
+DECODE_BYTES_PER_PIXEL = 600
+"""Decoder memory per pixel, bytes (float32 synthesis activations, grids, context):
+measured 350 (207 MB above the interpreter for 768x768), plus margin."""
+ENCODE_BYTES_PER_PIXEL = 4000
+"""Encoder memory per pixel, bytes: the fit keeps every activation of a step for its
+gradient (measured: 0.81 GB resident for a 640x426 photo, 3 kB per pixel, plus margin)."""
 
 
 def _check_image(x: Any) -> np.ndarray:
@@ -59,9 +69,9 @@ def _check_image(x: Any) -> np.ndarray:
 
 class OverfitImageCodec:
     """Codec options: ``bpp`` (aim of the grids' rate) or ``lmbda`` (fixed trade-off;
-    neither: ``bpp=0.4``), ``steps`` (fitting steps, default 1,500), ``seed``,
-    ``progress`` (callable ``(stage, done, total)``, stage ``"fit"``), ``max_pixels``
-    (decoder limit).
+    neither: ``bpp=0.4``), ``steps`` (fitting steps, default 1,000: about 5 minutes for
+    500x500 on 2 cores), ``seed``, ``progress`` (callable ``(stage, done, total)``, stage
+    ``"fit"``), ``max_pixels`` (decoder limit).
 
     Raises:
         InputError: both or a non-positive rate option, a step count < 1.
@@ -102,7 +112,7 @@ class OverfitImageCodec:
     def encode(self, x: Any) -> bytes:
         image = _check_image(x)
         h, w, c = image.shape
-        self._check_size(h, w)
+        self._check_size(h, w, ENCODE_BYTES_PER_PIXEL, "encoding")
         target = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
         progress = self.progress
         model, lmbda = fit_image(
@@ -126,17 +136,18 @@ class OverfitImageCodec:
         }
         return data
 
-    def _check_size(self, h: int, w: int) -> None:
+    def _check_size(
+        self, h: int, w: int, per_pixel: int = DECODE_BYTES_PER_PIXEL, work: str = "decoding"
+    ) -> None:
         if self.max_pixels is not None and h * w > self.max_pixels:
             raise SizeLimitError(
                 f"{w}x{h} pixels is more than the overfit decoder's limit of {self.max_pixels}"
             )
-        need = DECODE_BYTES_PER_PIXEL * h * w
+        need = per_pixel * h * w
         have = available_memory_bytes()
         if have is not None and need > have:
             raise SizeLimitError(
-                f"decoding {w}x{h} would need about {human_bytes(need)}, "
-                f"{human_bytes(have)} is free"
+                f"{work} {w}x{h} would need about {human_bytes(need)}, {human_bytes(have)} is free"
             )
 
     def decode(self, data: bytes) -> np.ndarray:
