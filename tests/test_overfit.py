@@ -265,3 +265,16 @@ def test_rec_estimate_of_a_fit_is_reported_and_leaves_the_fit_alone(
 
     monkeypatch.setattr(fit, "rec_estimate", lambda model, image: {})
     assert OverfitImageCodec(bpp=1.0, steps=120).encode(crop) == encoded[0]
+
+
+def test_integer_arm_refuses_weights_that_could_overflow() -> None:
+    arm = IntegerARM.from_float(_random_arm(6), 8)
+    weights = list(arm.weights)
+    weights[1] = weights[1].copy()
+    weights[1][0, 0] = np.iinfo(np.int64).min  # |min| wraps in numpy: checked exactly
+    with pytest.raises(InputError):
+        IntegerARM(tuple(weights), arm.biases, 8)
+    biases = list(arm.biases)
+    biases[2] = np.array([1 << 60, 0])
+    with pytest.raises(InputError):
+        IntegerARM(arm.weights, tuple(biases), 8)

@@ -181,8 +181,10 @@ class IntegerARM:
         for index, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if w.ndim != 2 or w.shape[1] != width or b.shape != (w.shape[0],):
                 raise InputError("arm", f"layer {index} has shape {w.shape}, expected (*, {width})")
-            largest = int(np.abs(w).max(initial=0)) * bound * width
-            largest += int(np.abs(b).max(initial=0)) << (self.exponent if index else 0)
+            # Python integers: np.abs of the most negative int64 would wrap
+            peak_w = max(int(w.max(initial=0)), -int(w.min(initial=0)))
+            peak_b = max(int(b.max(initial=0)), -int(b.min(initial=0)))
+            largest = peak_w * bound * width + (peak_b << (self.exponent if index else 0))
             if largest >= _ACC_LIMIT:
                 raise InputError("arm", f"layer {index}'s weights are too large to run exactly")
             width, bound = w.shape[0], _ACT_MAX
