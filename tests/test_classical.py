@@ -139,7 +139,8 @@ def test_unknown_codec_and_bad_quality_are_input_errors():
 def test_default_sweeps_are_increasing_and_in_range():
     for name in registry.bench_codecs():
         scale = registry.codec_spec(name).quality
-        assert 6 <= len(scale.sweep) <= 10
+        # 4 at least: a codec that fits each image for minutes (overfit) sweeps 4 rates
+        assert 4 <= len(scale.sweep) <= 10
         assert list(scale.sweep) == sorted(scale.sweep)
         for q in scale.sweep:
             assert scale.check(q, name) == q
