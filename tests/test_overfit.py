@@ -91,6 +91,26 @@ def _random_arm(seed: int) -> ARM:
     return arm
 
 
+def test_training_and_coding_see_the_same_context() -> None:
+    """The float ARM's masked convolution, the gathered contexts and the coder's padded
+    walk are one definition of the context (a mismatch would only cost rate, silently)."""
+    from rdlab.overfit.bitstream import _GridWalk
+
+    arm = _random_arm(7)
+    grid = torch.from_numpy(np.random.default_rng(2).integers(-9, 10, (13, 17)))
+    mean, log_scale = arm(context_features(grid.float()))
+    conv_mean, conv_log_scale = arm.grid_parameters(grid.float())
+    torch.testing.assert_close(conv_mean, mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conv_log_scale, log_scale, rtol=1e-5, atol=1e-5)
+    walk = _GridWalk(13, 17)
+    padded = walk.padded(grid.numpy())
+    walked = padded[walk.positions[:, None] + walk.offsets[None, :]]
+    gathered = context_features(grid).numpy()[walk.order]
+    assert np.array_equal(walked, gathered)
+    # negative control: the same walk one column off gives other contexts
+    assert not np.array_equal(padded[walk.positions[:, None] + walk.offsets[None, :] + 1], gathered)
+
+
 def test_integer_arm_follows_the_float_arm() -> None:
     arm = _random_arm(3)
     grid = torch.from_numpy(np.random.default_rng(0).laplace(0, 3, (20, 30)).round())

@@ -175,10 +175,11 @@ class LatentGridImage(nn.Module):
         """Decoder multiply-adds per pixel: synthesis plus the ARM (per latent, times
         latents per pixel); upsampling not counted (16 per grid and pixel, bicubic)."""
         arm = sum(layer.weight.numel() for layer in self.arm.layers)
-        latents = sum(h * w for h, w in self.shapes) / self.pixels
+        latents = self.latent_count() / self.pixels
         return self.synthesis.macs_per_pixel() + arm * latents
 
     def latent_count(self) -> int:
+        """Grid values over all levels (about ``4/3`` of the pixels)."""
         return sum(h * w for h, w in self.shapes)
 
     @staticmethod
