@@ -133,6 +133,11 @@ def _samples() -> dict[str, Sample]:
         data = INRCodec(model, **inr_rates[modality]).encode(signals[modality])
         strict = {"n"} if modality == "protein" else set()  # the sequence pins the count
         out[f"inr-{modality}"] = Sample(f"inr-{modality}", data, INRCodec(model).decode, strict)
+    # low-rate audio: the envelope chunk and the decimation (version 4)
+    data = INRCodec(models["audio"], kbps=60.0, side_information=True).encode(audio)
+    out["inr-audio-envelope"] = Sample(
+        "inr-audio-envelope", data, INRCodec(models["audio"]).decode, set()
+    )
     for sample in out.values():
         sample.original = sample.decode(sample.data)
     return out
@@ -309,7 +314,8 @@ def check(sample: Sample, count: int, seed: int) -> dict[str, int]:
 # A few per codec keep this well under a minute; the E8 decoder takes about a second.
 _FAST = {"hyperprior": 40, "hyperprior-e8": 8, "lossless": 40, "lossless-noise": 25,
          "lossless-16": 40, "ltc": 30, "overfit": 30,
-         "inr-image": 25, "inr-audio": 20, "inr-protein": 25, "inr-video": 15}  # fmt: skip
+         "inr-image": 25, "inr-audio": 20, "inr-audio-envelope": 20, "inr-protein": 25,
+         "inr-video": 15}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(_FAST))

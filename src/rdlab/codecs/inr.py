@@ -9,7 +9,8 @@ with ordered random coding, fine-tuning the rest after each group of blocks
 (:mod:`rdlab.inr.coding`). The file (compact container, codec version 2) holds the
 ``k``-bit candidate indices (chunk ``INRW``), the metadata the decoder needs (shape,
 seed if not 0, ...) and the modality's side chunks (proteins: the residue sequence,
-numbering and chain, chunk ``PROT``). The prior is named by its hash alone (the
+numbering and chain, chunk ``PROT``; low-rate audio: the spectral envelope, chunk
+``ENVL``, codec version 4). The prior is named by its hash alone (the
 container's 8 bytes; the decoder finds it among the bundled models, or takes
 ``--model``) and the block count by the payload's length: at
 0.2 bpp a 256x256 image has 1.6 kB, so every header byte saved is a byte more for the
@@ -69,10 +70,14 @@ NAME = "inr"
 #: Version 3 is version 2 with a sentinel in a protein's residue sequence, so that its
 #: length pins the atom count (a count in the metadata that disagrees is refused); the
 #: encoder writes each modality's :attr:`~rdlab.inr.modalities.Modality.codec_version`:
-#: 3 for proteins and version 2, byte for byte as before, otherwise.
+#: 3 for proteins, 4 for audio with an envelope and version 2, byte for byte as before,
+#: otherwise.
+#: Version 4 is version 2 where audio may carry a coded spectral envelope and code a
+#: decimated signal (:mod:`rdlab.inr.modalities.audio`).
 VERSION = "2"
 PROTEIN_VERSION = "3"
-VERSIONS = ("1", VERSION, PROTEIN_VERSION)
+AUDIO_VERSION = "4"
+VERSIONS = ("1", VERSION, PROTEIN_VERSION, AUDIO_VERSION)
 _TAG = "INRW"
 MAX_SAMPLES = 1 << 26
 """Default of ``max_samples``: the most samples (pixels of all frames, audio samples,
@@ -145,7 +150,10 @@ class INRCodec:
     steps; None: the model's), ``fine_tune_steps`` (after each group of coded blocks;
     None: the model's, cut in proportion when fewer ``steps`` are asked for, see
     :func:`encoder_settings`), ``progress`` (callable ``(stage, done, total)``; stages
-    ``"candidates"``, ``"fit"``, ``"code"``).
+    ``"candidates"``, ``"fit"``, ``"code"``), ``side_information`` (the modality's
+    :attr:`~rdlab.inr.modalities.Modality.optional_side`, audio's spectral envelope:
+    True / False, or None: as the modality decides from the rate, for audio at most
+    12 kbit/s).
 
     Raises:
         InputError: an unknown modality or option, more than one rate, a rate or step
@@ -170,8 +178,14 @@ class INRCodec:
         fine_tune_steps: int | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         max_samples: int | None = MAX_SAMPLES,
+        side_information: bool | None = None,
         **other_rates: float | None,
     ) -> None:
+        if side_information is not None and not isinstance(side_information, bool):
+            raise InputError(
+                "side_information", f"must be True, False or None, got {side_information!r}"
+            )
+        self.side_information = side_information
         self.max_samples = optional_limit(max_samples, "max_samples")
         self.model = load_inr_model(model) if isinstance(model, str) else model
         if modality is not None:
@@ -232,7 +246,18 @@ class INRCodec:
     # ------------------------------------------------------------------ encode
     def encode(self, signal: Any) -> bytes:
         modality = get_modality(self.modality) if self.modality else modality_for_signal(signal)
-        prepared = modality.prepare(signal)
+        requested = self._rate_per_item(modality, modality.items(signal))
+        model = self.model
+        if model is None:
+            model = choose_model(modality.name, requested)
+        if model.modality != modality.name:
+            raise ModelError(f"model {model.name!r} codes {model.modality}, not {modality.name}")
+        rate = float(model.card.get("rate_per_item", 1.0)) if requested is None else requested
+        if modality.optional_side is None:
+            modality.check_side_information(self.side_information)
+            prepared = modality.prepare(signal)
+        else:
+            prepared = modality.prepare(signal, rate=rate, side_information=self.side_information)
         samples = math.prod(prepared.values.shape[:-1])
         if self.max_samples is not None and samples > self.max_samples:  # as the decoder
             raise InputError(
@@ -240,11 +265,6 @@ class INRCodec:
                 f"the {modality.name} has {samples} samples, more than the INR decoder's "
                 f"limit of {self.max_samples} (max_samples): its file would not decode",
             )
-        model = self.model
-        if model is None:
-            model = choose_model(modality.name, self._rate_per_item(modality, prepared.items))
-        if model.modality != modality.name:
-            raise ModelError(f"model {model.name!r} codes {model.modality}, not {modality.name}")
         patches = to_patches(prepared.values, model.patch)
         num_patches = patches.shape[0]
         settings = encoder_settings(model, **self.overrides)
@@ -264,7 +284,8 @@ class INRCodec:
             if self.seed:
                 meta["seed"] = self.seed
             chunks = [Chunk(_TAG, payload)] + [Chunk(t, b) for t, b in prepared.chunks.items()]
-            file = RdlFile(NAME, modality.codec_version, model.hash, meta, tuple(chunks))
+            version = modality.file_version(prepared)
+            file = RdlFile(NAME, version, model.hash, meta, tuple(chunks))
             return encode_rdl(file, compact=True)
 
         fewest = min_blocks(num_patches * model.num_params)

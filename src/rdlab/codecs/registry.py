@@ -290,7 +290,7 @@ BUILTIN_CODECS: tuple[CodecSpec, ...] = (
         "rdl",
         ".rdl",
         ("image", "audio", "protein", "video"),
-        versions=("1", "2", "3"),
+        versions=("1", "2", "3", "4"),
         quality=QualityRange(
             "bpp",
             0.0,

@@ -75,6 +75,8 @@ class Modality(ABC):
         architecture: the default patch and network of ``rdlab train inr`` (None: the
             caller must give one).
         read_options: keyword options :meth:`read` takes (``"sample_rate"``, ...).
+        optional_side: the optional side information :meth:`prepare` adds at low rates
+            (audio: ``"spectral envelope"``), or None.
         writer: ``writer(path, signal, *, overwrite, protect) -> bytes written``, the
             data layer's writer that :meth:`write` calls (a ``staticmethod``).
     """
@@ -92,6 +94,7 @@ class Modality(ABC):
     codec_version: str = "2"
     architecture: Architecture | None = None
     read_options: tuple[str, ...] = ()
+    optional_side: str | None = None
     writer: Callable[..., int]
 
     # ------------------------------------------------------------------ files
@@ -161,8 +164,33 @@ class Modality(ABC):
         """The rate's denominator of ``signal`` (what :attr:`Prepared.items` holds)."""
 
     @abstractmethod
-    def prepare(self, signal: Any) -> Prepared:
-        """``signal`` as normalized values, metadata and side chunks."""
+    def prepare(self, signal: Any, **options: Any) -> Prepared:
+        """``signal`` as normalized values, metadata and side chunks.
+
+        Args:
+            signal: the signal.
+            options: only for a modality with :attr:`optional_side`, from the codec:
+                ``rate``, the rate the file is coded at in :attr:`rate_unit`, and
+                ``side_information``, whether to add the optional side information
+                (None: as the modality decides from ``rate``). Training passes neither
+                (no side information).
+        """
+
+    def file_version(self, prepared: Prepared) -> str:
+        """The INR codec version of a file of ``prepared`` (default :attr:`codec_version`)."""
+        return self.codec_version
+
+    def check_side_information(self, side_information: bool | None) -> None:
+        """Refuse ``side_information=True`` for a modality without :attr:`optional_side`
+        (the codec calls this before :meth:`prepare` for such a modality).
+
+        Raises:
+            InputError: on ``side_information``.
+        """
+        if side_information and self.optional_side is None:
+            raise InputError(
+                "side_information", f"the {self.name} modality has no optional side information"
+            )
 
     @abstractmethod
     def spatial_shape(self, meta: dict[str, Any]) -> tuple[tuple[int, ...], int]:
