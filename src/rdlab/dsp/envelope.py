@@ -7,8 +7,9 @@ altogether, so the short-time spectrum a listener hears is far from the original
 at a fair SNR. The envelope fixes that at a small, known cost in bits:
 
 - **Measure** (:func:`measure_envelope`, encoder): the level in dB of ``bands`` mel
-  bands (:func:`rdlab.metrics.spectral.mel_filterbank`, bins 0 and ``frame / 2`` joined
-  to the first and last band) of the STFT of :mod:`rdlab.dsp.transforms` (frames of 32 ms,
+  bands (the triangles of :func:`rdlab.metrics.spectral.mel_filterbank`, computed with
+  :mod:`rdlab.detmath`; bins 0 and ``frame / 2`` joined to the first and last band) of
+  the STFT of :mod:`rdlab.dsp.transforms` (frames of 32 ms,
   :func:`rdlab.metrics.spectral.default_frame`, hop a quarter frame), averaged in dB over
   ``hops`` consecutive frames, rounded to steps of ``step_db`` and clamped ``range_db``
   below the loudest.
@@ -44,8 +45,8 @@ from .. import rng as shared_rng
 from .._varint import decode_varint, encode_varint, unzigzag, zigzag
 from ..coding import SymbolDecoder, SymbolEncoder, location_scale_tables, log_scale_table
 from ..errors import CorruptStreamError, FormatError, InputError
-from ..metrics.spectral import default_frame, mel_filterbank
-from .transforms import fixed_dot, istft, stft, stft_frames
+from ..metrics.spectral import default_frame
+from .transforms import fixed_dot, fixed_sum, istft, stft, stft_frames
 
 __all__ = [
     "Envelope",
@@ -65,7 +66,8 @@ CONTEXTS = 4
 _SCALES = log_scale_table(0.11, 64.0, 48)
 #: band gains are clipped to +-this many dB per iteration
 _MAX_GAIN_DB = 60.0
-_DB = 10.0 / math.log(10.0)  # dB per natural-log unit of power
+_DB = 4.342944819032518  # dB per natural-log unit of power: 10 / ln 10
+_LN10 = 2.302585092994046
 
 
 @dataclass(frozen=True)
@@ -139,18 +141,28 @@ def envelope_frames(samples: int, sample_rate: int, config: EnvelopeConfig) -> i
 
 
 @lru_cache(maxsize=16)
-def _filters(bands: int, frame: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """The filterbank ``(bands, bins)`` with bins 0 and ``frame / 2`` given to the outer
-    bands, and its per-bin weights ``(bands, bins)`` normalized to sum 1 over the bands."""
-    bank = mel_filterbank(bands, frame, sample_rate)
+def _filters(bands: int, frame: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filterbank ``(bands, bins)``: triangles on the HTK mel scale from 0 Hz to the
+    Nyquist frequency (as :func:`rdlab.metrics.spectral.mel_filterbank`, in
+    :mod:`rdlab.detmath` arithmetic), bins 0 and ``frame / 2`` given to the outer bands;
+    its per-bin weights normalized to sum 1 over the bands; and each band's weight sum
+    ``(bands,)``. The same bits on every machine."""
+    top = 2595.0 / _LN10 * detmath.log(np.float64(1.0 + sample_rate / 2.0 / 700.0))
+    mels = np.arange(bands + 2, dtype=np.float64) * (top / (bands + 1))
+    edges = 700.0 * (detmath.exp(mels * (_LN10 / 2595.0)) - 1.0)
+    freqs = np.arange(frame // 2 + 1, dtype=np.float64) * (sample_rate / frame)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs - lower) / (centre - lower)
+    falling = (upper - freqs) / (upper - centre)
+    bank = np.clip(np.minimum(rising, falling), 0.0, None)
     bank[0, 0] = 1.0
     bank[-1, -1] = 1.0
-    total = bank.sum(axis=0)
+    total = fixed_sum(bank, axis=0)
     if (total <= 0).any():
         raise InputError(
             "bands", f"{bands} mel bands leave FFT bins of a {frame}-sample frame empty"
         )
-    return bank, bank / total
+    return bank, bank / total, fixed_sum(bank, axis=1)
 
 
 def _band_levels_db(
@@ -197,7 +209,7 @@ def measure_envelope(x: np.ndarray, sample_rate: int, config: EnvelopeConfig) ->
     if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
         raise InputError("x", "must be a non-empty 1-D array of finite samples")
     frame = default_frame(sample_rate)
-    bank, _ = _filters(config.bands, frame, int(sample_rate))
+    bank, _, _ = _filters(config.bands, frame, int(sample_rate))
     re, im = stft(x, frame)
     levels = _coarse(_band_levels_db(re, im, bank, -400.0), config.hops)
     steps = np.round(levels / config.step_db).astype(np.int64)
@@ -231,13 +243,13 @@ def apply_envelope(
             f"has shape {envelope.levels.shape} for {y.size} samples at {sample_rate} Hz",
         )
     frame = default_frame(sample_rate)
-    bank, spread = _filters(cfg.bands, frame, int(sample_rate))
+    bank, spread, weight = _filters(cfg.bands, frame, int(sample_rate))
     coarse_target = envelope.levels.astype(np.float64) * cfg.step_db
     floor_db = envelope.floor * cfg.step_db
     re, im = stft(y, frame)
     target = _fine(coarse_target, cfg.hops, re.shape[0])
     # seed every bin with noise noise_db below its band's mean power per bin
-    per_bin = detmath.exp((target - cfg.noise_db) / _DB) / bank.sum(axis=1)
+    per_bin = detmath.exp((target - cfg.noise_db) / _DB) / weight
     amplitude = np.sqrt(fixed_dot(per_bin, spread))
     phase = shared_rng.uniforms(seed, NOISE_STREAM, 0, re.shape) * (2.0 * math.pi)
     re = re + amplitude * detmath.cos(phase)

@@ -25,7 +25,17 @@ import numpy as np
 from .. import detmath
 from ..errors import InputError
 
-__all__ = ["fft", "fixed_dot", "irfft", "istft", "rfft", "stft", "stft_frames", "upsample"]
+__all__ = [
+    "fft",
+    "fixed_dot",
+    "fixed_sum",
+    "irfft",
+    "istft",
+    "rfft",
+    "stft",
+    "stft_frames",
+    "upsample",
+]
 
 
 def _power_of_two(n: int, name: str) -> int:
@@ -232,3 +242,15 @@ def fixed_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for k in np.flatnonzero(np.any(b != 0.0, axis=1)):  # zero rows add exact zeros
         out += a[..., k : k + 1] * b[k]
     return out
+
+
+def fixed_sum(a: np.ndarray, axis: int) -> np.ndarray:
+    """The sum of ``a`` (float64) along ``axis`` in increasing index order, one rounding
+    per add (NumPy's pairwise sums may group differently elsewhere): reproducible bits."""
+    a = np.moveaxis(np.asarray(a, dtype=np.float64), axis, 0)
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1:])
+    total = a[0].copy()
+    for row in a[1:]:
+        total += row
+    return total

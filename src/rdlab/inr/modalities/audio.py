@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
+from ..._memory import refuse_decode_beyond_memory
 from ...data.audio import Audio, read_audio, resample, write_audio
 from ...dsp import (
     EnvelopeConfig,
@@ -42,6 +43,10 @@ __all__ = ["ENVELOPE_TAG", "MODALITY", "AudioModality"]
 ENVELOPE_TAG = "ENVL"
 #: the INR codec version of audio files with the envelope
 ENVELOPE_VERSION = "4"
+#: the highest sample rate of a file with the envelope (its 32 ms frames stay small)
+MAX_ENVELOPE_RATE_HZ = 384_000
+#: peak memory of the envelope's post-filter per output sample (measured: 280 bytes)
+ENVELOPE_BYTES_PER_SAMPLE = 400
 
 
 class AudioModality(Modality):
@@ -156,8 +161,14 @@ class AudioModality(Modality):
         if down > 1 and not side:
             raise FormatError("the INR audio file is decimated but has no envelope")
         if side:
-            y = upsample(y, down, default_frame(rate), n)
-            y = apply_envelope(y, decode_envelope(chunks[ENVELOPE_TAG], n, rate), rate)
+            if rate > MAX_ENVELOPE_RATE_HZ:
+                raise FormatError(f"an INR audio file with an envelope at {rate} Hz (at most "
+                                  f"{MAX_ENVELOPE_RATE_HZ})")  # fmt: skip
+            envelope = decode_envelope(chunks[ENVELOPE_TAG], n, rate)
+            refuse_decode_beyond_memory(
+                ENVELOPE_BYTES_PER_SAMPLE * n, f"INR audio with an envelope, {n} samples"
+            )
+            y = apply_envelope(upsample(y, down, default_frame(rate), n), envelope, rate)
         x = np.clip(y * float(meta["peak"]), -1.0, 1.0 - 2.0**-15)
         return Audio(x.astype(np.float32), rate)
 
