@@ -204,6 +204,8 @@ def test_audio_modality_adds_the_envelope_at_low_rates() -> None:
     assert not AUDIO.prepare(audio, rate=6.0, side_information=False).chunks
     assert not AUDIO.prepare(audio).chunks  # training: the plain waveform
     assert AUDIO.decimation(8000) == 1 and AUDIO.decimation(48000) == 4
+    assert AUDIO.envelope_config(6.0).bands == 24 and AUDIO.envelope_config(9.0).bands == 28
+    assert AUDIO.envelope_config(None) == AUDIO.envelope_config(6.0)
     with pytest.raises(InputError, match="side_information"):
         get_modality("image").check_side_information(True)
     get_modality("image").check_side_information(False)
