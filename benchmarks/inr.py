@@ -58,6 +58,12 @@ def default_data() -> str:
     return str(REPO.parent / "shared" / "data")
 
 
+def print_summary(summary: dict[str, Any], with_records: bool) -> None:
+    """Print a benchmark's JSON: all of it, or all but its ``records`` (per-signal points)."""
+    shown = summary if with_records else {k: v for k, v in summary.items() if k != "records"}
+    print(json.dumps(shown, indent=1))
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())

@@ -24,7 +24,6 @@ on ``--threads`` (default 2): the encode times are those of that many cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inr import default_data
+from inr import default_data, print_summary
 from rdlab.codecs.overfit import OverfitImageCodec
 from rdlab.codecs.registry import codec_spec
 from rdlab.data.images import read_image
@@ -120,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "records": records,
     }  # fmt: skip
-    if args.json:
-        print(json.dumps(summary, indent=1))
-    else:
-        print(json.dumps({k: v for k, v in summary.items() if k != "records"}, indent=1))
+    print_summary(summary, args.json)
     return 0
 
 

@@ -24,7 +24,6 @@ samples. The summary has the means over the clips per codec and rate. Torch runs
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inr import default_data
+from inr import default_data, print_summary
 from rdlab.codecs.inr import INRCodec
 from rdlab.container import decode_rdl
 from rdlab.data.audio import Audio, read_audio
@@ -160,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "records": records,
     }  # fmt: skip
-    if args.json:
-        print(json.dumps(summary, indent=1))
-    else:
-        print(json.dumps({k: v for k, v in summary.items() if k != "records"}, indent=1))
+    print_summary(summary, args.json)
     return 0
 
 
