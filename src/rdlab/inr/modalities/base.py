@@ -71,7 +71,8 @@ class Modality(ABC):
             weight payload codes (``"coordinates"``): the budget counts the payload
             alone, the side chunks ride beside it.
         codec_version: the INR codec version the encoder writes for this modality
-            (``"2"``; proteins ``"3"``).
+            (``"2"``; proteins ``"3"``); :meth:`file_version` may choose per file
+            (audio with its envelope: ``"4"``).
         architecture: the default patch and network of ``rdlab train inr`` (None: the
             caller must give one).
         read_options: keyword options :meth:`read` takes (``"sample_rate"``, ...).
