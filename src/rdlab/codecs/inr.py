@@ -50,6 +50,7 @@ from ..errors import FormatError, InputError, ModelError, SizeLimitError
 from ..inr.blocks import block_layout, min_blocks
 from ..inr.coding import decode_weights, encode_weights, fit_settings
 from ..inr.modalities import Modality, get_modality, modality_for_signal, modality_names
+from ..inr.modalities.audio import ENVELOPE_VERSION
 from ..inr.model_file import INRModel, bundled_inr_models, load_inr_model
 from ..inr.patches import from_patches, patch_coordinates, patch_grid, to_patches
 from ..nn.bayes_inr import evaluate_deterministic
@@ -76,7 +77,7 @@ NAME = "inr"
 #: decimated signal (:mod:`rdlab.inr.modalities.audio`).
 VERSION = "2"
 PROTEIN_VERSION = "3"
-AUDIO_VERSION = "4"
+AUDIO_VERSION = ENVELOPE_VERSION  # "4"
 VERSIONS = ("1", VERSION, PROTEIN_VERSION, AUDIO_VERSION)
 _TAG = "INRW"
 MAX_SAMPLES = 1 << 26
