@@ -58,6 +58,19 @@ def default_data() -> str:
     return str(REPO.parent / "shared" / "data")
 
 
+def eval_paths(
+    files: list[str] | None, data: str, modality: str, noun: str, count: int
+) -> list[str]:
+    """``files`` when given, else ``count`` of ``data/<modality's folder>/eval`` spread
+    evenly (``images`` for images, ``audio`` for audio)."""
+    if files:
+        return list(files)
+    folder = {"image": "images"}.get(modality, modality)
+    return inr_bench.common.spread(
+        inr_bench.common.input_files(f"{data}/{folder}/eval", modality, noun), count
+    )
+
+
 def print_summary(summary: dict[str, Any], with_records: bool) -> None:
     """Print a benchmark's JSON: all of it, or all but its ``records`` (per-signal points)."""
     shown = summary if with_records else {k: v for k, v in summary.items() if k != "records"}

@@ -32,12 +32,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inr import default_data, print_summary
+from inr import default_data, eval_paths, print_summary
 from rdlab.codecs.overfit import OverfitImageCodec
 from rdlab.codecs.registry import codec_spec
 from rdlab.data.images import read_image
 from rdlab.eval.image_bench import _code_point
-from rdlab.eval.inr_bench.common import bd_rate_limited, input_files, peer, spread
+from rdlab.eval.inr_bench.common import bd_rate_limited, peer
 
 PEERS = {"jpeg": None, "webp": None, "avif": None, "rdlab": (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)}
 
@@ -85,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.files:
-        paths = args.files
-    else:
-        paths = spread(input_files(f"{args.data}/images/eval", "image", "photos"), args.images)
+    paths = eval_paths(args.files, args.data, "image", "photos", args.images)
     bpps = [float(b) for b in args.bpp.split(",")]
     records = []
     for path in paths:

@@ -33,13 +33,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inr import default_data, print_summary
+from inr import default_data, eval_paths, print_summary
 from rdlab.codecs.inr import INRCodec
 from rdlab.container import decode_rdl
 from rdlab.data.audio import Audio, read_audio
 from rdlab.errors import InputError
 from rdlab.eval.baselines import opus_header_bytes, opus_roundtrip
-from rdlab.eval.inr_bench.common import input_files, spread
 from rdlab.inr.modalities import get_modality
 from rdlab.inr.modalities.audio import ENVELOPE_TAG
 
@@ -122,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.files:
-        paths = args.files
-    else:
-        paths = spread(input_files(f"{args.data}/audio/eval", "audio", "clips"), args.clips)
+    asked = set(args.codecs.split(","))
+    known = ("inr_envelope", "inr_waveform", "opus")
+    if not asked or asked - set(known):
+        parser.error(f"--codecs: give some of {', '.join(known)}, got {args.codecs!r}")
+    codecs = [c for c in known if c in asked]
+    paths = eval_paths(args.files, args.data, "audio", "clips", args.clips)
     rates = [float(k) for k in args.kbps.split(",")]
-    codecs = [c for c in ("inr_envelope", "inr_waveform", "opus") if c in args.codecs.split(",")]
     records = []
     for path in paths:
         full = read_audio(path)

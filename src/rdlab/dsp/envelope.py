@@ -275,19 +275,16 @@ def _contexts(previous_s: np.ndarray) -> np.ndarray:
     return np.minimum(np.abs(previous_s), CONTEXTS - 1)
 
 
-def _code_lengths(values: np.ndarray) -> np.ndarray:
-    """Bits of each of ``values`` under each of the :data:`_SCALES` (rows); an escape
-    counts its symbol plus 32 bits (escapes are rare: the tables reach far)."""
+def _best_scale(values: np.ndarray) -> int:
+    """The index into :data:`_SCALES` whose table codes ``values`` in the fewest bits
+    (:meth:`~rdlab.coding.FrequencyTables.information_content_bits`; an escape counts its
+    symbol, and the tables reach far enough that escapes are rare)."""
     tables = location_scale_tables("laplace", _SCALES)
-    bits = np.empty((_SCALES.size, values.size))
-    for i, counts in enumerate(tables.frequencies):
-        log_total = float(tables.precision)
-        index = values - int(tables.offsets[i])
-        inside = (index >= 0) & (index < counts.size - 1)
-        inside_bits = log_total - np.log2(counts[np.clip(index, 0, counts.size - 2)])
-        escape_bits = log_total - math.log2(int(counts[-1])) + 32.0
-        bits[i] = np.where(inside, inside_bits, escape_bits)
-    return bits
+    bits = [
+        tables.information_content_bits(values, np.full(values.size, i))
+        for i in range(_SCALES.size)
+    ]
+    return int(np.argmin(bits))
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
@@ -301,8 +298,7 @@ def encode_envelope(envelope: Envelope) -> bytes:
         raise InputError("envelope", "levels lie outside [floor, floor + range_steps]")
     s = _second_differences(levels)
     ctx = _contexts(np.vstack([np.zeros((1, cfg.bands), np.int64), s[:-1]]))
-    lengths = _code_lengths(s.ravel())
-    choice = [int(np.argmin(lengths[:, ctx.ravel() == c].sum(axis=1))) for c in range(CONTEXTS)]
+    choice = [_best_scale(s[ctx == c]) for c in range(CONTEXTS)]
     head = b"".join(
         encode_varint(v)
         for v in (
