@@ -19,11 +19,15 @@ photos, on the overlapping PSNR range capped where either curve passes ``--max-b
 on ``--threads`` (default 2): the encode times are those of that many cores.
 
     python benchmarks/overfit.py --images 3 --bpp 0.1,0.2,0.4 --json > overfit.json
+
+Runs split over photos (one ``--files`` each, say) join with ``--merge A.json B.json``:
+the summary of their records together, nothing coded again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,6 +75,23 @@ def bd(records: list[dict[str, Any]], anchor: str, test: str, max_bpp: float) ->
             "per_photo": per}  # fmt: skip
 
 
+def summarize(
+    records: list[dict[str, Any]], bpps: list[float], steps: int, threads: int, max_bpp: float
+) -> dict[str, Any]:
+    """The benchmark's JSON: settings, BD-rates against each peer, times, records."""
+    return {
+        "settings": {"bpp": bpps, "steps": steps, "threads": threads,
+                     "max_bpp": max_bpp, "photos": [r["name"] for r in records]},
+        "bd_overfit_vs": {p: bd(records, p, "overfit", max_bpp) for p in PEERS},
+        "bd_rec_estimate_vs_overfit": bd(records, "overfit", "rec_estimate", max_bpp),
+        "encode_seconds": [p["encode_seconds"] for r in records for p in r["results"]["overfit"]],
+        "all_decode_twice_the_same": all(
+            p["decodes_twice_the_same"] for r in records for p in r["results"]["overfit"]
+        ),
+        "records": records,
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default_data())
@@ -81,7 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-bpp", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="summarize earlier runs")
     args = parser.parse_args(argv)
+    if args.merge:
+        runs = [json.loads(Path(name).read_text()) for name in args.merge]
+        settings = runs[0]["settings"]
+        if any(run["settings"]["steps"] != settings["steps"] for run in runs):
+            parser.error("the runs to merge used different --steps")
+        records = [record for run in runs for record in run["records"]]
+        print_summary(summarize(records, settings["bpp"], settings["steps"],
+                                settings["threads"], args.max_bpp), args.json)  # fmt: skip
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -105,17 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             results[codec] = [_code_point(peer(codec, q), image, False, q) for q in sweep]
         records.append({"name": name, "height": image.shape[0], "width": image.shape[1],
                         "results": results})  # fmt: skip
-    summary = {
-        "settings": {"bpp": bpps, "steps": args.steps, "threads": args.threads,
-                     "max_bpp": args.max_bpp, "photos": [r["name"] for r in records]},
-        "bd_overfit_vs": {p: bd(records, p, "overfit", args.max_bpp) for p in PEERS},
-        "bd_rec_estimate_vs_overfit": bd(records, "overfit", "rec_estimate", args.max_bpp),
-        "encode_seconds": [p["encode_seconds"] for r in records for p in r["results"]["overfit"]],
-        "all_decode_twice_the_same": all(
-            p["decodes_twice_the_same"] for r in records for p in r["results"]["overfit"]
-        ),
-        "records": records,
-    }  # fmt: skip
+    summary = summarize(records, bpps, args.steps, args.threads, args.max_bpp)
     print_summary(summary, args.json)
     return 0
 

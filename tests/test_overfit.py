@@ -204,6 +204,24 @@ def test_a_higher_target_rate_gives_a_larger_file(crop: np.ndarray) -> None:
     assert sizes[1][0] > sizes[0][0] and sizes[1][1] > sizes[0][1]
 
 
+def test_the_coarse_stage_corrects_lmbda_toward_the_target(crop: np.ndarray) -> None:
+    from rdlab.overfit.fit import lmbda_guess
+
+    image = torch.from_numpy(crop.astype(np.float32) / 255.0).permute(2, 0, 1)
+    ends = {}
+    for start in (1e-7, 1.0):  # far too cheap a rate, far too dear
+        model, lmbda = fit_image(image, lmbda=start, target_bpp=0.1, settings=FitSettings(steps=40))
+        ends[start] = (lmbda, model.fit_report)
+    (low, report_low), (high, report_high) = ends[1e-7], ends[1.0]
+    assert report_low["coarse_bpp"] > 0.1 > report_high["coarse_bpp"]
+    assert 1e-7 < low <= 16e-7 and 1.0 / 16 <= high < 1.0
+    # a fixed lmbda is never moved
+    assert fit_image(image, lmbda=1e-3, settings=FitSettings(steps=20))[1] == 1e-3
+    assert lmbda_guess(0.1) > lmbda_guess(0.4) > 0
+    with pytest.raises(InputError):
+        lmbda_guess(float("nan"))
+
+
 def test_greyscale_round_trip(crop: np.ndarray) -> None:
     grey = crop[:, :, 1].copy()
     codec = OverfitImageCodec(bpp=1.0, steps=40)

@@ -7,9 +7,10 @@ synthesis) to the image (:func:`rdlab.overfit.fit.fit_image`), rounds it
 ``{"h", "w", "c"}`` and one range-coded chunk ``GRID`` (:mod:`rdlab.overfit.bitstream`).
 No model file is needed to decode: the networks travel in the file.
 
-Rate: ``bpp`` aims the fit at that many bits per pixel of the grids (the controller of
-:func:`fit_image`; the networks' weights and the header come on top, about 0.02 bpp on
-a 512x512 photo), or ``lmbda`` fixes the trade-off (MSE of ``[0, 1]`` pixels per bpp).
+Rate: ``bpp`` aims the fit at that many bits per pixel of the grids (``lmbda`` from a
+guess, corrected once after the coarse stage by its rate: :func:`fit_image`; the
+networks' weights and the header come on top, about 0.02 bpp on a 512x512 photo), or
+``lmbda`` fixes the trade-off (MSE of ``[0, 1]`` pixels per bpp).
 
 Decoding reads the stream (the integer ARM picks every table, so the grids decode the
 same on every machine), then runs the float32 synthesis: the same pixels for any thread
@@ -19,7 +20,8 @@ about 0.2 s per step for 500x500 on 2 cores: 141-291 s for 1,000 steps on photos
 230-370 thousand pixels).
 
 ``last_report`` after ``encode``: the stream's ``bits``/``bpp``, the decoded ``psnr``,
-``grid_bits``, the weight exponents, ``lmbda`` (where the rate controller ended),
+``grid_bits``, the weight exponents, ``lmbda`` (that of the full-size stage),
+``lmbda_start`` and ``coarse_bpp`` (:func:`rdlab.overfit.fit.fit_image`),
 ``file_bits``, ``macs_per_pixel`` and the relative entropy coding estimate of the same
 grids (``rec_kl_bpp``, ``rec_psnr``: :func:`rdlab.overfit.fit.rec_estimate`).
 """

@@ -9,11 +9,16 @@ spends its last ``round_fraction`` of steps at the final low step with the synth
 fed the rounded grids (straight-through gradient) and the rate still measured on noisy
 ones. Rating the rounded grids too made the rate climb (on a 256x256 crop at ``lmbda``
 0.004, from 0.48 to 0.87 bpp over the last 300 of 1,500 steps, the loss rising with
-it). With ``target_bpp`` the trade-off ``lmbda`` follows the rate in the last stage:
-after its first tenth, every step moves ``log lmbda`` by
-``rate_gain * clip(log(bpp / target), -1, 1)`` (``bpp``: :func:`rounded_bpp`, measured
-every 10 steps; ``lmbda`` kept within 30 times its start), so one fit lands near the
-asked rate.
+it). The trade-off ``lmbda`` stays fixed within a stage: the rate of a fit is far from
+its final value until the step has decayed (at ``lmbda`` 0.005 on a 451x300 photo the
+rounded grids' rate rose to 0.50 bpp mid-fit and ended at 0.15), and a controller that
+followed it drove ``lmbda`` up 25 times and cost 3 dB (25.8 dB at 0.17 bpp where the fixed
+``lmbda`` gave 29.0 dB at 0.20).
+
+With ``target_bpp``, ``lmbda`` (default :func:`lmbda_guess`) starts the coarse stage; the
+rounded rate its grids end on (per full-size pixel) predicts the final one
+(:data:`FINE_SHARE` times it), and the full-size stage runs at ``lmbda`` corrected by the
+power law :data:`RATE_EXPONENT` (``bpp ~ lmbda ** -RATE_EXPONENT``, measured on photos).
 
 Coarse to fine, on a 256x256 crop at ``lmbda`` 0.004 and the same budget of 600
 full-size steps (about 35 s), took the loss ``MSE + lmbda * bpp`` from 4.42e-3 to
@@ -42,6 +47,7 @@ from .model import LatentGridImage
 __all__ = [
     "FitSettings",
     "fit_image",
+    "lmbda_guess",
     "quantize_fit",
     "rec_estimate",
     "reconstruct",
@@ -50,8 +56,14 @@ __all__ = [
 ]
 
 FINAL_MODE = "mixed"
-_RATE_EVERY = 10  # steps between two measurements of the rounded rate (target_bpp)
-_LMBDA_RANGE = math.log(30.0)  # the controller keeps lmbda within 30x of its start
+RATE_EXPONENT = 0.75
+"""Grid bpp falls as ``lmbda ** -RATE_EXPONENT`` (0.73-1.0 between ``lmbda`` 0.005, 0.02
+and 0.08 on skimage_chelsea; the lower end, as a correction should undershoot)."""
+FINE_SHARE = 1.3
+"""Final grid rate over the rate the coarse stage's grids end on (both per full-size
+pixel, at one ``lmbda``): 1.02-1.6 measured (more at higher rates, as the finest grid
+takes its share)."""
+_CORRECTION = 16.0  # the coarse stage corrects lmbda by at most this factor either way
 ARM_EXPONENTS = tuple(range(5, 11))
 SYNTHESIS_EXPONENTS = tuple(range(4, 11))
 
@@ -70,7 +82,6 @@ class FitSettings:
         levels: grids (None: :meth:`LatentGridImage.default_levels`).
         hidden: synthesis hidden widths.
         arm_hidden: ARM hidden width.
-        rate_gain: step of ``log lmbda`` per unit of relative rate error (``target_bpp``).
         coarse_stages: stages before the full-size one, each on the image downsampled
             twice more (:func:`stage_plan`); 0: fit the full size only.
         coarse_fraction: the share of the budget (in full-size steps) the coarse stages
@@ -86,7 +97,6 @@ class FitSettings:
     levels: int | None = None
     hidden: tuple[int, ...] = (32,)
     arm_hidden: int = 16
-    rate_gain: float = 0.02
     coarse_stages: int = 1
     coarse_fraction: float = 0.5
     seed: int = 0
@@ -138,7 +148,7 @@ def fit_image(
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InputError(name, f"must be a finite number > 0, got {value}")
     if lmbda is None:
-        lmbda = 2e-4 / float(target_bpp) ** 2  # a start; the controller corrects it
+        lmbda = lmbda_guess(float(target_bpp))
     torch.manual_seed(settings.seed)
     c, h, w = image.shape
     levels = settings.levels or LatentGridImage.default_levels(h, w)
@@ -146,22 +156,42 @@ def fit_image(
     plan = stage_plan(settings, levels)
     total = sum(steps for _, steps in plan)
     done = 0
-    state = {"log_lmbda": math.log(lmbda), "log_lmbda_start": math.log(lmbda)}
+    report: dict[str, float] = {"lmbda_start": lmbda}
     for shrink, steps in plan:
         last = shrink == 0
         stage = model if last else _coarse_model(model, shrink)
         target = image if last else _downsampled(image, shrink)
 
-        def report(step: int, offset: int = done) -> None:
+        def progress_of_stage(step: int, offset: int = done) -> None:
             if progress is not None:
                 progress(offset + step, total)
 
-        _fit_stage(stage, target, steps, settings, state, last, target_bpp, report)
+        report.update(_fit_stage(stage, target, steps, settings, lmbda, last, progress_of_stage))
         if not last:
             _copy_back(stage, model, shrink)
+            if target_bpp is not None and shrink == 1:  # the stage before the full size
+                coarse_bpp = rounded_bpp(stage) * stage.pixels / model.pixels
+                factor = (FINE_SHARE * max(coarse_bpp, 1e-6) / target_bpp) ** (1 / RATE_EXPONENT)
+                lmbda *= min(_CORRECTION, max(1 / _CORRECTION, factor))
+                report["coarse_bpp"] = coarse_bpp
         done += steps
-    model.fit_report = {k: v for k, v in state.items() if not k.startswith("log_lmbda")}
-    return model, math.exp(state["log_lmbda"])
+    model.fit_report = report
+    return model, lmbda
+
+
+def lmbda_guess(target_bpp: float) -> float:
+    """A trade-off ``lmbda`` (MSE of ``[0, 1]`` pixels per bpp) that gives about
+    ``target_bpp`` bits per pixel of grids on a photo: ``4e-4 * target_bpp ** -1.25``,
+    fitted to four fits at 1,000 steps (skimage_chelsea at ``lmbda`` 0.005, 0.02, 0.08:
+    0.146, 0.053, 0.013 bpp; opencv_smarties at 0.005: 0.086 bpp); the constant varies
+    about twofold between photos.
+
+    Raises:
+        InputError: a ``target_bpp`` that is not a finite number > 0.
+    """
+    if not (math.isfinite(target_bpp) and target_bpp > 0):
+        raise InputError("target_bpp", f"must be a finite number > 0, got {target_bpp}")
+    return 4e-4 * target_bpp**-1.25
 
 
 def stage_plan(settings: FitSettings, levels: int) -> list[tuple[int, int]]:
@@ -230,14 +260,13 @@ def _fit_stage(
     image: torch.Tensor,
     steps: int,
     settings: FitSettings,
-    state: dict[str, float],
+    lmbda: float,
     last: bool,
-    target_bpp: float | None,
     progress: Callable[[int], None],
-) -> None:
-    """One stage of Adam steps on ``MSE + lmbda * bpp`` (``state["log_lmbda"]``, moved
-    by the rate controller when ``target_bpp`` is given, in the ``last`` stage). Coarse
-    stages fit with noise only and a cosine over all their steps."""
+) -> dict[str, float]:
+    """One stage of Adam steps on ``MSE + lmbda * bpp``. Coarse stages fit with noise
+    only and a cosine over all their steps; the ``last`` returns :func:`rec_estimate` of
+    the model where its noisy phase ends (an empty dict otherwise)."""
     networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
     optimizer = torch.optim.Adam(
         [
@@ -246,13 +275,11 @@ def _fit_stage(
         ]
     )
     rounded_from = round(steps * (1 - settings.round_fraction)) if last else steps
-    if not last:
-        target_bpp = None
-    warmup = steps // 10  # the rate of a fresh model says nothing yet
     ratio = settings.final_lr_ratio
+    estimate: dict[str, float] = {}
     for step in range(steps):
         if last and step == rounded_from:
-            state.update(rec_estimate(model, image))
+            estimate = rec_estimate(model, image)
         # cosine decay over the noisy phase, then the final low step while the grids are
         # rounded: a larger one moved grid values back and forth across rounding
         # boundaries, each crossing a jump of rate
@@ -261,25 +288,21 @@ def _fit_stage(
             group["lr"] = group["base"] * (ratio + (1 - ratio) * decay)
         x_hat, bits = model(FINAL_MODE if step >= rounded_from else "noise")
         bpp = bits / model.pixels
-        loss = torch.mean((x_hat - image) ** 2) + math.exp(state["log_lmbda"]) * bpp
+        loss = torch.mean((x_hat - image) ** 2) + lmbda * bpp
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if target_bpp is not None and step >= warmup and (step - warmup) % _RATE_EVERY == 0:
-            error = math.log(max(rounded_bpp(model), 1e-6) / target_bpp)
-            moved = state["log_lmbda"] + _RATE_EVERY * settings.rate_gain * max(-1, min(1, error))
-            start = state["log_lmbda_start"]
-            state["log_lmbda"] = max(start - _LMBDA_RANGE, min(start + _LMBDA_RANGE, moved))
         progress(step + 1)
+    if last and not estimate:  # no rounded phase
+        estimate = rec_estimate(model, image)
+    return estimate
 
 
 def rounded_bpp(model: LatentGridImage) -> float:
     """Bits per pixel of the rounded grids under the float ARM: what the coded grids
-    cost, nearly. The noisy rate the fit minimizes is no guide to it at low rates: a
-    grid value that carries nothing still pays for its noise (about 0.1 bit under the
-    narrowest scale), so at 0.1 bpp the noisy rate stayed above target while the coded
-    one fell below it, and a controller following the noisy rate drove ``lmbda`` up 300
-    to 800 times until the fit collapsed (18 dB)."""
+    cost, nearly (the file's tables are the integer ARM's). The noisy rate the fit
+    minimizes is no guide to it at low rates: a grid value that carries nothing still
+    pays for its noise (about 0.1 bit under the narrowest scale)."""
     with torch.no_grad():
         bits = sum(model.arm.grid_bits(torch.round(g)).sum() for g in model.latents)
     return float(bits) / model.pixels
