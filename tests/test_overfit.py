@@ -196,6 +196,29 @@ def test_decoding_does_not_depend_on_the_thread_count(encoded: tuple[bytes, dict
     assert np.array_equal(one, two)
 
 
+def test_synthesis_of_a_large_image_does_not_depend_on_the_thread_count() -> None:
+    """Several blocks of the per-pixel layers and large upsampling products (the coded
+    crop above fits in one block)."""
+    from rdlab.overfit.model import LatentGridImage
+
+    torch.manual_seed(5)
+    model = LatentGridImage(301, 203, 3, 6)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.5)
+    grids = [torch.round(g.detach() * 4) for g in model.latents]
+    before = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                outputs.append(model.synthesis(model.upsample(grids)))
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(outputs[0], other) for other in outputs[1:])
+
+
 def test_a_higher_target_rate_gives_a_larger_file(crop: np.ndarray) -> None:
     sizes = []
     for bpp in (0.5, 3.0):
@@ -285,10 +308,13 @@ def test_cli_compress_and_decompress(tmp_path, crop: np.ndarray) -> None:
 def test_stage_plan_spends_the_budget_in_full_size_steps() -> None:
     from rdlab.overfit.fit import stage_plan
 
-    plan = stage_plan(FitSettings(steps=600), levels=6)
+    half = FitSettings(steps=600, coarse_fraction=0.5)
+    plan = stage_plan(half, levels=6)
     assert plan == [(1, 1200), (0, 300)]  # half the budget at a quarter of the cost per step
     assert stage_plan(FitSettings(steps=600, coarse_stages=0), levels=6) == [(0, 600)]
-    assert stage_plan(FitSettings(steps=600, coarse_stages=3), levels=2) == [(1, 1200), (0, 300)]
+    three = FitSettings(steps=600, coarse_stages=3, coarse_fraction=0.5)
+    assert stage_plan(three, levels=2) == [(1, 1200), (0, 300)]
+    assert stage_plan(FitSettings(steps=1000), levels=6) == [(1, 1200), (0, 700)]
     with pytest.raises(InputError):
         FitSettings(coarse_fraction=1.0)
 

@@ -38,7 +38,7 @@ def add_inr_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="posterior fitting steps (default: the model's); fewer steps also cut the "
         "fine-tuning after each coded group in proportion; --codec overfit: fitting steps "
-        "(default 1000, about 5 minutes for 500x500 on 2 cores)",
+        "(default 1400, about 4 minutes for 500x500 on 2 cores)",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="shared-randomness seed (default 0; overfit: its fit's)"

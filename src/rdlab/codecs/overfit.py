@@ -15,9 +15,8 @@ networks' weights and the header come on top, about 0.02 bpp on a 512x512 photo)
 Decoding reads the stream (the integer ARM picks every table, so the grids decode the
 same on every machine), then runs the float32 synthesis: the same pixels for any thread
 count on one machine. ``steps`` sets the encoder's effort in full-size steps (time grows
-linearly; half of it goes to a half-size stage, :func:`rdlab.overfit.fit.stage_plan`:
-about 0.2 s per step for 500x500 on 2 cores: 141-291 s for 1,000 steps on photos of
-230-370 thousand pixels).
+linearly; 30 % of it goes to a half-size stage, :func:`rdlab.overfit.fit.stage_plan`):
+the default 1,400 took 263 s for a 640x426 photo on 2 cores (about 240 s for 500x500).
 
 ``last_report`` after ``encode``: the stream's ``bits``/``bpp``, the decoded ``psnr``,
 ``grid_bits``, the weight exponents, ``lmbda`` (that of the full-size stage),
@@ -72,7 +71,7 @@ def _check_image(x: Any) -> np.ndarray:
 
 class OverfitImageCodec:
     """Codec options: ``bpp`` (aim of the grids' rate) or ``lmbda`` (fixed trade-off;
-    neither: ``bpp=0.4``), ``steps`` (fitting steps, default 1,000: about 5 minutes for
+    neither: ``bpp=0.4``), ``steps`` (fitting steps, default 1,400: about 4 minutes for
     500x500 on 2 cores), ``seed``, ``progress`` (callable ``(stage, done, total)``, stage
     ``"fit"``), ``max_pixels`` (decoder limit).
 

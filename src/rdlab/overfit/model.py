@@ -11,10 +11,10 @@ the networks' weights to multiples of a power of two before coding.
 Cost of decoding, per pixel: :meth:`LatentGridImage.macs_per_pixel` multiply-adds
 (synthesis, plus the ARM's per latent, ``4/3`` latents per pixel).
 
-The 3x3 layers are written as nine shifted products summed in a fixed order and the
-per-pixel layers as matrix products, so the decoder gives the same pixels for any
-thread count (tested) on one machine; the latents and hence the file decode the same
-everywhere (the integer ARM).
+The 3x3 layers are written as nine shifted products summed in a fixed order, the
+per-pixel layers and the upsampling as matrix products, so the decoder gives the same
+pixels for any thread count (tested) on one machine; the latents and hence the file
+decode the same everywhere (the integer ARM).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ from torch.nn import functional
 from ..errors import InputError
 from .arm import ARM
 
-__all__ = ["LatentGridImage", "Synthesis", "grid_shapes"]
+__all__ = ["LatentGridImage", "Synthesis", "bicubic_matrix", "grid_shapes"]
 
 _RESIDUAL_LAYERS = 2
 
@@ -38,6 +39,17 @@ _RESIDUAL_LAYERS = 2
 def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
     """``(h, w)`` of each latent grid, finest first: ``ceil(H / 2**l), ceil(W / 2**l)``."""
     return [(-(-height // (1 << level)), -(-width // (1 << level))) for level in range(levels)]
+
+
+@lru_cache(maxsize=64)
+def bicubic_matrix(size: int, out: int) -> torch.Tensor:
+    """``(size, out)`` float32 whose row ``i`` is the unit vector ``e_i`` of ``size``
+    samples upsampled to ``out`` by torch's bicubic interpolation (``align_corners=False``,
+    edges repeated): ``x @ bicubic_matrix(n, m)`` upsamples the last axis of ``x``. Shared
+    and read-only (cached)."""
+    eye = torch.eye(size)[None, None]
+    matrix = functional.interpolate(eye, size=(size, out), mode="bicubic", align_corners=False)
+    return matrix[0, 0].contiguous()
 
 
 def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -135,16 +147,17 @@ class LatentGridImage(nn.Module):
         return self.height * self.width
 
     def upsample(self, grids: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Every grid bicubically upsampled to ``(levels, H, W)``."""
-        size = (self.height, self.width)
-        planes = [
-            g
-            if g.shape == size
-            else functional.interpolate(
-                g[None, None], size=size, mode="bicubic", align_corners=False
-            )[0, 0]
-            for g in grids
-        ]
+        """Every grid bicubically upsampled to ``(levels, H, W)``: torch's bicubic
+        (``align_corners=False``), applied as two matrix products per grid
+        (:func:`bicubic_matrix`), whose backward is ten times faster than
+        ``interpolate``'s on the CPU (5 against 47 ms for 640x426 and 7 grids)."""
+        planes = []
+        for g in grids:
+            if g.shape != (self.height, self.width):
+                rows = bicubic_matrix(g.shape[0], self.height)
+                columns = bicubic_matrix(g.shape[1], self.width)
+                g = rows.T @ (g @ columns)
+            planes.append(g)
         return torch.stack(planes)
 
     def quantized_grids(self, mode: str) -> list[torch.Tensor]:
