@@ -117,3 +117,22 @@ def test_image_codec_benchmark_runs_on_small_inputs(capsys):
     assert result["ratios"]["encode"] == pytest.approx(rdlab["encode_s"] / peer["encode_s"])
     assert result["ratios"]["decode"] == pytest.approx(rdlab["decode_s"] / peer["decode_s"])
     assert set(result["meets_targets"]) == set(result["targets"])
+
+
+def test_overfit_benchmark_merges_runs_into_one_summary(capsys, tmp_path):
+    """``--merge`` joins per-photo runs (the committed ones): the mean BD-rate is that of
+    the photos, and runs with other settings are refused."""
+    bench = load_benchmark("overfit")
+    runs = sorted((BENCHMARKS / "results" / "overfit-448b894").glob("*.json"))
+    assert len(runs) >= 2
+    singles = [json.loads(path.read_text())["bd_overfit_vs"]["webp"]["bd_rate"] for path in runs]
+    assert bench.main(["--merge", *map(str, runs)]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["bd_overfit_vs"]["webp"]["photos"] == len(runs)
+    assert math.isclose(merged["bd_overfit_vs"]["webp"]["bd_rate"], sum(singles) / len(runs))
+    other = json.loads(runs[0].read_text())
+    other["settings"]["steps"] += 1
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit) as refused:
+        bench.main(["--merge", str(runs[1]), str(tmp_path / "other.json")])
+    assert refused.value.code == 2
