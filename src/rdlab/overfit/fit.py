@@ -137,17 +137,20 @@ def fit_image(
     """Fit a :class:`LatentGridImage` to ``image`` (float ``(C, H, W)`` in ``[0, 1]``).
 
     Args:
-        lmbda: the rate-distortion trade-off (MSE per bpp); with ``target_bpp``, where
-            the controller starts (None: a guess from the target).
-        target_bpp: aim at this many bits per pixel (of the grids; the weights and the
-            header come on top).
+        lmbda: the rate-distortion trade-off (MSE per bpp), fixed; with ``target_bpp``,
+            that of the coarse stage (None: :func:`lmbda_guess`), corrected once after
+            it by the coarse grids' rate.
+        target_bpp: aim at about this many bits per pixel of the grids (the weights and
+            the header come on top); within a factor of 1.5-2 on photos.
         settings: :class:`FitSettings`.
         progress: called with ``(done, total)`` steps.
 
     Returns:
-        ``(model, lmbda)``: the fitted model and the trade-off it ended on; the model's
-        ``fit_report`` holds :func:`rec_estimate` of the model as the noisy phase left it
-        (what relative entropy coding of these grids would give).
+        ``(model, lmbda)``: the fitted model and the trade-off of its full-size stage;
+        the model's ``fit_report`` holds ``lmbda_start``, ``coarse_bpp`` (with
+        ``target_bpp``: the coarse grids' rounded rate per full-size pixel) and
+        :func:`rec_estimate` of the model as the noisy phase left it (what relative
+        entropy coding of these grids would give).
 
     Raises:
         InputError: neither or a non-positive ``lmbda`` / ``target_bpp``, a bad image.
