@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         runs = [json.loads(Path(name).read_text()) for name in args.merge]
         settings = runs[0]["settings"]
-        if any(run["settings"]["steps"] != settings["steps"] for run in runs):
-            parser.error("the runs to merge used different --steps")
+        for key in ("steps", "threads"):  # the same effort and the same cores to time
+            if any(run["settings"][key] != settings[key] for run in runs):
+                parser.error(f"the runs to merge used different --{key}")
         records = [record for run in runs for record in run["records"]]
         print_summary(summarize(records, settings["bpp"], settings["steps"],
                                 settings["threads"], args.max_bpp), args.json)  # fmt: skip

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.nn import functional
 
 from rdlab.codecs import get_codec, load
 from rdlab.codecs.overfit import OverfitImageCodec
@@ -217,6 +218,24 @@ def test_synthesis_of_a_large_image_does_not_depend_on_the_thread_count() -> Non
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(outputs[0], other) for other in outputs[1:])
+
+
+def test_the_fit_and_the_decoder_upsample_alike() -> None:
+    """Matrix products while fitting, ``interpolate`` while decoding: the same bicubic."""
+    from rdlab.overfit.model import LatentGridImage
+
+    torch.manual_seed(6)
+    model = LatentGridImage(75, 101, 3, 5)
+    grids = [torch.randn(h, w, requires_grad=True) for h, w in model.shapes]
+    fitted = model.upsample(grids)
+    assert fitted.requires_grad
+    with torch.no_grad():
+        decoded = model.upsample(grids)
+    torch.testing.assert_close(fitted.detach(), decoded, rtol=0, atol=1e-5)
+    nearest = torch.stack(  # control: another interpolation is far off
+        [functional.interpolate(g.detach()[None, None], size=(75, 101))[0, 0] for g in grids]
+    )
+    assert (nearest - decoded).abs().max() > 0.1
 
 
 def test_a_higher_target_rate_gives_a_larger_file(crop: np.ndarray) -> None:

@@ -141,7 +141,7 @@ def fit_image(
             that of the coarse stage (None: :func:`lmbda_guess`), corrected once after
             it by the coarse grids' rate.
         target_bpp: aim at about this many bits per pixel of the grids (the weights and
-            the header come on top); within a factor of 1.5-2 on photos.
+            the header come on top); 0.95-2.5 times it on six photos.
         settings: :class:`FitSettings`.
         progress: called with ``(done, total)`` steps.
 
