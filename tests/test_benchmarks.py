@@ -123,13 +123,15 @@ def test_overfit_benchmark_merges_runs_into_one_summary(capsys, tmp_path):
     """``--merge`` joins per-photo runs (the committed ones): the mean BD-rate is that of
     the photos, and runs with other settings are refused."""
     bench = load_benchmark("overfit")
-    runs = sorted((BENCHMARKS / "results" / "overfit-448b894").glob("*.json"))
+    runs = sorted((BENCHMARKS / "results").glob("overfit-*/*.json"))
     assert len(runs) >= 2
     singles = [json.loads(path.read_text())["bd_overfit_vs"]["webp"]["bd_rate"] for path in runs]
     assert bench.main(["--merge", *map(str, runs)]) == 0
     merged = json.loads(capsys.readouterr().out)
     assert merged["bd_overfit_vs"]["webp"]["photos"] == len(runs)
     assert math.isclose(merged["bd_overfit_vs"]["webp"]["bd_rate"], sum(singles) / len(runs))
+    # the committed summary the README quotes is what these runs merge to
+    assert merged == json.loads((BENCHMARKS / "results" / "overfit-12-photos.json").read_text())
     other = json.loads(runs[0].read_text())
     other["settings"]["steps"] += 1
     (tmp_path / "other.json").write_text(json.dumps(other))
